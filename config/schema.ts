@@ -1,0 +1,290 @@
+/**
+ * The declarative schema of `broker.toml` and `controller.toml`: every section and key of the
+ * seed README's configuration reference, with its type, default and allowed range, plus the keys
+ * RustMQ added since (each marked `added`). Validation, defaults, documentation and the example
+ * files are all derived from these tables, so a key exists in exactly one place.
+ *
+ * @module
+ */
+
+/** The type of one configuration value. */
+export type KeyType = "string" | "int" | "float" | "bool" | "string[]" | "table";
+
+/** One key of a section. */
+export interface KeySpec<T = unknown> {
+  readonly type: KeyType;
+  readonly default: T;
+  readonly doc: string;
+  /** Inclusive lower bound for numbers. */
+  readonly min?: number;
+  /** Inclusive upper bound for numbers. */
+  readonly max?: number;
+  /** Allowed values for strings. */
+  readonly oneOf?: readonly string[];
+  /** Set when the key is not in the seed reference but was added by RustMQ. */
+  readonly added?: boolean;
+}
+
+/** A section name (dotted for nested tables) and its keys. */
+export type SectionSpec = Readonly<Record<string, KeySpec>>;
+/** A whole file's schema: section name to keys. */
+export type FileSchema = Readonly<Record<string, SectionSpec>>;
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const GIB = 1024 * MIB;
+const INT32_MAX = 2 ** 31 - 1;
+const SIZE_MAX = Number.MAX_SAFE_INTEGER;
+
+/** Log levels, from most to least verbose. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+
+function _int(def: number, min: number, max: number, doc: string, added = false): KeySpec<number> {
+  return { type: "int", default: def, min, max, doc, ...(added ? { added } : {}) };
+}
+function _str(
+  def: string,
+  doc: string,
+  oneOf?: readonly string[],
+  added = false,
+): KeySpec<string> {
+  return {
+    type: "string",
+    default: def,
+    doc,
+    ...(oneOf ? { oneOf } : {}),
+    ...(added ? { added } : {}),
+  };
+}
+function _bool(def: boolean, doc: string, added = false): KeySpec<boolean> {
+  return { type: "bool", default: def, doc, ...(added ? { added } : {}) };
+}
+function _float(def: number, min: number, max: number, doc: string): KeySpec<number> {
+  return { type: "float", default: def, min, max, doc };
+}
+
+/** The schema of `broker.toml`. */
+export const BROKER_SCHEMA = {
+  broker: {
+    id: _str("broker-001", "Unique broker identifier"),
+    rack_id: _str("us-central1-a", "Availability zone for rack awareness"),
+    log_level: _str("info", "Log level; RUSTMQ_LOG_LEVEL overrides it", LOG_LEVELS, true),
+  },
+  network: {
+    quic_listen: _str("0.0.0.0:9092", "QUIC client endpoint (UDP)"),
+    kafka_listen: _str("0.0.0.0:9092", "Kafka protocol client endpoint (TCP)", undefined, true),
+    rpc_listen: _str("0.0.0.0:9093", "Replication endpoint (followers fetch from leaders)"),
+    http_listen: _str(
+      "0.0.0.0:9642",
+      "Operations HTTP: /health, /ready, /metrics",
+      undefined,
+      true,
+    ),
+    max_connections: _int(10000, 1, 1_000_000, "Maximum concurrent client connections"),
+    connection_timeout_ms: _int(30000, 100, INT32_MAX, "Idle connection timeout"),
+    max_request_bytes: _int(100 * MIB, 1 * KIB, 1 * GIB, "Largest accepted request frame", true),
+    max_in_flight_requests: _int(5, 1, 1024, "Requests processed at once per connection", true),
+    tls_cert_path: _str(
+      "",
+      "PEM certificate for TLS on the Kafka listener (empty: plain TCP)",
+      undefined,
+      true,
+    ),
+    tls_key_path: _str("", "PEM private key for tls_cert_path", undefined, true),
+  },
+  "network.quic_config": {
+    max_concurrent_uni_streams: _int(
+      1000,
+      0,
+      1_000_000,
+      "QUIC unidirectional streams per connection",
+    ),
+    max_concurrent_bidi_streams: _int(
+      1000,
+      1,
+      1_000_000,
+      "QUIC bidirectional streams per connection",
+    ),
+    max_idle_timeout_ms: _int(30000, 100, INT32_MAX, "QUIC idle timeout"),
+    max_stream_data: _int(1024000, 1 * KIB, 1 * GIB, "QUIC per-stream flow-control window (bytes)"),
+    max_connection_data: _int(10240000, 1 * KIB, 4 * GIB, "QUIC per-connection window (bytes)"),
+  },
+  wal: {
+    path: _str("/var/lib/rustmq/wal", "WAL directory"),
+    capacity_bytes: _int(
+      10 * GIB,
+      1 * MIB,
+      SIZE_MAX,
+      "WAL capacity; appends wait, then fail, when full",
+    ),
+    fsync_on_write: _bool(true, "Acknowledge only after data is durable"),
+    segment_size_bytes: _int(1 * GIB, 64 * KIB, 64 * GIB, "WAL segment size"),
+    buffer_size: _int(65536, 4 * KIB, 1 * GIB, "Group-commit write buffer size"),
+    upload_interval_ms: _int(
+      600000,
+      10,
+      INT32_MAX,
+      "Upload WAL data to object storage at least this often",
+    ),
+    flush_interval_ms: _int(1000, 1, INT32_MAX, "Flush interval when fsync_on_write is false"),
+    io_backend: _str("auto", "WAL I/O backend", ["auto", "ffi", "portable"], true),
+  },
+  cache: {
+    write_cache_size_bytes: _int(1 * GIB, 1 * MIB, SIZE_MAX, "Log cache for recent data"),
+    read_cache_size_bytes: _int(
+      2 * GIB,
+      0,
+      SIZE_MAX,
+      "Block cache for data read from object storage",
+    ),
+    eviction_policy: _str("Lru", "Cache eviction policy", ["Lru", "Lfu", "Random"]),
+  },
+  object_storage: {
+    storage_type: _str("S3", "Storage backend", ["S3", "Gcs", "Azure", "Local"]),
+    bucket: _str("rustmq-data", "Storage bucket name"),
+    region: _str("us-central1", "Storage region"),
+    endpoint: _str("http://minio:9000", "Storage endpoint (empty: the provider's default)"),
+    access_key: _str("", "Access key (optional)"),
+    secret_key: _str("", "Secret key (optional)"),
+    multipart_threshold: _int(100 * MIB, 5 * MIB, 5 * GIB, "Multipart upload threshold (bytes)"),
+    max_concurrent_uploads: _int(10, 1, 1000, "Concurrent upload limit"),
+    local_path: _str("./data/objects", "Directory of the Local backend", undefined, true),
+    credentials_path: _str(
+      "",
+      "GCS service-account key file (empty: application default)",
+      undefined,
+      true,
+    ),
+  },
+  controller: {
+    endpoints: <KeySpec<string[]>> {
+      type: "string[]",
+      default: ["controller-1:9094", "controller-2:9094", "controller-3:9094"],
+      doc: "Controller gRPC endpoints",
+    },
+    election_timeout_ms: _int(5000, 10, INT32_MAX, "Leader election timeout"),
+    heartbeat_interval_ms: _int(1000, 1, INT32_MAX, "Heartbeat frequency"),
+  },
+  replication: {
+    min_in_sync_replicas: _int(2, 1, 16, "Minimum replicas for acknowledgment"),
+    ack_timeout_ms: _int(5000, 1, INT32_MAX, "Replication acknowledgment timeout"),
+    max_replication_lag: _int(1000, 1, INT32_MAX, "Maximum acceptable lag (records)"),
+    heartbeat_timeout_ms: _int(30000, 1, INT32_MAX, "Follower heartbeat timeout"),
+    default_replication_factor: _int(3, 1, 16, "Replication factor of auto-created topics", true),
+    unclean_leader_election: _bool(false, "Allow a leader from outside the ISR", true),
+  },
+  etl: {
+    enabled: _bool(true, "Enable WebAssembly ETL processing"),
+    memory_limit_bytes: _int(64 * MIB, 1 * MIB, 4 * GIB, "Memory limit per module"),
+    execution_timeout_ms: _int(5000, 1, INT32_MAX, "Execution timeout"),
+    max_concurrent_executions: _int(100, 1, 100000, "Concurrent execution limit"),
+    batch_size: _int(
+      1000,
+      1,
+      1_000_000,
+      "Records per module call; RUSTMQ_BATCH_SIZE overrides it",
+      true,
+    ),
+  },
+  scaling: {
+    max_concurrent_additions: _int(3, 1, 100, "Max brokers added simultaneously"),
+    max_concurrent_decommissions: _int(1, 1, 100, "Max brokers decommissioned simultaneously"),
+    rebalance_timeout_ms: _int(300000, 1, INT32_MAX, "Partition rebalancing timeout"),
+    traffic_migration_rate: _float(0.1, 0, 1, "Traffic migration rate per minute"),
+    health_check_timeout_ms: _int(30000, 1, INT32_MAX, "Health check timeout"),
+  },
+  operations: {
+    allow_runtime_config_updates: _bool(true, "Enable runtime config updates"),
+    upgrade_velocity: _int(3, 1, 1000, "Brokers upgraded per minute"),
+    graceful_shutdown_timeout_ms: _int(30000, 0, INT32_MAX, "Graceful shutdown timeout"),
+  },
+  "operations.kubernetes": {
+    use_stateful_sets: _bool(true, "Use StatefulSets for deployment"),
+    pvc_storage_class: _str("fast-ssd", "Storage class for persistent volumes"),
+    wal_volume_size: _str("50Gi", "WAL volume size"),
+    enable_pod_affinity: _bool(true, "Enable pod affinity for volume attachment"),
+  },
+} satisfies FileSchema;
+
+/** The schema of `controller.toml`. */
+export const CONTROLLER_SCHEMA = {
+  controller: {
+    node_id: _str("controller-001", "Unique controller identifier"),
+    raft_listen: _str("0.0.0.0:9095", "Raft consensus endpoint"),
+    rpc_listen: _str("0.0.0.0:9094", "Broker-facing gRPC endpoint"),
+    http_listen: _str("0.0.0.0:9642", "Admin REST API and operations endpoint"),
+    data_dir: _str("./data/controller", "Raft log, hard state and snapshots", undefined, true),
+    log_level: _str("info", "Log level; RUSTMQ_LOG_LEVEL overrides it", LOG_LEVELS, true),
+    admin_token: _str("", "Bearer token guarding admin writes (empty: none)", undefined, true),
+  },
+  raft: {
+    peers: <KeySpec<string[]>> {
+      type: "string[]",
+      default: [
+        "controller-1@controller-1:9095",
+        "controller-2@controller-2:9095",
+        "controller-3@controller-3:9095",
+      ],
+      doc: "Voters, as node_id@host:port",
+    },
+    election_timeout_ms: _int(5000, 10, INT32_MAX, "Leader election timeout"),
+    heartbeat_interval_ms: _int(1000, 1, INT32_MAX, "Heartbeat frequency"),
+  },
+  admin: {
+    port: _int(9642, 1, 65535, "Admin REST API port"),
+    health_check_interval_ms: _int(15000, 1, INT32_MAX, "Health check interval"),
+    health_timeout_ms: _int(30000, 1, INT32_MAX, "Health timeout"),
+    enable_cors: _bool(true, "Enable CORS headers"),
+    log_requests: _bool(true, "Log API requests"),
+  },
+  "admin.rate_limiting": {
+    enabled: _bool(true, "Enable rate limiting"),
+    global_burst_size: _int(1000, 1, INT32_MAX, "Global burst capacity"),
+    global_refill_rate: _int(60, 1, INT32_MAX, "Global requests per minute"),
+    per_ip_burst_size: _int(100, 1, INT32_MAX, "Per-IP burst capacity"),
+    per_ip_refill_rate: _int(30, 1, INT32_MAX, "Per-IP requests per minute"),
+    cleanup_interval_seconds: _int(3600, 1, INT32_MAX, "Cleanup of expired limiters"),
+    endpoints: <KeySpec<Record<string, unknown>>> {
+      type: "table",
+      default: {},
+      doc: "Per-endpoint limits: { burst_size, refill_rate }",
+    },
+  },
+  autobalancer: {
+    enabled: _bool(true, "Enable auto-balancing"),
+    cpu_threshold: _float(0.8, 0, 1, "CPU threshold for rebalancing"),
+    memory_threshold: _float(0.75, 0, 1, "Memory threshold for rebalancing"),
+    cooldown_seconds: _int(300, 0, INT32_MAX, "Cooldown between rebalancing operations"),
+  },
+} satisfies FileSchema;
+
+/** The typed configuration a schema describes: section to key to value. */
+export type ConfigOf<S> = {
+  -readonly [Sec in keyof S]: {
+    -readonly [K in keyof S[Sec]]: S[Sec][K] extends KeySpec<infer T> ? T : never;
+  };
+};
+
+/** A validated `broker.toml`, with defaults filled in. */
+export type BrokerConfig = ConfigOf<typeof BROKER_SCHEMA>;
+/** A validated `controller.toml`, with defaults filled in. */
+export type ControllerConfig = ConfigOf<typeof CONTROLLER_SCHEMA>;
+
+/** Environment variables that override a broker key, as `VAR -> [section, key]`. */
+export const BROKER_ENV_OVERRIDES: Readonly<Record<string, readonly [string, string]>> = {
+  RUSTMQ_BROKER_ID: ["broker", "id"],
+  RUSTMQ_RACK_ID: ["broker", "rack_id"],
+  RUSTMQ_LOG_LEVEL: ["broker", "log_level"],
+  RUSTMQ_WAL_PATH: ["wal", "path"],
+  RUSTMQ_STORAGE_BUCKET: ["object_storage", "bucket"],
+  RUSTMQ_STORAGE_REGION: ["object_storage", "region"],
+  // The seed's example value (2147483648) is its read-cache default, so this sizes the block cache.
+  RUSTMQ_CACHE_SIZE: ["cache", "read_cache_size_bytes"],
+  RUSTMQ_MAX_CONNECTIONS: ["network", "max_connections"],
+  RUSTMQ_BATCH_SIZE: ["etl", "batch_size"],
+};
+
+/** Environment variables that override a controller key. */
+export const CONTROLLER_ENV_OVERRIDES: Readonly<Record<string, readonly [string, string]>> = {
+  RUSTMQ_LOG_LEVEL: ["controller", "log_level"],
+};

@@ -1,0 +1,54 @@
+/**
+ * The `rustmq` executable: parses the command line and starts a role. Each role lives in its
+ * own folder; this file only dispatches.
+ *
+ * @module
+ */
+
+import { type Command, type CommandIo, EXIT_FAILURE, runCli } from "./config/cli.ts";
+import { VERSION } from "./config/version.ts";
+import { standaloneCommand } from "./broker/standalone_cmd.ts";
+import { brokerCommand } from "./broker/broker_cmd.ts";
+import { controllerCommand } from "./controller/controller_cmd.ts";
+import { adminCommand } from "./admin/admin_cmd.ts";
+import { produceCommand } from "./client/cli/produce_cmd.ts";
+import { consumeCommand } from "./client/cli/consume_cmd.ts";
+import { benchCommand } from "./client/cli/bench_cmd.ts";
+import { subscriberCommand } from "./subscriber/subscriber_cmd.ts";
+
+/** Every subcommand, in the order `--help` lists them. */
+export const COMMANDS: readonly Command[] = [
+  standaloneCommand,
+  brokerCommand,
+  controllerCommand,
+  adminCommand,
+  produceCommand,
+  consumeCommand,
+  benchCommand,
+  subscriberCommand,
+];
+
+function _stopSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = () => resolve();
+    Deno.addSignalListener("SIGINT", stop);
+    if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", stop);
+  });
+}
+
+if (import.meta.main) {
+  const enc = new TextEncoder();
+  const io: CommandIo = {
+    out: (t) => Deno.stdout.writeSync(enc.encode(t)),
+    err: (t) => Deno.stderr.writeSync(enc.encode(t)),
+    stopSignal: _stopSignal(),
+  };
+  let code: number;
+  try {
+    code = await runCli(Deno.args, { program: "rustmq", version: VERSION, commands: COMMANDS }, io);
+  } catch (err) {
+    io.err(`rustmq: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    code = EXIT_FAILURE;
+  }
+  Deno.exit(code);
+}
