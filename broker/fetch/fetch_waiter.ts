@@ -1,0 +1,104 @@
+/**
+ * Long-poll support for Fetch: a request that found fewer than `min_bytes` waits until one of its
+ * partitions gains data or `max_wait_ms` passes. Appends call {@linkcode FetchWaiter.notify}; the
+ * waiter wakes every request watching that partition, and each re-reads. Timers come from an
+ * injected {@linkcode Timers}, so tests drive time by hand.
+ *
+ * @module
+ */
+
+/** Timer functions, injected so that time is under the caller's control. */
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Real timers. */
+export const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as number),
+};
+
+/** Upper bound on parked fetches; past it a fetch returns at once instead of waiting. */
+export const PARKED_FETCHES_MAX = 100_000;
+
+interface _Waiter {
+  keys: readonly string[];
+  resolve: (woken: boolean) => void;
+  timer: unknown;
+}
+
+/**
+ * Parks fetch requests by partition key.
+ *
+ * @example
+ * ```ts
+ * import { FetchWaiter } from "./fetch_waiter.ts";
+ * import assert from "node:assert/strict";
+ * const w = new FetchWaiter();
+ * const parked = w.wait(["orders/0"], 10_000);
+ * w.notify("orders/0");
+ * assert.equal(await parked, true);
+ * ```
+ */
+export class FetchWaiter {
+  readonly #byKey = new Map<string, Set<_Waiter>>();
+  readonly #timers: Timers;
+  readonly #parkedMax: number;
+  #parked = 0;
+
+  constructor(options: { timers?: Timers; parkedMax?: number } = {}) {
+    this.#timers = options.timers ?? realTimers;
+    this.#parkedMax = options.parkedMax ?? PARKED_FETCHES_MAX;
+  }
+
+  /** Number of fetches currently parked. */
+  get parked(): number {
+    return this.#parked;
+  }
+
+  /**
+   * Resolves `true` when one of `keys` is notified, or `false` after `maxWaitMs` (or at once when
+   * too many fetches are already parked, or `maxWaitMs` is not positive).
+   */
+  wait(keys: readonly string[], maxWaitMs: number): Promise<boolean> {
+    if (maxWaitMs <= 0 || keys.length === 0 || this.#parked >= this.#parkedMax) {
+      return Promise.resolve(false);
+    }
+    return new Promise((resolve) => {
+      const waiter: _Waiter = { keys, resolve, timer: undefined };
+      waiter.timer = this.#timers.setTimeout(() => this.#finish(waiter, false), maxWaitMs);
+      for (const k of keys) {
+        let set = this.#byKey.get(k);
+        if (set === undefined) this.#byKey.set(k, set = new Set());
+        set.add(waiter);
+      }
+      this.#parked++;
+    });
+  }
+
+  /** Wakes every fetch watching `key`. */
+  notify(key: string): void {
+    const set = this.#byKey.get(key);
+    if (set === undefined) return;
+    for (const w of [...set]) this.#finish(w, true);
+  }
+
+  /** Wakes everything (shutdown). */
+  wakeAll(): void {
+    for (const set of [...this.#byKey.values()]) for (const w of [...set]) this.#finish(w, false);
+  }
+
+  #finish(w: _Waiter, woken: boolean): void {
+    let removed = false;
+    for (const k of w.keys) {
+      const set = this.#byKey.get(k);
+      if (set?.delete(w)) removed = true;
+      if (set?.size === 0) this.#byKey.delete(k);
+    }
+    if (!removed) return;
+    this.#parked--;
+    this.#timers.clearTimeout(w.timer);
+    w.resolve(woken);
+  }
+}

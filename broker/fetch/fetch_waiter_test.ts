@@ -1,0 +1,46 @@
+import assert from "node:assert/strict";
+import { FetchWaiter, type Timers } from "./fetch_waiter.ts";
+
+function manualTimers() {
+  const pending = new Map<number, () => void>();
+  let next = 0;
+  const timers: Timers = {
+    setTimeout: (fn) => {
+      pending.set(++next, fn);
+      return next;
+    },
+    clearTimeout: (h) => void pending.delete(h as number),
+  };
+  return { timers, fireAll: () => [...pending.values()].forEach((f) => f()), pending };
+}
+
+Deno.test("FetchWaiter wakes only the fetches watching the notified partition", async () => {
+  const t = manualTimers();
+  const w = new FetchWaiter({ timers: t.timers });
+  let aDone: boolean | undefined;
+  let bDone: boolean | undefined;
+  w.wait(["a/0", "a/1"], 500).then((v) => (aDone = v));
+  w.wait(["b/0"], 500).then((v) => (bDone = v));
+  assert.equal(w.parked, 2);
+  w.notify("a/1");
+  await Promise.resolve();
+  assert.equal(aDone, true);
+  assert.equal(bDone, undefined);
+  assert.equal(w.parked, 1);
+  assert.equal(t.pending.size, 1, "the woken fetch's timer was cleared");
+  t.fireAll();
+  await Promise.resolve();
+  assert.equal(bDone, false);
+  assert.equal(w.parked, 0);
+});
+
+Deno.test("FetchWaiter returns at once for a zero wait or when the parking limit is reached", async () => {
+  const t = manualTimers();
+  const w = new FetchWaiter({ timers: t.timers, parkedMax: 1 });
+  assert.equal(await w.wait(["a/0"], 0), false);
+  const first = w.wait(["a/0"], 100);
+  assert.equal(await w.wait(["a/0"], 100), false);
+  w.wakeAll();
+  assert.equal(await first, false);
+  assert.equal(w.parked, 0);
+});

@@ -1,0 +1,316 @@
+/**
+ * The broker's view of cluster metadata: brokers, topics, partitions with their leaders and
+ * replicas, and producer-id allocation. `standalone` backs it with {@linkcode LocalMetadata}, a
+ * durable JSON file; in a cluster the controller's Raft state machine provides it.
+ *
+ * @module
+ */
+
+import {
+  InvalidTopicError,
+  parseTopicConfig,
+  TOPIC_PARTITIONS_MAX,
+  type TopicConfig,
+  validateTopicName,
+} from "./topic_config.ts";
+
+/** A broker as clients see it in Metadata responses. */
+export interface BrokerInfo {
+  readonly nodeId: number;
+  readonly host: string;
+  readonly port: number;
+  readonly rack: string | null;
+}
+
+/** One partition's placement. */
+export interface PartitionMeta {
+  readonly partition: number;
+  readonly leader: number;
+  readonly leaderEpoch: number;
+  readonly replicas: readonly number[];
+  readonly isr: readonly number[];
+}
+
+/** One topic. */
+export interface TopicMeta {
+  readonly name: string;
+  /** The topic's Kafka Uuid, in Kafka's text form: 22 characters of unpadded base64url. */
+  readonly topicId: string;
+  readonly partitions: readonly PartitionMeta[];
+  readonly config: Readonly<TopicConfig>;
+}
+
+/** Raised for a topic that does not exist (UNKNOWN_TOPIC_OR_PARTITION). */
+export class UnknownTopicError extends Error {
+  readonly code = "UNKNOWN_TOPIC_OR_PARTITION";
+  readonly retriable = true;
+  constructor(readonly topic: string) {
+    super(`Topic '${topic}' does not exist`);
+    this.name = "UnknownTopicError";
+  }
+}
+
+/** Raised when creating a topic that exists (TOPIC_ALREADY_EXISTS). */
+export class TopicExistsError extends Error {
+  readonly code = "TOPIC_ALREADY_EXISTS";
+  readonly retriable = false;
+  constructor(readonly topic: string) {
+    super(`Topic '${topic}' already exists`);
+    this.name = "TopicExistsError";
+  }
+}
+
+/** What a role needs from cluster metadata. */
+export interface ClusterMetadata {
+  brokers(): readonly BrokerInfo[];
+  topics(): readonly TopicMeta[];
+  topic(name: string): TopicMeta | undefined;
+  createTopic(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs?: Readonly<Record<string, string | null>>,
+  ): Promise<TopicMeta>;
+  deleteTopic(name: string): Promise<void>;
+  createPartitions(name: string, totalCount: number): Promise<TopicMeta>;
+  alterTopicConfig(
+    name: string,
+    configs: Readonly<Record<string, string | null>>,
+  ): Promise<TopicMeta>;
+  allocateProducerId(): Promise<bigint>;
+  /** Called after every change, with the names of the topics that changed. */
+  onChange(listener: (topics: readonly string[]) => void): void;
+}
+
+/** Where {@linkcode LocalMetadata} keeps its state. */
+export interface MetadataPersistence {
+  load(): Promise<string | null>;
+  save(text: string): Promise<void>;
+}
+
+/** A file written with fsync and an atomic rename, so a crash leaves the old or the new state. */
+export function fileMetadataPersistence(path: string): MetadataPersistence {
+  return {
+    async load() {
+      try {
+        return await Deno.readTextFile(path);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return null;
+        throw err;
+      }
+    },
+    async save(text) {
+      const tmp = `${path}.tmp`;
+      const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
+      try {
+        await file.write(new TextEncoder().encode(text));
+        await file.syncData();
+      } finally {
+        file.close();
+      }
+      await Deno.rename(tmp, path);
+      const dir = path.slice(0, Math.max(0, path.lastIndexOf("/"))) || ".";
+      const d = await Deno.open(dir, { read: true });
+      try {
+        await d.sync();
+      } catch {
+        // Directory fsync is not supported everywhere (e.g. some tmpfs); the rename still happened.
+      } finally {
+        d.close();
+      }
+    },
+  };
+}
+
+interface _State {
+  v: 1;
+  nextProducerId: string;
+  topics: TopicMeta[];
+}
+
+/** A random Kafka Uuid in its text form (unpadded base64url of 16 bytes). */
+export function randomTopicId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(
+    /=+$/,
+    "",
+  );
+}
+
+/** Producer ids are reserved in blocks so that only one write in this many allocations hits disk. */
+const PRODUCER_ID_BLOCK = 1000n;
+
+/**
+ * Single-node metadata for `standalone`: this broker leads every partition.
+ */
+export class LocalMetadata implements ClusterMetadata {
+  readonly #self: BrokerInfo;
+  readonly #store: MetadataPersistence;
+  readonly #defaults: Readonly<TopicConfig> | undefined;
+  #state: _State = { v: 1, nextProducerId: "0", topics: [] };
+  #producerIdNext = 0n;
+  #producerIdLimit = 0n;
+  readonly #listeners: ((topics: readonly string[]) => void)[] = [];
+  #writeChain: Promise<void> = Promise.resolve();
+  readonly #randomId: () => string;
+
+  private constructor(
+    self: BrokerInfo,
+    store: MetadataPersistence,
+    defaults: Readonly<TopicConfig> | undefined,
+    randomId: () => string,
+  ) {
+    this.#self = self;
+    this.#store = store;
+    this.#defaults = defaults;
+    this.#randomId = randomId;
+  }
+
+  /** Opens (or creates) the local metadata. */
+  static async open(
+    self: BrokerInfo,
+    store: MetadataPersistence,
+    options: { topicDefaults?: Readonly<TopicConfig>; randomId?: () => string } = {},
+  ): Promise<LocalMetadata> {
+    const randomId = options.randomId ?? randomTopicId;
+    const m = new LocalMetadata(self, store, options.topicDefaults, randomId);
+    const text = await store.load();
+    if (text !== null) {
+      const parsed = JSON.parse(text) as _State;
+      if (parsed.v !== 1) throw new RangeError(`Cannot read metadata version ${parsed.v}`);
+      m.#state = parsed;
+    }
+    m.#producerIdNext = BigInt(m.#state.nextProducerId);
+    m.#producerIdLimit = m.#producerIdNext;
+    // Leadership follows this broker, whatever id it had when the file was written.
+    m.#state.topics = m.#state.topics.map((t) => ({
+      ...t,
+      partitions: t.partitions.map((p) => ({
+        ...p,
+        leader: self.nodeId,
+        replicas: [self.nodeId],
+        isr: [self.nodeId],
+      })),
+    }));
+    return m;
+  }
+
+  brokers(): readonly BrokerInfo[] {
+    return [this.#self];
+  }
+
+  topics(): readonly TopicMeta[] {
+    return this.#state.topics;
+  }
+
+  topic(name: string): TopicMeta | undefined {
+    return this.#state.topics.find((t) => t.name === name);
+  }
+
+  async createTopic(
+    name: string,
+    partitions: number,
+    replicationFactor: number,
+    configs: Readonly<Record<string, string | null>> = {},
+  ): Promise<TopicMeta> {
+    validateTopicName(name);
+    _checkPartitions(partitions);
+    if (!Number.isInteger(replicationFactor) || replicationFactor < 1) {
+      throw new InvalidTopicError(
+        "INVALID_REPLICATION_FACTOR",
+        `Replication factor must be at least 1: current value is ${replicationFactor}`,
+      );
+    }
+    if (replicationFactor > 1) {
+      throw new InvalidTopicError(
+        "INVALID_REPLICATION_FACTOR",
+        `Cannot create topic '${name}' with replication factor ${replicationFactor} as this cluster has 1 broker`,
+      );
+    }
+    const config = parseTopicConfig(configs, this.#defaults);
+    if (this.topic(name)) throw new TopicExistsError(name);
+    const topic: TopicMeta = {
+      name,
+      topicId: this.#randomId(),
+      partitions: Array.from({ length: partitions }, (_, i) => this.#partition(i)),
+      config,
+    };
+    this.#state.topics = [...this.#state.topics, topic];
+    await this.#persist([name]);
+    return topic;
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    if (!this.topic(name)) throw new UnknownTopicError(name);
+    this.#state.topics = this.#state.topics.filter((t) => t.name !== name);
+    await this.#persist([name]);
+  }
+
+  async createPartitions(name: string, totalCount: number): Promise<TopicMeta> {
+    const t = this.topic(name);
+    if (!t) throw new UnknownTopicError(name);
+    _checkPartitions(totalCount);
+    if (totalCount <= t.partitions.length) {
+      throw new InvalidTopicError(
+        "INVALID_PARTITIONS",
+        `Cannot change topic '${name}' to ${totalCount} partitions as it has ${t.partitions.length}: partitions can only be added`,
+      );
+    }
+    const extra = Array.from(
+      { length: totalCount - t.partitions.length },
+      (_, i) => this.#partition(t.partitions.length + i),
+    );
+    return await this.#replace(t, { ...t, partitions: [...t.partitions, ...extra] });
+  }
+
+  async alterTopicConfig(
+    name: string,
+    configs: Readonly<Record<string, string | null>>,
+  ): Promise<TopicMeta> {
+    const t = this.topic(name);
+    if (!t) throw new UnknownTopicError(name);
+    return await this.#replace(t, { ...t, config: parseTopicConfig(configs, t.config) });
+  }
+
+  async allocateProducerId(): Promise<bigint> {
+    if (this.#producerIdNext >= this.#producerIdLimit) {
+      this.#producerIdLimit = this.#producerIdNext + PRODUCER_ID_BLOCK;
+      this.#state.nextProducerId = this.#producerIdLimit.toString();
+      await this.#persist([]);
+    }
+    return this.#producerIdNext++;
+  }
+
+  onChange(listener: (topics: readonly string[]) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #partition(i: number): PartitionMeta {
+    const id = this.#self.nodeId;
+    return { partition: i, leader: id, leaderEpoch: 0, replicas: [id], isr: [id] };
+  }
+
+  async #replace(old: TopicMeta, next: TopicMeta): Promise<TopicMeta> {
+    this.#state.topics = this.#state.topics.map((t) => (t === old ? next : t));
+    await this.#persist([next.name]);
+    return next;
+  }
+
+  #persist(changed: readonly string[]): Promise<void> {
+    const text = JSON.stringify(this.#state);
+    // Writes are chained so that the file always ends with the newest state.
+    this.#writeChain = this.#writeChain.then(() => this.#store.save(text));
+    return this.#writeChain.then(() => {
+      if (changed.length > 0) { for (const l of this.#listeners) l(changed); }
+    });
+  }
+}
+
+function _checkPartitions(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > TOPIC_PARTITIONS_MAX) {
+    throw new InvalidTopicError(
+      "INVALID_PARTITIONS",
+      `Partition count must be between 1 and ${TOPIC_PARTITIONS_MAX}: current value is ${n}`,
+    );
+  }
+}

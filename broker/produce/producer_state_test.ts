@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { ProducerStateTable } from "./producer_state.ts";
+
+const base = { producerId: 1n, producerEpoch: 0, baseSequence: 0, lastOffsetDelta: 9 };
+
+Deno.test("ProducerStateTable accepts in-sequence batches and returns duplicates' offsets", () => {
+  const t = new ProducerStateTable();
+  assert.equal(t.check(base).kind, "append");
+  t.record(base, 0);
+  const second = { ...base, baseSequence: 10 };
+  assert.equal(t.check(second).kind, "append");
+  t.record(second, 10);
+  assert.deepEqual(t.check(base), { kind: "duplicate", baseOffset: 0 });
+  assert.deepEqual(t.check(second), { kind: "duplicate", baseOffset: 10 });
+});
+
+Deno.test("ProducerStateTable rejects a gap with OUT_OF_ORDER_SEQUENCE_NUMBER", () => {
+  const t = new ProducerStateTable();
+  t.record(base, 0);
+  const r = t.check({ ...base, baseSequence: 11 });
+  assert.equal(r.kind, "error");
+  assert.equal(r.kind === "error" && r.code, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+});
+
+Deno.test("ProducerStateTable remembers only the last five batches", () => {
+  const t = new ProducerStateTable();
+  for (let i = 0; i < 7; i++) t.record({ ...base, baseSequence: i * 10 }, i * 10);
+  assert.equal(t.check({ ...base, baseSequence: 10 }).kind, "error");
+  assert.deepEqual(t.check({ ...base, baseSequence: 20 }), { kind: "duplicate", baseOffset: 20 });
+});
+
+Deno.test("ProducerStateTable fences older epochs and resets on a newer epoch", () => {
+  const t = new ProducerStateTable();
+  t.record({ ...base, producerEpoch: 3 }, 0);
+  const old = t.check({ ...base, producerEpoch: 2, baseSequence: 10 });
+  assert.equal(old.kind === "error" && old.code, "INVALID_PRODUCER_EPOCH");
+  assert.equal(t.check({ ...base, producerEpoch: 4, baseSequence: 0 }).kind, "append");
+  const bumpedMidway = t.check({ ...base, producerEpoch: 4, baseSequence: 10 });
+  assert.equal(bumpedMidway.kind === "error" && bumpedMidway.code, "OUT_OF_ORDER_SEQUENCE_NUMBER");
+});
+
+Deno.test("ProducerStateTable wraps sequences at Int32.MAX", () => {
+  const t = new ProducerStateTable();
+  const near = { ...base, baseSequence: 2147483640, lastOffsetDelta: 7 };
+  t.record(near, 0);
+  assert.equal(t.check({ ...base, baseSequence: 0, lastOffsetDelta: 0 }).kind, "append");
+});
+
+Deno.test("ProducerStateTable ignores non-idempotent batches and evicts the oldest producer", () => {
+  const t = new ProducerStateTable({ producersMax: 2 });
+  assert.equal(t.check({ ...base, producerId: -1n, baseSequence: 99 }).kind, "append");
+  t.record({ ...base, producerId: -1n }, 0);
+  assert.equal(t.size, 0);
+  t.record({ ...base, producerId: 1n }, 0);
+  t.record({ ...base, producerId: 2n }, 10);
+  t.record({ ...base, producerId: 3n }, 20);
+  assert.equal(t.size, 2);
+  // Producer 1 was evicted, so its retried batch is accepted again rather than recognised.
+  assert.equal(t.check({ ...base, producerId: 1n }).kind, "append");
+  assert.deepEqual(t.check({ ...base, producerId: 3n }), { kind: "duplicate", baseOffset: 20 });
+});
