@@ -1,0 +1,382 @@
+/**
+ * `LocalObjectStore`: an `ObjectStore` in a local directory, the default of `rustmq standalone`
+ * and the backend for single-machine deployments.
+ *
+ * A key "a/b/c" is the file `<root>/a/b/c`. A put writes a temporary file under
+ * `<root>/.rustmq-tmp/`, fsyncs it, renames it into place and fsyncs the directory, so an
+ * object is either whole or absent after a crash, exactly like a cloud store's put.
+ *
+ * This is a thin I/O driver, so it calls `Deno.*` directly.
+ *
+ * @module
+ */
+import {
+  assertValidByteRange,
+  assertValidObjectBytes,
+  assertValidObjectKey,
+  assertValidPageSize,
+  clampByteRange,
+  type GetOptions,
+  LIST_PAGE_SIZE_MAX,
+  listAllPages,
+  type ListPage,
+  type ListPageOptions,
+  MULTIPART_THRESHOLD_BYTES_DEFAULT,
+  type ObjectMetadata,
+  ObjectNotFoundError,
+  ObjectRangeNotSatisfiableError,
+  type ObjectStore,
+  ObjectStoreError,
+  type ObjectStoreOperation,
+  ObjectStoreUnavailableError,
+  type ObjectSummary,
+  type PutOptions,
+  type RequestOptions,
+} from "./object_store.ts";
+
+/** The directory under the root that holds puts in progress; it is not a key space. */
+const TMP_DIR_NAME = ".rustmq-tmp";
+
+/** Options for {@linkcode LocalObjectStore}. */
+export interface LocalObjectStoreOptions {
+  /** The directory that holds the objects; created if missing. */
+  rootDir: string;
+  /**
+   * Objects larger than this are written in `partSizeBytes` chunks, mirroring the cloud
+   * backends (config `object_storage.multipart_threshold`).
+   * @default {MULTIPART_THRESHOLD_BYTES_DEFAULT}
+   */
+  multipartThresholdBytes?: number;
+  /**
+   * Chunk size of large writes.
+   * @default {8 MiB}
+   */
+  partSizeBytes?: number;
+}
+
+/**
+ * An `ObjectStore` in a local directory.
+ *
+ * @example
+ * ```ts
+ * import { LocalObjectStore } from "./local_object_store.ts";
+ * const rootDir = await Deno.makeTempDir();
+ * const store = new LocalObjectStore({ rootDir });
+ * await store.put("topic/0/000.obj", new TextEncoder().encode("hello"));
+ * console.assert((await store.head("topic/0/000.obj"))?.sizeBytes === 5);
+ * await Deno.remove(rootDir, { recursive: true });
+ * ```
+ */
+export class LocalObjectStore implements ObjectStore {
+  /** Always "Local". */
+  readonly backend = "Local" as const;
+  /** "local directory '<root>'". */
+  readonly location: string;
+  /** Objects above this size are written in parts. */
+  readonly multipartThresholdBytes: number;
+  /** Size of each written part. */
+  readonly partSizeBytes: number;
+  readonly #rootDir: string;
+  readonly #tmpDir: string;
+  #tmpDirReady: Promise<void> | undefined;
+
+  /** Validates the options; creates no files until the first put. */
+  constructor(options: LocalObjectStoreOptions) {
+    if (typeof options.rootDir !== "string" || options.rootDir === "") {
+      throw new RangeError("Cannot create LocalObjectStore as rootDir is empty");
+    }
+    this.#rootDir = options.rootDir.replace(/\/+$/, "") || "/";
+    this.#tmpDir = `${this.#rootDir}/${TMP_DIR_NAME}`;
+    this.location = `local directory '${this.#rootDir}'`;
+    this.multipartThresholdBytes = _positiveInteger(
+      "multipartThresholdBytes",
+      options.multipartThresholdBytes ?? MULTIPART_THRESHOLD_BYTES_DEFAULT,
+    );
+    this.partSizeBytes = _positiveInteger("partSizeBytes", options.partSizeBytes ?? 8 << 20);
+  }
+
+  /** Writes to a temp file, fsyncs, renames into place, and fsyncs the directory. */
+  async put(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<ObjectMetadata> {
+    this.#assertKey(key);
+    assertValidObjectBytes(key, bytes);
+    const path = this.#pathOf(key);
+    const tmpPath = `${this.#tmpDir}/${crypto.randomUUID()}`;
+    try {
+      this.#tmpDirReady ??= _ensureDir(this.#tmpDir, this.#rootDir);
+      await this.#tmpDirReady;
+      await this.#writeDurably(tmpPath, bytes, options.signal);
+      const dir = path.slice(0, path.lastIndexOf("/"));
+      await _ensureDir(dir, this.#rootDir);
+      await Deno.rename(tmpPath, path);
+      await _fsyncDir(dir);
+    } catch (error) {
+      this.#tmpDirReady = undefined;
+      await Deno.remove(tmpPath).catch(() => {});
+      throw this.#mapError(error, "put", key);
+    }
+    const metadata = await this.head(key);
+    if (metadata === null) {
+      throw new ObjectStoreUnavailableError({
+        ...this.#context("put", key),
+        reason: "it vanished right after it was written (concurrent delete?)",
+      });
+    }
+    return metadata;
+  }
+
+  /** Reads the object, or its inclusive range. */
+  async get(key: string, options: GetOptions = {}): Promise<Uint8Array> {
+    this.#assertKey(key);
+    if (options.range !== undefined) assertValidByteRange(options.range);
+    try {
+      using file = await Deno.open(this.#pathOf(key), { read: true });
+      const { size, isFile } = await file.stat();
+      // A directory here holds longer keys; there is no object with this key itself.
+      if (!isFile) throw new Deno.errors.NotFound(`'${key}' is a directory`);
+      let range = { start: 0, end: size - 1 };
+      if (options.range !== undefined) {
+        const clamped = clampByteRange(options.range, size);
+        if (clamped === null) {
+          throw new ObjectRangeNotSatisfiableError({
+            ...this.#context("get", key),
+            reason: `the range starts at ${options.range.start}, past its size of ${size} bytes`,
+          });
+        }
+        range = clamped;
+      }
+      options.signal?.throwIfAborted();
+      const bytes = new Uint8Array(range.end - range.start + 1);
+      await file.seek(range.start, Deno.SeekMode.Start);
+      await _readFully(file, bytes);
+      return bytes;
+    } catch (error) {
+      throw this.#mapError(error, "get", key);
+    }
+  }
+
+  /** Size and etag from `stat`; `null` when there is no such file. */
+  async head(key: string, _options?: RequestOptions): Promise<ObjectMetadata | null> {
+    this.#assertKey(key);
+    try {
+      const info = await Deno.stat(this.#pathOf(key));
+      if (!info.isFile) return null;
+      // mtime and inode change whenever a put renames a new file into place.
+      const etag = `"${info.size.toString(16)}-${info.mtime?.getTime() ?? 0}-${info.ino ?? 0}"`;
+      return { key, sizeBytes: info.size, etag };
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        return null;
+      }
+      throw this.#mapError(error, "head", key);
+    }
+  }
+
+  /**
+   * One page of keys with `prefix`. The page token is the last key of the previous page. A
+   * listing walks only the directory the prefix's last "/" names.
+   */
+  async listPage(prefix: string, options: ListPageOptions = {}): Promise<ListPage> {
+    const pageSizeMax = options.pageSizeMax ?? LIST_PAGE_SIZE_MAX;
+    assertValidPageSize(pageSizeMax);
+    const after = options.pageToken ?? "";
+    const slash = prefix.lastIndexOf("/");
+    const dirKey = slash < 0 ? "" : prefix.slice(0, slash);
+    if (dirKey !== "") this.#assertKey(dirKey);
+    const found: ObjectSummary[] = [];
+    try {
+      await this.#walk(dirKey, (summary) => {
+        if (summary.key.startsWith(prefix) && summary.key > after) found.push(summary);
+      }, options.signal);
+    } catch (error) {
+      throw this.#mapError(error, "list", prefix);
+    }
+    found.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const objects = found.slice(0, pageSizeMax);
+    const last = objects.at(-1);
+    return found.length > pageSizeMax && last !== undefined
+      ? { objects, nextPageToken: last.key }
+      : { objects };
+  }
+
+  /** All keys with `prefix`, page by page. */
+  list(prefix: string, options?: RequestOptions): AsyncIterable<ObjectSummary> {
+    return listAllPages(this, prefix, options);
+  }
+
+  /** Removes the file and any directories it leaves empty; a missing file is fine. */
+  async delete(key: string, _options?: RequestOptions): Promise<void> {
+    this.#assertKey(key);
+    const path = this.#pathOf(key);
+    try {
+      const info = await Deno.stat(path);
+      // A directory at this path holds other keys; there is no object named `key`.
+      if (!info.isFile) return;
+      await Deno.remove(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        return;
+      }
+      throw this.#mapError(error, "delete", key);
+    }
+    await this.#removeEmptyParents(path);
+  }
+
+  /** Nothing to release. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async #writeDurably(path: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    using file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
+    const chunkBytes = bytes.length > this.multipartThresholdBytes
+      ? this.partSizeBytes
+      : Math.max(bytes.length, 1);
+    for (let offset = 0; offset < bytes.length; offset += chunkBytes) {
+      signal?.throwIfAborted();
+      await _writeFully(file, bytes.subarray(offset, offset + chunkBytes));
+    }
+    await file.sync();
+  }
+
+  async #walk(
+    dirKey: string,
+    visit: (summary: ObjectSummary) => void,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const dirPath = dirKey === "" ? this.#rootDir : this.#pathOf(dirKey);
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dirPath));
+    } catch (error) {
+      // A prefix whose directory does not exist simply matches nothing.
+      if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+        return;
+      }
+      throw error;
+    }
+    for (const entry of entries) {
+      signal?.throwIfAborted();
+      if (dirKey === "" && entry.name === TMP_DIR_NAME) continue;
+      const key = dirKey === "" ? entry.name : `${dirKey}/${entry.name}`;
+      if (entry.isDirectory) {
+        await this.#walk(key, visit, signal);
+      } else if (entry.isFile) {
+        const info = await Deno.stat(`${dirPath}/${entry.name}`).catch(() => null);
+        if (info !== null) visit({ key, sizeBytes: info.size });
+      }
+    }
+  }
+
+  async #removeEmptyParents(path: string): Promise<void> {
+    let dir = path.slice(0, path.lastIndexOf("/"));
+    while (dir.length > this.#rootDir.length) {
+      try {
+        await Deno.remove(dir);
+      } catch {
+        // Not empty (or already gone): the other keys there keep it.
+        return;
+      }
+      dir = dir.slice(0, dir.lastIndexOf("/"));
+    }
+  }
+
+  #assertKey(key: string): void {
+    assertValidObjectKey(key);
+    if (key === TMP_DIR_NAME || key.startsWith(`${TMP_DIR_NAME}/`)) {
+      throw new RangeError(`Cannot use object key '${key}' as '${TMP_DIR_NAME}' is reserved`);
+    }
+  }
+
+  #pathOf(key: string): string {
+    return `${this.#rootDir}/${key}`;
+  }
+
+  #context(operation: ObjectStoreOperation, key: string) {
+    return { backend: this.backend, location: this.location, operation, key };
+  }
+
+  #mapError(error: unknown, operation: ObjectStoreOperation, key: string): Error {
+    if (
+      error instanceof ObjectStoreError || error instanceof TypeError ||
+      error instanceof RangeError
+    ) {
+      return error;
+    }
+    if (error instanceof DOMException && error.name === "AbortError") return error;
+    const context = { ...this.#context(operation, key), cause: error };
+    const detail = error instanceof Error ? error.message : String(error);
+    if (
+      operation !== "put" &&
+      (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)
+    ) {
+      return new ObjectNotFoundError({ ...context, reason: "it does not exist" });
+    }
+    if (
+      error instanceof Deno.errors.IsADirectory || error instanceof Deno.errors.NotADirectory ||
+      error instanceof Deno.errors.AlreadyExists
+    ) {
+      return new ObjectStoreError({
+        ...context,
+        code: "OBJECT_KEY_CONFLICT",
+        reason: `a directory and a file would share its path: ${detail}`,
+      });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return new ObjectStoreError({ ...context, reason: `permission was denied: ${detail}` });
+    }
+    // Disk full, I/O errors and the like may clear up; let the caller retry.
+    return new ObjectStoreUnavailableError({ ...context, reason: `the disk failed: ${detail}` });
+  }
+}
+
+function _positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`Cannot use ${name} ${value} as it must be a positive integer`);
+  }
+  return value;
+}
+
+/** Creates `dir` and any missing parents below `rootDir`, fsyncing each new entry's parent. */
+async function _ensureDir(dir: string, rootDir: string): Promise<void> {
+  try {
+    const info = await Deno.stat(dir);
+    if (info.isDirectory) return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const parent = dir.slice(0, dir.lastIndexOf("/"));
+  if (dir.length > rootDir.length && parent !== "") await _ensureDir(parent, rootDir);
+  try {
+    await Deno.mkdir(dir);
+  } catch (error) {
+    // A concurrent put may have created it first.
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  if (parent !== "") await _fsyncDir(parent);
+}
+
+/** Makes a directory's entries (a rename, a new file) durable. */
+async function _fsyncDir(dir: string): Promise<void> {
+  using handle = await Deno.open(dir, { read: true });
+  await handle.sync();
+}
+
+async function _writeFully(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    written += await file.write(bytes.subarray(written));
+  }
+}
+
+async function _readFully(file: Deno.FsFile, into: Uint8Array): Promise<void> {
+  let filled = 0;
+  while (filled < into.length) {
+    const count = await file.read(into.subarray(filled));
+    if (count === null) {
+      throw new Deno.errors.UnexpectedEof(
+        `file ended after ${filled} of ${into.length} bytes (truncated concurrently?)`,
+      );
+    }
+    filled += count;
+  }
+}
