@@ -1,0 +1,201 @@
+/**
+ * Development certificates: a private CA and a leaf certificate signed by it.
+ *
+ * Deno's QUIC stack (rustls) rejects a self-signed certificate used directly as
+ * a server certificate (`CaUsedAsEndEntity`), so `standalone` mode always makes
+ * a CA plus a leaf. Clients trust `ca.pem` (for example through `caCerts`).
+ *
+ * @module
+ */
+// @peculiar/x509 resolves its services through tsyringe, which needs the
+// Reflect metadata polyfill loaded first.
+import "reflect-metadata";
+import * as x509 from "@peculiar/x509";
+
+/** PEM texts of a development CA and a server certificate it signed. */
+export interface DevCertificates {
+  /** The CA certificate that clients should trust. */
+  caPem: string;
+  /** The server (leaf) certificate. */
+  certPem: string;
+  /** The server's PKCS#8 private key. */
+  keyPem: string;
+}
+
+/** Options for {@linkcode generateDevCertificates}. */
+export interface GenerateDevCertificatesOptions {
+  /**
+   * Names the leaf certificate is valid for; entries that parse as IP
+   * addresses become IP SANs, others DNS SANs.
+   * @default {["localhost", "127.0.0.1", "::1"]}
+   */
+  hostnames?: string[];
+  /**
+   * The current time; injected so tests are deterministic.
+   * @default {new Date()}
+   */
+  now?: Date;
+  /**
+   * How long both certificates stay valid, in days.
+   * @default {825}
+   */
+  validityDays?: number;
+}
+
+/** The SANs a local client may use to reach a development broker. */
+export const DEV_CERT_HOSTNAMES: readonly string[] = ["localhost", "127.0.0.1", "::1"];
+
+const _ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const _DAY_MS = 86_400_000;
+// Backdate notBefore so that small clock differences between hosts do not
+// make a freshly generated certificate "not yet valid".
+const _BACKDATE_MS = 3_600_000;
+
+/**
+ * Generates, in memory, a development CA and a leaf certificate for the given
+ * hostnames, both with ECDSA P-256 keys.
+ *
+ * @example
+ * ```ts
+ * import { generateDevCertificates } from "./dev_certs.ts";
+ * const certs = await generateDevCertificates();
+ * if (!certs.caPem.startsWith("-----BEGIN CERTIFICATE-----")) throw new Error();
+ * ```
+ */
+export async function generateDevCertificates(
+  options: GenerateDevCertificatesOptions = {},
+): Promise<DevCertificates> {
+  const hostnames = options.hostnames ?? [...DEV_CERT_HOSTNAMES];
+  const validityDays = options.validityDays ?? 825;
+  if (hostnames.length === 0) {
+    throw new RangeError("Cannot generate a certificate as hostnames is empty");
+  }
+  if (!Number.isInteger(validityDays) || validityDays < 1) {
+    throw new RangeError(
+      `Cannot generate a certificate as validityDays must be a positive integer: current value is ${validityDays}`,
+    );
+  }
+  const now = options.now ?? new Date();
+  const notBefore = new Date(now.getTime() - _BACKDATE_MS);
+  const notAfter = new Date(now.getTime() + validityDays * _DAY_MS);
+  const caKeys = await crypto.subtle.generateKey(_ALGORITHM, true, ["sign", "verify"]);
+  const ca = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: _randomSerial(),
+    name: "CN=RustMQ Development CA",
+    notBefore,
+    notAfter,
+    signingAlgorithm: _ALGORITHM,
+    keys: caKeys,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey),
+    ],
+  });
+  const leafKeys = await crypto.subtle.generateKey(_ALGORITHM, true, ["sign", "verify"]);
+  const leaf = await x509.X509CertificateGenerator.create({
+    serialNumber: _randomSerial(),
+    subject: `CN=${hostnames[0]}`,
+    issuer: ca.subject,
+    notBefore,
+    notAfter,
+    signingAlgorithm: _ALGORITHM,
+    publicKey: leafKeys.publicKey,
+    signingKey: caKeys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension(hostnames.map(_generalName)),
+      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
+    ],
+  });
+  const pkcs8 = await crypto.subtle.exportKey("pkcs8", leafKeys.privateKey);
+  return {
+    caPem: ca.toString("pem") + "\n",
+    certPem: leaf.toString("pem") + "\n",
+    keyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY") + "\n",
+  };
+}
+
+/** Where {@linkcode ensureDevCertificates} found or wrote the certificates. */
+export interface DevCertificateFiles extends DevCertificates {
+  /** Path of `ca.pem`. */
+  caPath: string;
+  /** Path of `server.pem`. */
+  certPath: string;
+  /** Path of `server-key.pem`. */
+  keyPath: string;
+  /** True when the files were generated by this call, false when reused. */
+  generated: boolean;
+}
+
+/**
+ * Returns the development certificates stored in `dir` (`ca.pem`,
+ * `server.pem`, `server-key.pem`), generating and writing them first when any
+ * of the three is missing. The key file is written with mode 0600.
+ *
+ * @example
+ * ```ts
+ * import { ensureDevCertificates } from "./dev_certs.ts";
+ * const dir = await Deno.makeTempDir();
+ * const first = await ensureDevCertificates(dir);
+ * const second = await ensureDevCertificates(dir);
+ * if (!first.generated || second.generated) throw new Error();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function ensureDevCertificates(
+  dir: string,
+  options: GenerateDevCertificatesOptions = {},
+): Promise<DevCertificateFiles> {
+  const caPath = `${dir}/ca.pem`;
+  const certPath = `${dir}/server.pem`;
+  const keyPath = `${dir}/server-key.pem`;
+  const paths = { caPath, certPath, keyPath };
+  const existing = await _readAll([caPath, certPath, keyPath]);
+  if (existing !== null) {
+    const [caPem, certPem, keyPem] = existing as [string, string, string];
+    return { caPem, certPem, keyPem, ...paths, generated: false };
+  }
+  const certs = await generateDevCertificates(options);
+  await Deno.mkdir(dir, { recursive: true });
+  // The key is written first and the CA last, so a crash part-way leaves
+  // ca.pem missing and the next start regenerates all three.
+  await Deno.writeTextFile(keyPath, certs.keyPem, { mode: 0o600 });
+  await Deno.writeTextFile(certPath, certs.certPem);
+  await Deno.writeTextFile(caPath, certs.caPem);
+  return { ...certs, ...paths, generated: true };
+}
+
+async function _readAll(paths: string[]): Promise<string[] | null> {
+  const texts: string[] = [];
+  for (const path of paths) {
+    try {
+      texts.push(await Deno.readTextFile(path));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+  }
+  return texts;
+}
+
+function _generalName(name: string): x509.JsonGeneralName {
+  return { type: _isIpAddress(name) ? "ip" : "dns", value: name };
+}
+
+function _isIpAddress(name: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(":");
+}
+
+function _randomSerial(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  // A positive serial: clear the top bit so DER does not read it as negative.
+  bytes[0] = bytes[0]! & 0x7f | 0x01;
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}

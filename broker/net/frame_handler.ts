@@ -1,0 +1,121 @@
+/**
+ * The contract between the network listeners and request handling: a
+ * listener hands every request frame to a {@linkcode FrameHandler} and writes
+ * back what it returns.
+ *
+ * @module
+ */
+
+/** Which transport carried a connection. */
+export type TransportKind = "tcp" | "tls" | "quic";
+
+/** Structured log sink used by the listeners. */
+export interface NetLogger {
+  /** Routine events (connection opened or closed). */
+  debug(message: string, fields?: Record<string, unknown>): void;
+  /** Notable events. */
+  info(message: string, fields?: Record<string, unknown>): void;
+  /** A client misbehaved or a limit was hit; the broker carries on. */
+  warn(message: string, fields?: Record<string, unknown>): void;
+  /** A handler failed. */
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** What a handler knows about the connection a frame arrived on. */
+export interface ConnectionContext {
+  /** Listener-unique connection id, also used in log lines. */
+  readonly connectionId: number;
+  /** The client's address. */
+  readonly remoteAddr: { readonly hostname: string; readonly port: number };
+  /** The transport that carried the frame. */
+  readonly transport: TransportKind;
+  /** Logger whose lines already name this connection. */
+  readonly logger: NetLogger;
+}
+
+/**
+ * Handles one request frame (the payload after the size prefix, starting with
+ * int16 apiKey, int16 apiVersion, int32 correlationId) and returns the
+ * response payload without its size prefix, or null when the request takes no
+ * response (Produce with acks=0). A handler that throws gets its connection
+ * closed; other connections are not affected.
+ */
+export type FrameHandler = (
+  frame: Uint8Array,
+  ctx: ConnectionContext,
+) => Promise<Uint8Array | null>;
+
+/** Logs JSON lines to stderr through `console`; debug lines are dropped. */
+export const consoleNetLogger: NetLogger = {
+  debug() {},
+  info: (message, fields) => console.info(_line("info", message, fields)),
+  warn: (message, fields) => console.warn(_line("warn", message, fields)),
+  error: (message, fields) => console.error(_line("error", message, fields)),
+};
+
+/** A logger that drops everything, for tests. */
+export const silentNetLogger: NetLogger = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+};
+
+/**
+ * Returns a logger that adds `fields` to every line of `base`.
+ *
+ * @example
+ * ```ts
+ * import { silentNetLogger, withFields } from "./frame_handler.ts";
+ * withFields(silentNetLogger, { connectionId: 1 }).warn("hello");
+ * ```
+ */
+export function withFields(base: NetLogger, fields: Record<string, unknown>): NetLogger {
+  return {
+    debug: (message, extra) => base.debug(message, { ...fields, ...extra }),
+    info: (message, extra) => base.info(message, { ...fields, ...extra }),
+    warn: (message, extra) => base.warn(message, { ...fields, ...extra }),
+    error: (message, extra) => base.error(message, { ...fields, ...extra }),
+  };
+}
+
+function _line(level: string, message: string, fields?: Record<string, unknown>): string {
+  return JSON.stringify(
+    { level, message, ...fields },
+    (_key, value) => value instanceof Error ? `${value.name}: ${value.message}` : value,
+  );
+}
+
+/** Counters a listener keeps for metrics; all are monotonic except `connectionsOpen`. */
+export interface NetCounters {
+  /** Connections currently open. */
+  connectionsOpen: number;
+  /** Connections accepted since start. */
+  connectionsAccepted: number;
+  /** Connections refused because `maxConnections` was reached. */
+  connectionsRejected: number;
+  /** Connections closed because the client broke a limit or the framing, or a handler threw. */
+  connectionsErrored: number;
+  /** Bytes read from clients, size prefixes included. */
+  bytesIn: number;
+  /** Bytes written to clients, size prefixes included. */
+  bytesOut: number;
+  /** Request frames handed to the handler. */
+  requests: number;
+}
+
+/** Returns a zeroed {@linkcode NetCounters}. */
+export function newNetCounters(): NetCounters {
+  return {
+    connectionsOpen: 0,
+    connectionsAccepted: 0,
+    connectionsRejected: 0,
+    connectionsErrored: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    requests: 0,
+  };
+}
+
+/** Smallest valid request: int16 apiKey, int16 apiVersion, int32 correlationId. */
+export const MIN_REQUEST_BYTES = 8;

@@ -1,0 +1,410 @@
+/**
+ * Kafka-protocol frames over QUIC (ALPN `rustmq`), on the same port number as
+ * TCP but over UDP. Needs `--unstable-net`.
+ *
+ * Stream grammar, one request per client-opened bidirectional stream:
+ *
+ * ```
+ * client → server: Size Request, then FIN
+ * server → client: Size Response, then FIN    (or just FIN when the request takes no response)
+ * ```
+ *
+ * Each request has its own stream, so a slow Fetch never holds back a Produce
+ * on the same connection: there is no head-of-line blocking and no ordering
+ * between requests.
+ *
+ * @module
+ */
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from "../../client/transport/frame_decoder.ts";
+import { FrameTooLargeError } from "../../client/transport/errors.ts";
+import { readOneFrame, StreamFramingError } from "../../client/transport/quic_stream.ts";
+import {
+  type ConnectionContext,
+  consoleNetLogger,
+  type FrameHandler,
+  MIN_REQUEST_BYTES,
+  type NetCounters,
+  type NetLogger,
+  newNetCounters,
+  withFields,
+} from "./frame_handler.ts";
+import type { ListenerCloseOptions } from "./tcp_listener.ts";
+import { _validateLimit } from "./_limits.ts";
+
+/** ALPN protocol id of RustMQ over QUIC. */
+export const QUIC_ALPN = "rustmq";
+
+// How long a draining connection stays open after its last response was
+// written, so the response can be acknowledged before CONNECTION_CLOSE.
+const _CLOSE_LINGER_MS = 200;
+
+function _sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** QUIC application close codes the listener uses. */
+export const QuicCloseCode = {
+  /** The broker is shutting down. */
+  SHUTDOWN: 0,
+  /** A request exceeded maxRequestBytes. */
+  REQUEST_TOO_LARGE: 1,
+  /** The client broke the stream grammar. */
+  PROTOCOL_ERROR: 2,
+  /** The request handler threw. */
+  HANDLER_FAILED: 3,
+} as const;
+
+/** Options for {@linkcode listenQuic}. */
+export interface QuicListenerOptions {
+  /**
+   * Address to bind.
+   * @default {"0.0.0.0"}
+   */
+  hostname?: string;
+  /**
+   * UDP port to bind; 0 picks a free one.
+   * @default {9092}
+   */
+  port?: number;
+  /** PEM certificate chain (a CA-signed leaf: rustls refuses a self-signed one). */
+  cert: string;
+  /** PEM private key for `cert`. */
+  key: string;
+  /**
+   * Requests (bidirectional streams) a connection may have open at once;
+   * QUIC flow control makes the client wait for more.
+   * @default {100}
+   */
+  maxConcurrentStreams?: number;
+  /**
+   * Largest request payload; a larger size prefix closes the connection.
+   * @default {104857600}
+   */
+  maxRequestBytes?: number;
+  /**
+   * QUIC idle timeout: the connection closes after this long without packets.
+   * @default {600000}
+   */
+  connectionTimeoutMs?: number;
+  /**
+   * Open connections allowed; further handshakes are refused.
+   * @default {10000}
+   */
+  maxConnections?: number;
+  /** Where log lines go. @default {consoleNetLogger} */
+  logger?: NetLogger;
+}
+
+interface _ResolvedQuicOptions {
+  maxConcurrentStreams: number;
+  maxRequestBytes: number;
+  connectionTimeoutMs: number;
+  maxConnections: number;
+  logger: NetLogger;
+}
+
+/**
+ * Binds a QUIC endpoint and serves one Kafka frame per bidirectional stream.
+ *
+ * @example
+ * ```ts ignore
+ * import { listenQuic } from "./quic_listener.ts";
+ * import { generateDevCertificates } from "./dev_certs.ts";
+ * const { certPem, keyPem } = await generateDevCertificates();
+ * const listener = listenQuic((frame) => Promise.resolve(frame.subarray(4)), {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   cert: certPem,
+ *   key: keyPem,
+ * });
+ * await listener.close();
+ * ```
+ */
+export function listenQuic(handler: FrameHandler, options: QuicListenerOptions): QuicListener {
+  return new QuicListener(handler, options);
+}
+
+/** A running QUIC listener; create it with {@linkcode listenQuic}. */
+export class QuicListener {
+  /** Live counters for metrics. */
+  readonly counters: NetCounters = newNetCounters();
+  readonly #endpoint: Deno.QuicEndpoint;
+  readonly #listener: Deno.QuicListener;
+  readonly #handler: FrameHandler;
+  readonly #options: _ResolvedQuicOptions;
+  readonly #connections = new Set<_QuicConnection>();
+  readonly #acceptLoop: Promise<void>;
+  #nextConnectionId = 1;
+  #closing = false;
+
+  /** Binds the endpoint and starts accepting; prefer {@linkcode listenQuic}. */
+  constructor(handler: FrameHandler, options: QuicListenerOptions) {
+    this.#handler = handler;
+    this.#options = {
+      maxConcurrentStreams: _validateLimit(
+        "maxConcurrentStreams",
+        options.maxConcurrentStreams,
+        100,
+      ),
+      maxRequestBytes: _validateLimit(
+        "maxRequestBytes",
+        options.maxRequestBytes,
+        DEFAULT_MAX_FRAME_BYTES,
+      ),
+      connectionTimeoutMs: _validateLimit(
+        "connectionTimeoutMs",
+        options.connectionTimeoutMs,
+        600_000,
+      ),
+      maxConnections: _validateLimit("maxConnections", options.maxConnections, 10_000),
+      logger: options.logger ?? consoleNetLogger,
+    };
+    this.#endpoint = new Deno.QuicEndpoint({
+      hostname: options.hostname ?? "0.0.0.0",
+      port: options.port ?? 9092,
+    });
+    this.#listener = this.#endpoint.listen({
+      cert: options.cert,
+      key: options.key,
+      alpnProtocols: [QUIC_ALPN],
+      maxIdleTimeout: this.#options.connectionTimeoutMs,
+      maxConcurrentBidirectionalStreams: this.#options.maxConcurrentStreams,
+    });
+    this.#acceptLoop = this.#accept();
+  }
+
+  /** The bound UDP address (useful with port 0). */
+  get addr(): Deno.NetAddr {
+    return this.#endpoint.addr;
+  }
+
+  /**
+   * Stops accepting, waits up to `graceMs` for open requests to be answered,
+   * then closes every connection and the endpoint.
+   */
+  async close(options: ListenerCloseOptions = {}): Promise<void> {
+    if (this.#closing) return await this.#acceptLoop;
+    this.#closing = true;
+    this.#listener.stop();
+    const graceMs = options.graceMs ?? 5000;
+    await Promise.all([...this.#connections].map((c) => c.drain(graceMs)));
+    // A pending incoming() survives stop() in Deno 2.9; closing the endpoint ends it.
+    this.#endpoint.close({ closeCode: QuicCloseCode.SHUTDOWN, reason: "shutdown" });
+    await this.#acceptLoop;
+  }
+
+  async #accept(): Promise<void> {
+    while (!this.#closing) {
+      let incoming: Deno.QuicIncoming;
+      try {
+        incoming = await this.#listener.incoming();
+      } catch (error) {
+        if (this.#closing) return;
+        this.#options.logger.warn("Accept failed", { error });
+        // Out of descriptors and similar: back off instead of spinning.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      this.#admit(incoming);
+    }
+  }
+
+  #admit(incoming: Deno.QuicIncoming): void {
+    if (this.counters.connectionsOpen >= this.#options.maxConnections) {
+      this.counters.connectionsRejected += 1;
+      this.#options.logger.warn("Cannot accept a connection as maxConnections is reached", {
+        client: _incomingClient(incoming),
+        maxConnections: this.#options.maxConnections,
+      });
+      try {
+        incoming.refuse();
+      } catch {
+        // Reading the address already consumed the handshake, which refuses it.
+      }
+      return;
+    }
+    const connectionId = this.#nextConnectionId++;
+    const connection = new _QuicConnection(
+      connectionId,
+      this.#handler,
+      this.#options,
+      this.counters,
+    );
+    this.#connections.add(connection);
+    this.counters.connectionsAccepted += 1;
+    this.counters.connectionsOpen += 1;
+    connection.run(incoming).finally(() => {
+      this.#connections.delete(connection);
+      this.counters.connectionsOpen -= 1;
+    });
+  }
+}
+
+/**
+ * Deno 2.9 consumes a QuicIncoming when its remoteAddr is read (a later
+ * accept() or refuse() fails with BadResource), so the address is only read
+ * for connections that are being refused anyway.
+ */
+function _incomingClient(incoming: Deno.QuicIncoming): string {
+  try {
+    const remote = incoming.remoteAddr;
+    return `${remote.hostname}:${remote.port}`;
+  } catch {
+    return "unknown";
+  }
+}
+
+/** One QUIC connection: every incoming bidirectional stream is one request. */
+class _QuicConnection {
+  readonly #connectionId: number;
+  readonly #handler: FrameHandler;
+  readonly #options: _ResolvedQuicOptions;
+  readonly #counters: NetCounters;
+  readonly #streams = new Set<Promise<void>>();
+  #ctx: ConnectionContext;
+  #conn: Deno.QuicConn | null = null;
+  #closed = false;
+
+  constructor(
+    connectionId: number,
+    handler: FrameHandler,
+    options: _ResolvedQuicOptions,
+    counters: NetCounters,
+  ) {
+    this.#connectionId = connectionId;
+    this.#handler = handler;
+    this.#options = options;
+    this.#counters = counters;
+    // Replaced once the handshake reveals the client's address.
+    this.#ctx = this.#context({ hostname: "unknown", port: 0 });
+  }
+
+  #context(remote: { hostname: string; port: number }): ConnectionContext {
+    const client = `${remote.hostname}:${remote.port}`;
+    return {
+      connectionId: this.#connectionId,
+      remoteAddr: { hostname: remote.hostname, port: remote.port },
+      transport: "quic",
+      logger: withFields(this.#options.logger, {
+        connectionId: this.#connectionId,
+        client,
+        transport: "quic",
+      }),
+    };
+  }
+
+  /** Completes the handshake and serves streams until the connection ends; never rejects. */
+  async run(incoming: Deno.QuicIncoming): Promise<void> {
+    try {
+      this.#conn = await incoming.accept();
+      this.#ctx = this.#context(this.#conn.remoteAddr);
+      // `closed` rejects on an idle timeout; observed here so the rejection
+      // is never reported as unhandled.
+      this.#conn.closed.catch(() => {});
+      this.#ctx.logger.debug("Connection opened");
+      const streams = this.#conn.incomingBidirectionalStreams.getReader();
+      while (!this.#closed) {
+        const { value: stream, done } = await streams.read();
+        if (done) break;
+        const served = this.#serveStream(stream);
+        this.#streams.add(served);
+        served.finally(() => this.#streams.delete(served));
+      }
+    } catch (error) {
+      if (!this.#closed) this.#ctx.logger.debug("Connection ended", { error });
+    } finally {
+      this.#close(QuicCloseCode.SHUTDOWN, "closed");
+      this.#ctx.logger.debug("Connection closed");
+    }
+  }
+
+  /** Waits up to `graceMs` for open streams to be answered, then closes. */
+  async drain(graceMs: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
+    const answered = Promise.all(this.#streams).then(async () => {
+      // A closed QUIC connection drops stream data not yet acknowledged, and
+      // Deno offers no "acknowledged" signal; linger briefly (or until the
+      // client leaves) so the last responses arrive.
+      if (this.#conn === null) return;
+      const gone = this.#conn.closed.then(() => {}, () => {});
+      await Promise.race([gone, _sleep(_CLOSE_LINGER_MS)]);
+    });
+    await Promise.race([answered, grace]);
+    clearTimeout(timer);
+    this.#close(QuicCloseCode.SHUTDOWN, "shutdown");
+  }
+
+  async #serveStream(stream: Deno.QuicBidirectionalStream): Promise<void> {
+    const frame = await this.#readRequest(stream);
+    if (frame === null) return;
+    this.#counters.requests += 1;
+    let response: Uint8Array | null;
+    try {
+      response = await this.#handler(frame, this.#ctx);
+    } catch (error) {
+      this.#counters.connectionsErrored += 1;
+      this.#ctx.logger.error("Closing the connection as the request handler failed", {
+        apiKey: new DataView(frame.buffer, frame.byteOffset).getInt16(0, false),
+        error,
+      });
+      return this.#close(QuicCloseCode.HANDLER_FAILED, "request handler failed");
+    }
+    try {
+      const writer = stream.writable.getWriter();
+      if (response !== null) {
+        const wire = encodeFrame(response);
+        await writer.write(wire);
+        this.#counters.bytesOut += wire.length;
+      }
+      await writer.close();
+    } catch (error) {
+      // The client reset the stream or the connection went away.
+      this.#ctx.logger.debug("Stream write failed", { error });
+    }
+  }
+
+  async #readRequest(stream: Deno.QuicBidirectionalStream): Promise<Uint8Array | null> {
+    try {
+      const { frame, bytesRead } = await readOneFrame(
+        stream.readable,
+        this.#options.maxRequestBytes,
+      );
+      this.#counters.bytesIn += bytesRead;
+      if (frame.length >= MIN_REQUEST_BYTES) return frame;
+      this.#protocolError("Closing the connection as a request is shorter than its header", {
+        sizeBytes: frame.length,
+      });
+    } catch (error) {
+      if (error instanceof FrameTooLargeError) {
+        this.#counters.connectionsErrored += 1;
+        this.#ctx.logger.warn("Closing the connection as a request exceeds maxRequestBytes", {
+          sizeBytes: error.sizeBytes,
+          maxRequestBytes: error.maxBytes,
+        });
+        this.#close(QuicCloseCode.REQUEST_TOO_LARGE, "request too large");
+      } else if (error instanceof StreamFramingError) {
+        this.#protocolError(`Closing the connection as ${error.message}`, {});
+      } else {
+        this.#ctx.logger.debug("Stream read failed", { error });
+      }
+    }
+    return null;
+  }
+
+  #protocolError(message: string, fields: Record<string, unknown>): void {
+    this.#counters.connectionsErrored += 1;
+    this.#ctx.logger.warn(message, fields);
+    this.#close(QuicCloseCode.PROTOCOL_ERROR, "protocol error");
+  }
+
+  #close(closeCode: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn?.close({ closeCode, reason });
+    } catch {
+      // Already closed by the peer or by the idle timeout.
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Reading the single frame a QUIC stream carries in each direction. Shared by
+ * the broker's QUIC listener and the client's QUIC transport.
+ *
+ * @module
+ */
+import { FrameDecoder } from "./frame_decoder.ts";
+
+/** A stream did not carry exactly one whole frame before its end. */
+export class StreamFramingError extends Error {
+  /** Creates the error; the message says what was wrong. */
+  constructor(message: string) {
+    super(message);
+    this.name = "StreamFramingError";
+  }
+}
+
+/** What {@linkcode readOneFrame} returns. */
+export interface StreamFrame {
+  /** The frame payload without its size prefix. */
+  frame: Uint8Array;
+  /** Bytes read from the stream, size prefix included. */
+  bytesRead: number;
+}
+
+/**
+ * Reads a stream to its end and returns the one frame it carried. Throws
+ * `FrameTooLargeError` for a size prefix over `maxFrameBytes` (before
+ * allocating), and {@linkcode StreamFramingError} when the stream ends early,
+ * carries nothing, or carries bytes after the frame.
+ */
+export async function readOneFrame(
+  readable: ReadableStream<Uint8Array>,
+  maxFrameBytes: number,
+): Promise<StreamFrame> {
+  const result = await readOptionalFrame(readable, maxFrameBytes);
+  if (result === null) throw new StreamFramingError("a stream ended before carrying a frame");
+  return result;
+}
+
+/**
+ * Like {@linkcode readOneFrame}, but a stream that ends with no bytes at all
+ * resolves to null (the answer to a request that takes no response).
+ */
+export async function readOptionalFrame(
+  readable: ReadableStream<Uint8Array>,
+  maxFrameBytes: number,
+): Promise<StreamFrame | null> {
+  const decoder = new FrameDecoder({ maxFrameBytes });
+  const reader = readable.getReader();
+  let frame: Uint8Array | null = null;
+  let bytesRead = 0;
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      bytesRead += value.length;
+      decoder.push(value);
+      const next = decoder.next();
+      if (next !== null) {
+        if (frame !== null || decoder.readyFrames > 0) {
+          throw new StreamFramingError("a stream carried more than one frame");
+        }
+        frame = next;
+      }
+      if (frame !== null && !decoder.atBoundary) {
+        throw new StreamFramingError("a stream carried bytes after its frame");
+      }
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    reader.releaseLock();
+  }
+  if (frame === null && bytesRead === 0) return null;
+  if (frame === null) throw new StreamFramingError("a stream ended inside a frame");
+  return { frame, bytesRead };
+}
