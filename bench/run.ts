@@ -1,19 +1,38 @@
 /**
- * `deno task bench`: runs every benchmark in `bench/` and prints its figures. Each benchmark is a
- * module exporting a `main()` that prints its own table; this runner only sequences them, so
- * they never compete for the machine's two cores.
+ * `deno task bench`: runs every benchmark in `bench/`, one after another so they never compete
+ * for the machine's two cores, and lets each print its own table. `deno task bench NAME` runs
+ * one of them.
  *
  * @module
  */
 
-const BENCHES: readonly { name: string; load: () => Promise<{ main: () => Promise<void> }> }[] = [];
+const BENCHES: readonly { name: string; cmd: string[] }[] = [
+  {
+    name: "wal",
+    cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/wal_bench.ts"],
+  },
+  {
+    name: "tiering",
+    cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/tiering_bench.ts"],
+  },
+];
 
 if (import.meta.main) {
   const only = Deno.args[0];
+  let failed = 0;
   for (const b of BENCHES) {
     if (only !== undefined && b.name !== only) continue;
     console.log(`\n## ${b.name}\n`);
-    await (await b.load()).main();
+    const { code } = await new Deno.Command(b.cmd[0]!, {
+      args: [...b.cmd.slice(1), ...Deno.args.slice(1)],
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (code !== 0) {
+      console.log(`benchmark ${b.name} failed with exit code ${code}`);
+      failed++;
+    }
   }
-  if (BENCHES.length === 0) console.log("no benchmarks registered yet");
+  Deno.exit(failed === 0 ? 0 : 1);
 }

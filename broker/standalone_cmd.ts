@@ -1,16 +1,39 @@
 /**
- * `rustmq standalone`: a controller and a broker in one process, with a local WAL and a local
- * object store under `--data`. This is what `deno task start` runs.
+ * `rustmq standalone`: a single-node RustMQ in one process, with a local WAL and local metadata
+ * under `--data`. This is what `deno task start` runs. `--config broker.toml` overrides any
+ * embedded default, such as ports or cache sizes.
  *
  * @module
  */
 
-import { type Command, EXIT_FAILURE } from "../config/cli.ts";
+import { type Command, EXIT_OK, stringOpt } from "../config/cli.ts";
+import { loadOrReport } from "../config/check_cmd.ts";
+import { loadBrokerConfig } from "../config/load.ts";
+import { createLogger, type LogLevel } from "../ops/logger.ts";
+import { ensureDevCertificates } from "./net/dev_certs.ts";
+import { Broker } from "./broker.ts";
+
+const MIB = 1024 * 1024;
+
+/**
+ * The embedded defaults of standalone, applied over the schema defaults and under the user's
+ * file: local storage under `dataDir`, one replica, and sizes that suit a laptop.
+ */
+export function standaloneDefaults(dataDir: string): Record<string, Record<string, unknown>> {
+  return {
+    broker: { id: "broker-1", rack_id: "" },
+    wal: { path: `${dataDir}/wal`, segment_size_bytes: 64 * MIB, capacity_bytes: 2048 * MIB },
+    cache: { write_cache_size_bytes: 512 * MIB, read_cache_size_bytes: 256 * MIB },
+    object_storage: { storage_type: "Local", local_path: `${dataDir}/objects`, endpoint: "" },
+    replication: { min_in_sync_replicas: 1, default_replication_factor: 1 },
+    controller: { endpoints: [] },
+  };
+}
 
 /** The `standalone` subcommand. */
 export const standaloneCommand: Command = {
   name: "standalone",
-  summary: "Run a single-node RustMQ (controller + broker, local WAL and object store)",
+  summary: "Run a single-node RustMQ (broker with local WAL and metadata)",
   options: {
     data: { type: "string", short: "d", arg: "DIR", default: "./data", help: "Data directory" },
     config: {
@@ -19,10 +42,44 @@ export const standaloneCommand: Command = {
       arg: "FILE",
       help: "Broker configuration overriding the embedded defaults",
     },
+    check: { type: "boolean", help: "Validate the configuration and exit" },
   },
-  async run(_values, _positionals, io) {
-    await Promise.resolve();
-    io.err("rustmq standalone: not implemented yet\n");
-    return EXIT_FAILURE;
+  details: "Listens on 9092/tcp (Kafka), 9092/udp (QUIC) and 9642 (HTTP) by default.\n" +
+    "A development CA for QUIC clients is written to DIR/tls/ca.pem on first start.",
+  async run(values, _positionals, io) {
+    const dataDir = stringOpt(values, "data") ?? "./data";
+    const file = stringOpt(values, "config");
+    const base = standaloneDefaults(dataDir);
+    const cfg = loadOrReport(
+      () =>
+        loadBrokerConfig(file ?? "<standalone defaults>", { ...(file ? {} : { text: "" }), base }),
+      file ?? "<standalone defaults>",
+      values.check === true,
+      io,
+    );
+    if ("exit" in cfg) return cfg.exit;
+    const logger = createLogger("standalone", { level: cfg.broker.log_level as LogLevel });
+    const tls = await ensureDevCertificates(`${dataDir}/tls`);
+    if (tls.generated) {
+      logger.info("generated a development CA for QUIC clients", { ca: tls.caPath });
+    }
+    const broker = await Broker.start(cfg, {
+      dataDir,
+      logger,
+      quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
+    });
+    io.out(
+      `RustMQ standalone is ready: kafka tcp://${broker.addrs.kafka.hostname}:${broker.addrs.kafka.port}` +
+        (broker.addrs.quic
+          ? `, quic://${broker.addrs.quic.hostname}:${broker.addrs.quic.port}`
+          : "") +
+        (broker.addrs.http
+          ? `, http://${broker.addrs.http.hostname}:${broker.addrs.http.port}`
+          : "") +
+        "\n",
+    );
+    await io.stopSignal;
+    await broker.close();
+    return EXIT_OK;
   },
 };

@@ -69,6 +69,18 @@ export const BROKER_SCHEMA = {
     id: _str("broker-001", "Unique broker identifier"),
     rack_id: _str("us-central1-a", "Availability zone for rack awareness"),
     log_level: _str("info", "Log level; RUSTMQ_LOG_LEVEL overrides it", LOG_LEVELS, true),
+    auto_create_topics: _bool(
+      true,
+      "Create unknown topics on first metadata request or produce",
+      true,
+    ),
+    num_partitions: _int(1, 1, 10000, "Partitions of auto-created topics", true),
+    advertised_host: _str(
+      "",
+      "Host clients should connect to (empty: the listen host, or 127.0.0.1)",
+      undefined,
+      true,
+    ),
   },
   network: {
     quic_listen: _str("0.0.0.0:9092", "QUIC client endpoint (UDP)"),
@@ -155,6 +167,35 @@ export const BROKER_SCHEMA = {
       undefined,
       true,
     ),
+    key_prefix: _str("rustmq/", "Prefix of every object key RustMQ writes", undefined, true),
+    upload_bytes_target: _int(
+      16 * MIB,
+      64 * KIB,
+      5 * GIB,
+      "Upload once this much data is pending; the object size aimed for",
+      true,
+    ),
+    compaction_threshold_bytes: _int(
+      4 * MIB,
+      0,
+      5 * GIB,
+      "Multi-partition objects smaller than this are compacted per partition",
+      true,
+    ),
+    gc_grace_ms: _int(
+      600000,
+      0,
+      INT32_MAX,
+      "Unreferenced objects younger than this are not garbage collected",
+      true,
+    ),
+    maintenance_interval_ms: _int(
+      30000,
+      10,
+      INT32_MAX,
+      "How often retention, compaction and garbage collection run",
+      true,
+    ),
   },
   controller: {
     endpoints: <KeySpec<string[]>> {
@@ -216,6 +257,19 @@ export const CONTROLLER_SCHEMA = {
     data_dir: _str("./data/controller", "Raft log, hard state and snapshots", undefined, true),
     log_level: _str("info", "Log level; RUSTMQ_LOG_LEVEL overrides it", LOG_LEVELS, true),
     admin_token: _str("", "Bearer token guarding admin writes (empty: none)", undefined, true),
+    broker_lease_ms: _int(
+      9000,
+      100,
+      INT32_MAX,
+      "A broker that sends no heartbeat for this long is fenced",
+      true,
+    ),
+    snapshot_entries: _int(10000, 1, INT32_MAX, "Applied log entries between snapshots", true),
+    unclean_leader_election: _bool(
+      false,
+      "Let a partition with no live ISR member elect any live replica (may lose data)",
+      true,
+    ),
   },
   raft: {
     peers: <KeySpec<string[]>> {

@@ -62,6 +62,10 @@ export class TopicExistsError extends Error {
 
 /** What a role needs from cluster metadata. */
 export interface ClusterMetadata {
+  /** The cluster's id, fixed when the cluster is first created. */
+  readonly clusterId: string;
+  /** The node id clients should treat as the controller. */
+  readonly controllerId: number;
   brokers(): readonly BrokerInfo[];
   topics(): readonly TopicMeta[];
   topic(name: string): TopicMeta | undefined;
@@ -124,6 +128,7 @@ export function fileMetadataPersistence(path: string): MetadataPersistence {
 
 interface _State {
   v: 1;
+  clusterId: string;
   nextProducerId: string;
   topics: TopicMeta[];
 }
@@ -147,7 +152,7 @@ export class LocalMetadata implements ClusterMetadata {
   readonly #self: BrokerInfo;
   readonly #store: MetadataPersistence;
   readonly #defaults: Readonly<TopicConfig> | undefined;
-  #state: _State = { v: 1, nextProducerId: "0", topics: [] };
+  #state: _State = { v: 1, clusterId: "", nextProducerId: "0", topics: [] };
   #producerIdNext = 0n;
   #producerIdLimit = 0n;
   readonly #listeners: ((topics: readonly string[]) => void)[] = [];
@@ -179,6 +184,9 @@ export class LocalMetadata implements ClusterMetadata {
       const parsed = JSON.parse(text) as _State;
       if (parsed.v !== 1) throw new RangeError(`Cannot read metadata version ${parsed.v}`);
       m.#state = parsed;
+    } else {
+      m.#state.clusterId = randomId();
+      await store.save(JSON.stringify(m.#state));
     }
     m.#producerIdNext = BigInt(m.#state.nextProducerId);
     m.#producerIdLimit = m.#producerIdNext;
@@ -193,6 +201,14 @@ export class LocalMetadata implements ClusterMetadata {
       })),
     }));
     return m;
+  }
+
+  get clusterId(): string {
+    return this.#state.clusterId;
+  }
+
+  get controllerId(): number {
+    return this.#self.nodeId;
   }
 
   brokers(): readonly BrokerInfo[] {

@@ -16,7 +16,7 @@ export const PRODUCERS_PER_PARTITION_MAX = 10_000;
 
 /** The sequence fields of a batch header. */
 export interface BatchSequence {
-  readonly producerId: bigint;
+  readonly producerId: number;
   readonly producerEpoch: number;
   readonly baseSequence: number;
   /** Records in the batch minus one (the header's lastOffsetDelta). */
@@ -64,7 +64,7 @@ function _inSequence(lastSeq: number, nextSeq: number): boolean {
  * import { ProducerStateTable } from "./producer_state.ts";
  * import assert from "node:assert/strict";
  * const t = new ProducerStateTable();
- * const b = { producerId: 7n, producerEpoch: 0, baseSequence: 0, lastOffsetDelta: 2 };
+ * const b = { producerId: 7, producerEpoch: 0, baseSequence: 0, lastOffsetDelta: 2 };
  * assert.equal(t.check(b).kind, "append");
  * t.record(b, 100);
  * assert.deepEqual(t.check(b), { kind: "duplicate", baseOffset: 100 });
@@ -73,7 +73,7 @@ function _inSequence(lastSeq: number, nextSeq: number): boolean {
  */
 export class ProducerStateTable {
   // A Map keeps insertion order, which doubles as recency order for eviction.
-  readonly #producers = new Map<bigint, _ProducerEntry>();
+  readonly #producers = new Map<number, _ProducerEntry>();
   readonly #producersMax: number;
 
   constructor(options: { producersMax?: number } = {}) {
@@ -88,7 +88,7 @@ export class ProducerStateTable {
 
   /** Decides whether a batch is new, a duplicate, or must be rejected. */
   check(b: BatchSequence): SequenceCheck {
-    if (b.producerId < 0n) return { kind: "append" };
+    if (b.producerId < 0) return { kind: "append" };
     const entry = this.#producers.get(b.producerId);
     if (entry === undefined) {
       // Unknown producer (new, or its state was evicted or expired): accept any sequence, as
@@ -120,7 +120,7 @@ export class ProducerStateTable {
 
   /** Records an appended batch. Call only after {@linkcode check} returned `append`. */
   record(b: BatchSequence, baseOffset: number): void {
-    if (b.producerId < 0n) return;
+    if (b.producerId < 0) return;
     let entry = this.#producers.get(b.producerId);
     if (entry === undefined || b.producerEpoch > entry.epoch) {
       entry = { epoch: b.producerEpoch, batches: [] };
@@ -130,7 +130,7 @@ export class ProducerStateTable {
     entry.batches.push({ firstSeq: b.baseSequence, lastSeq: _lastSeq(b), baseOffset });
     if (entry.batches.length > PRODUCER_BATCHES_MAX) entry.batches.shift();
     if (this.#producers.size > this.#producersMax) {
-      const oldest = this.#producers.keys().next().value as bigint;
+      const oldest = this.#producers.keys().next().value as number;
       this.#producers.delete(oldest);
     }
   }

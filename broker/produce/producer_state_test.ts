@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ProducerStateTable } from "./producer_state.ts";
 
-const base = { producerId: 1n, producerEpoch: 0, baseSequence: 0, lastOffsetDelta: 9 };
+const base = { producerId: 1, producerEpoch: 0, baseSequence: 0, lastOffsetDelta: 9 };
 
 Deno.test("ProducerStateTable accepts in-sequence batches and returns duplicates' offsets", () => {
   const t = new ProducerStateTable();
@@ -48,14 +48,14 @@ Deno.test("ProducerStateTable wraps sequences at Int32.MAX", () => {
 
 Deno.test("ProducerStateTable ignores non-idempotent batches and evicts the oldest producer", () => {
   const t = new ProducerStateTable({ producersMax: 2 });
-  assert.equal(t.check({ ...base, producerId: -1n, baseSequence: 99 }).kind, "append");
-  t.record({ ...base, producerId: -1n }, 0);
+  assert.equal(t.check({ ...base, producerId: -1, baseSequence: 99 }).kind, "append");
+  t.record({ ...base, producerId: -1 }, 0);
   assert.equal(t.size, 0);
-  t.record({ ...base, producerId: 1n }, 0);
-  t.record({ ...base, producerId: 2n }, 10);
-  t.record({ ...base, producerId: 3n }, 20);
+  t.record({ ...base, producerId: 1 }, 0);
+  t.record({ ...base, producerId: 2 }, 10);
+  t.record({ ...base, producerId: 3 }, 20);
   assert.equal(t.size, 2);
   // Producer 1 was evicted, so its retried batch is accepted again rather than recognised.
-  assert.equal(t.check({ ...base, producerId: 1n }).kind, "append");
-  assert.deepEqual(t.check({ ...base, producerId: 3n }), { kind: "duplicate", baseOffset: 20 });
+  assert.equal(t.check({ ...base, producerId: 1 }).kind, "append");
+  assert.deepEqual(t.check({ ...base, producerId: 3 }), { kind: "duplicate", baseOffset: 20 });
 });

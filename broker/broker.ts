@@ -1,0 +1,386 @@
+/**
+ * A running broker: it opens the WAL and rebuilds partitions from it, then serves the Kafka
+ * protocol over TCP (and TLS) and QUIC, and `/health`, `/ready` and `/metrics` over HTTP. This
+ * file only wires parts together; each part lives in its own module.
+ *
+ * @module
+ */
+
+import { Gauge } from "prom-client";
+import type { BrokerConfig } from "../config/schema.ts";
+import { parseHostPort } from "../config/rules.ts";
+import type { Logger } from "../ops/logger.ts";
+import { createOpsApp, type OpsServer, serveOps } from "../ops/ops_server.ts";
+import { VERSION } from "../config/version.ts";
+import { Wal } from "./wal/wal.ts";
+import { LogCache } from "./log/log_cache.ts";
+import { FetchWaiter } from "./fetch/fetch_waiter.ts";
+import { StreamRegistry } from "./stream_registry.ts";
+import {
+  type ClusterMetadata,
+  fileMetadataPersistence,
+  LocalMetadata,
+} from "./metadata/cluster_metadata.ts";
+import { PartitionManager } from "./partition_manager.ts";
+import { listenTcp, type TcpListener } from "./net/tcp_listener.ts";
+import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
+import type { FrameHandler } from "./net/frame_handler.ts";
+import { createRequestRouter } from "./kafka_api/request_router.ts";
+import type { BrokerContext } from "./kafka_api/broker_context.ts";
+import { BROKER_ROUTES } from "./kafka_api/routes.ts";
+import { GroupService, type GroupServiceOptions } from "./group/group_service.ts";
+import { createResilientObjectStore } from "./object_store/object_store_factory.ts";
+import { seededRandom, systemObjectStoreClock } from "./object_store/object_store_clock.ts";
+import type { ObjectStore } from "./object_store/object_store.ts";
+import { LocalObjectManifest } from "./tiering/object_manifest.ts";
+import { BlockCache } from "./tiering/block_cache.ts";
+import { TieredReader } from "./tiering/tiered_reader.ts";
+import { Uploader } from "./tiering/uploader.ts";
+import { newObjectKey, TierMaintenance } from "./tiering/tier_maintenance.ts";
+import { TierService } from "./tiering/tier_service.ts";
+
+/** TLS material for the listeners. */
+export interface BrokerTls {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+/** Options of {@linkcode Broker.start}. */
+export interface BrokerStartOptions {
+  /** Directory for broker-local state (metadata of standalone, stream registry). */
+  readonly dataDir: string;
+  readonly logger: Logger;
+  /** Cluster metadata; standalone passes none and gets a {@linkcode LocalMetadata}. */
+  readonly metadata?: ClusterMetadata;
+  /** Certificate and key for QUIC (required for QUIC) and for TLS on the TCP listener. */
+  readonly quicTls?: BrokerTls;
+  /** Whether to serve the operations HTTP endpoint. @default true */
+  readonly serveHttp?: boolean;
+  /** Object store to use instead of the one `[object_storage]` describes (tests inject faults). */
+  readonly objectStore?: ObjectStore;
+  /** Group coordinator tunables (rebalance delay, session bounds, offsets retention). */
+  readonly groups?: GroupServiceOptions;
+}
+
+/** A broker node id from its configured id: the trailing digits of `broker-007` are 7. */
+export function nodeIdOf(brokerId: string): number {
+  const m = /(\d+)$/.exec(brokerId);
+  const n = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(n) && n >= 0 && n <= 2147483647 ? n : 1;
+}
+
+/** Addresses the broker bound, with the real ports (useful when configured with port 0). */
+export interface BrokerAddrs {
+  readonly kafka: Deno.NetAddr;
+  readonly quic: Deno.NetAddr | null;
+  readonly http: { hostname: string; port: number } | null;
+}
+
+/** A started broker. */
+export class Broker implements AsyncDisposable {
+  readonly addrs: BrokerAddrs;
+  readonly partitions: PartitionManager;
+  readonly metadata: ClusterMetadata;
+  /** The consumer-group coordinator. */
+  readonly groups: GroupService;
+  readonly #wal: Wal;
+  readonly #tcp: TcpListener;
+  readonly #quic: QuicListener | null;
+  readonly #ops: OpsServer | null;
+  readonly #waiter: FetchWaiter;
+  readonly #ctx: { stopping: boolean };
+  readonly #logger: Logger;
+  readonly #tier: TierService;
+
+  private constructor(parts: {
+    tier: TierService;
+    groups: GroupService;
+    addrs: BrokerAddrs;
+    partitions: PartitionManager;
+    metadata: ClusterMetadata;
+    wal: Wal;
+    tcp: TcpListener;
+    quic: QuicListener | null;
+    ops: OpsServer | null;
+    waiter: FetchWaiter;
+    ctx: { stopping: boolean };
+    logger: Logger;
+  }) {
+    this.addrs = parts.addrs;
+    this.partitions = parts.partitions;
+    this.metadata = parts.metadata;
+    this.groups = parts.groups;
+    this.#wal = parts.wal;
+    this.#tcp = parts.tcp;
+    this.#quic = parts.quic;
+    this.#ops = parts.ops;
+    this.#waiter = parts.waiter;
+    this.#ctx = parts.ctx;
+    this.#logger = parts.logger;
+    this.#tier = parts.tier;
+  }
+
+  /** Object-storage tiering: uploader, maintenance, reader. */
+  get tier(): TierService {
+    return this.#tier;
+  }
+
+  /** Opens storage, recovers, and starts serving. */
+  static async start(cfg: BrokerConfig, options: BrokerStartOptions): Promise<Broker> {
+    const log = options.logger;
+    await Deno.mkdir(options.dataDir, { recursive: true });
+    await Deno.mkdir(cfg.wal.path, { recursive: true });
+    const kafkaListen = parseHostPort(cfg.network.kafka_listen)!;
+    const nodeId = nodeIdOf(cfg.broker.id);
+    const advertisedHost = cfg.broker.advertised_host ||
+      (kafkaListen.host === "0.0.0.0" || kafkaListen.host === "::"
+        ? "127.0.0.1"
+        : kafkaListen.host);
+
+    const { wal, recovered } = await Wal.open({
+      path: cfg.wal.path,
+      capacityBytes: cfg.wal.capacity_bytes,
+      segmentSizeBytes: cfg.wal.segment_size_bytes,
+      bufferSize: cfg.wal.buffer_size,
+      fsyncOnWrite: cfg.wal.fsync_on_write,
+      flushIntervalMs: cfg.wal.flush_interval_ms,
+      backend: cfg.wal.io_backend as "auto" | "ffi" | "portable",
+      logger: log.child("wal"),
+    });
+    const waiter = new FetchWaiter();
+    const ctx = { stopping: false };
+    const cache = new LogCache({
+      capacityBytes: cfg.cache.write_cache_size_bytes,
+      waitTimeoutMs: cfg.replication.ack_timeout_ms,
+      timer: {
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (h) => clearTimeout(h as number),
+      },
+    });
+    const streams = await StreamRegistry.open(
+      fileMetadataPersistence(`${options.dataDir}/streams.json`),
+    );
+
+    // The advertised port is only known once the listener is bound, so the listener starts
+    // first and requests wait for `ready` before being routed.
+    let route: FrameHandler | null = null;
+    const handler: FrameHandler = (frame, conn) => {
+      if (route === null) return Promise.reject(new Error("broker is still starting"));
+      return route(frame, conn);
+    };
+    const tcp = listenTcp(handler, {
+      hostname: kafkaListen.host,
+      port: kafkaListen.port,
+      maxConnections: cfg.network.max_connections,
+      connectionTimeoutMs: cfg.network.connection_timeout_ms,
+      maxRequestBytes: cfg.network.max_request_bytes,
+      maxInFlightRequests: cfg.network.max_in_flight_requests,
+      logger: log.child("tcp"),
+      ...(cfg.network.tls_cert_path
+        ? {
+          cert: await Deno.readTextFile(cfg.network.tls_cert_path),
+          key: await Deno.readTextFile(cfg.network.tls_key_path),
+        }
+        : {}),
+    });
+    const quic = options.quicTls ? _startQuic(cfg, handler, options.quicTls, log) : null;
+
+    const metadata = options.metadata ?? await LocalMetadata.open(
+      { nodeId, host: advertisedHost, port: tcp.addr.port, rack: cfg.broker.rack_id || null },
+      fileMetadataPersistence(`${options.dataDir}/metadata.json`),
+    );
+    const store = options.objectStore ?? createResilientObjectStore(cfg.object_storage, {
+      clock: systemObjectStoreClock,
+      random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
+    });
+    const manifest = await LocalObjectManifest.open(
+      fileMetadataPersistence(`${options.dataDir}/manifest.json`),
+    );
+    const blockCache = new BlockCache(cfg.cache.read_cache_size_bytes);
+    const reader = new TieredReader(manifest, store, blockCache);
+    const prefix = `${cfg.object_storage.key_prefix}objects/${cfg.broker.id}/`;
+    const inFlight = new Set<string>();
+    const maintenance = new TierMaintenance({
+      store,
+      manifest,
+      blockCache,
+      nowMs: () => Date.now(),
+      objectKey: (ms) => newObjectKey(prefix, ms),
+      prefix,
+      compactBelowBytes: cfg.object_storage.compaction_threshold_bytes,
+      gcGraceMs: cfg.object_storage.gc_grace_ms,
+      inFlight,
+      logger: log.child("maintenance"),
+    });
+    const partitions = new PartitionManager({
+      wal,
+      cache,
+      streams,
+      metadata,
+      waiter,
+      logger: log.child("partitions"),
+      nowMs: () => Date.now(),
+      walHighWaterBytes: cfg.wal.capacity_bytes - cfg.wal.segment_size_bytes,
+      tiering: { manifest, reader, removePartition: (key) => maintenance.removePartition(key) },
+    });
+    await partitions.recover(recovered);
+    const uploader = new Uploader({
+      cache,
+      store,
+      manifest,
+      partitions: () =>
+        [...partitions.partitions()].map((p) => ({
+          key: p.key,
+          streamId: p.streamId,
+          highWatermark: p.log.highWatermark,
+        })),
+      checkpoint: (streamId, offset) => wal.checkpoint(streamId, BigInt(offset)),
+      nowMs: () => Date.now(),
+      objectKey: (ms) => newObjectKey(prefix, ms),
+      uploadIntervalMs: cfg.wal.upload_interval_ms,
+      uploadBytesTarget: cfg.object_storage.upload_bytes_target,
+      rangeBytesMax: Math.min(8 * 1024 * 1024, cfg.object_storage.upload_bytes_target),
+      underPressure: () =>
+        wal.stats.usedBytes > cfg.wal.capacity_bytes / 2 ||
+        cache.usedBytes > cache.capacityBytes / 2,
+      inFlight,
+      logger: log.child("uploader"),
+    });
+    const tier = new TierService({
+      uploader,
+      maintenance,
+      partitions,
+      store,
+      manifest,
+      blockCache,
+      maintenanceIntervalMs: cfg.object_storage.maintenance_interval_ms,
+      logger: log.child("tier"),
+    });
+    tier.start();
+    metadata.onChange(() => void partitions.syncWithMetadata());
+    // Committed offsets are rebuilt from the recovered partitions before any request is served.
+    const groups = await GroupService.start({
+      nodeId,
+      metadata,
+      partitions,
+      logger: log.child("groups"),
+      replicationFactor: cfg.replication.default_replication_factor,
+    }, options.groups);
+
+    const brokerCtx: BrokerContext = {
+      nodeId,
+      metadata,
+      partitions,
+      waiter,
+      logger: log.child("api"),
+      nowMs: () => Date.now(),
+      autoCreateTopics: cfg.broker.auto_create_topics,
+      defaultPartitions: cfg.broker.num_partitions,
+      defaultReplicationFactor: cfg.replication.default_replication_factor,
+      fetchWaitMaxMs: 30_000,
+      stopping: () => ctx.stopping,
+      groups,
+    };
+    route = createRequestRouter(BROKER_ROUTES, brokerCtx);
+
+    const ops = options.serveHttp === false ? null : _startOps(cfg, wal, cache, partitions, log);
+    const addrs: BrokerAddrs = {
+      kafka: tcp.addr,
+      quic: quic?.addr ?? null,
+      http: ops ? { hostname: parseHostPort(cfg.network.http_listen)!.host, port: ops.port } : null,
+    };
+    log.info("broker started", {
+      nodeId,
+      kafka: `${addrs.kafka.hostname}:${addrs.kafka.port}`,
+      quic: addrs.quic ? `${addrs.quic.hostname}:${addrs.quic.port}` : null,
+      wal: wal.backendName,
+      recoveredEntries: recovered.length,
+      partitions: [...partitions.partitions()].length,
+    });
+    return new Broker({
+      addrs,
+      partitions,
+      metadata,
+      wal,
+      tcp,
+      quic,
+      ops,
+      waiter,
+      ctx,
+      logger: log,
+      tier,
+      groups,
+    });
+  }
+
+  /** Stops serving and closes storage; in-flight requests get a short grace period. */
+  async close(): Promise<void> {
+    this.#ctx.stopping = true;
+    this.#waiter.wakeAll();
+    // Parked JoinGroup/SyncGroup requests are answered first, so connections can close promptly.
+    this.groups.close();
+    await Promise.allSettled([this.#tcp.close(), this.#quic?.close(), this.#ops?.close()]);
+    await this.#tier.stop();
+    await this.#wal.close();
+    this.#logger.info("broker stopped");
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+function _startQuic(
+  cfg: BrokerConfig,
+  handler: FrameHandler,
+  tls: BrokerTls,
+  log: Logger,
+): QuicListener {
+  const addr = parseHostPort(cfg.network.quic_listen)!;
+  const q = cfg["network.quic_config"];
+  return listenQuic(handler, {
+    hostname: addr.host,
+    port: addr.port,
+    cert: tls.certPem,
+    key: tls.keyPem,
+    maxConcurrentStreams: q.max_concurrent_bidi_streams,
+    maxRequestBytes: cfg.network.max_request_bytes,
+    connectionTimeoutMs: q.max_idle_timeout_ms,
+    maxConnections: cfg.network.max_connections,
+    logger: log.child("quic"),
+  });
+}
+
+function _startOps(
+  cfg: BrokerConfig,
+  wal: Wal,
+  cache: LogCache,
+  partitions: PartitionManager,
+  log: Logger,
+): OpsServer {
+  const { app, registry } = createOpsApp({
+    role: "broker",
+    version: VERSION,
+    readiness: { storage: () => partitions.fatalError?.message ?? null },
+  });
+  const gauge = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  gauge("rustmq_wal_used_bytes", "Bytes held by WAL segments", () => wal.stats.usedBytes);
+  gauge("rustmq_wal_appends_total", "WAL appends acknowledged", () => wal.stats.appends);
+  gauge("rustmq_wal_writes_total", "WAL group-commit writes", () => wal.stats.writes);
+  gauge("rustmq_log_cache_used_bytes", "Bytes in the log cache", () => cache.usedBytes);
+  gauge(
+    "rustmq_partitions",
+    "Partitions hosted by this broker",
+    () => [...partitions.partitions()].length,
+  );
+  const http = parseHostPort(cfg.network.http_listen)!;
+  return serveOps(app, { hostname: http.host, port: http.port }, log.child("http"));
+}

@@ -1,0 +1,134 @@
+/**
+ * Fetch (API key 1): whole record batches below the high watermark, served from the log cache.
+ * A fetch that finds fewer than `minBytes` parks until one of its partitions gains data or
+ * `maxWaitMs` passes, then reads once more. `maxBytes` bounds the response and
+ * `partitionMaxBytes` each partition, except that the first batch is always returned whole, as
+ * Kafka does, so a batch larger than the limits cannot stall a consumer.
+ *
+ * Fetch sessions (KIP-227) are not kept: every response has session id 0, which clients treat
+ * as "send full fetch requests". Versions 4+ carry RecordBatch v2; 13+ name topics by id only
+ * and are not served yet.
+ *
+ * @module
+ */
+
+import { ApiKey } from "../../protocol/kafka/api_keys.ts";
+import { ErrorCode } from "../../protocol/kafka/errors.ts";
+import {
+  createFetchResponse,
+  decodeFetchRequest,
+  encodeFetchResponse,
+  type FetchRequest,
+  type FetchResponse,
+  type FetchResponsePartitionData,
+} from "../../protocol/kafka/messages/mod.ts";
+import { partitionKey } from "../log/log_cache.ts";
+import { kafkaErrorCode, KafkaProtocolError } from "../broker_errors.ts";
+import type { ApiRoute } from "./request_router.ts";
+import type { BrokerContext, RequestContext } from "./broker_context.ts";
+
+function _partitionData(index: number, errorCode: number): FetchResponsePartitionData {
+  return {
+    partitionIndex: index,
+    errorCode,
+    highWatermark: -1n,
+    lastStableOffset: -1n,
+    logStartOffset: -1n,
+    divergingEpoch: { epoch: -1, endOffset: -1n },
+    currentLeader: { leaderId: -1, leaderEpoch: -1 },
+    snapshotId: { endOffset: -1n, epoch: -1 },
+    abortedTransactions: null,
+    preferredReadReplica: -1,
+    records: null,
+  };
+}
+
+function _concat(batches: readonly Uint8Array[], size: number): Uint8Array {
+  if (batches.length === 1) return batches[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const b of batches) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
+}
+
+/** Reads every requested partition once; returns the response and the bytes it carries. */
+async function _readOnce(
+  req: FetchRequest,
+  broker: BrokerContext,
+): Promise<{ res: FetchResponse; bytes: number }> {
+  const res = createFetchResponse();
+  let budget = Math.max(0, req.maxBytes);
+  let bytes = 0;
+  for (const t of req.topics) {
+    const partitions: FetchResponsePartitionData[] = [];
+    for (const p of t.partitions) {
+      const data = _partitionData(p.partition, ErrorCode.NONE);
+      try {
+        // Once the response budget is spent, the remaining partitions report offsets only.
+        const skip = budget <= 0 && bytes > 0;
+        const limit = Math.min(p.partitionMaxBytes, Math.max(1, budget));
+        const read = skip
+          ? null
+          : await broker.partitions.read(t.topic, p.partition, Number(p.fetchOffset), limit);
+        const log = broker.partitions.get(t.topic, p.partition)?.log;
+        if (log === undefined) {
+          throw new KafkaProtocolError(
+            "UNKNOWN_TOPIC_OR_PARTITION",
+            `${t.topic}/${p.partition} is not hosted here`,
+          );
+        }
+        data.highWatermark = BigInt(log.highWatermark);
+        data.lastStableOffset = data.highWatermark;
+        data.logStartOffset = BigInt(log.logStartOffset);
+        data.abortedTransactions = [];
+        data.records = new Uint8Array(0);
+        if (read !== null && read.batches.length > 0) {
+          data.records = _concat(read.batches, read.sizeBytes);
+          bytes += read.sizeBytes;
+          budget -= read.sizeBytes;
+        }
+      } catch (err) {
+        data.errorCode = kafkaErrorCode(err);
+      }
+      partitions.push(data);
+    }
+    res.responses.push({ topic: t.topic, topicId: t.topicId, partitions });
+  }
+  return { res, bytes };
+}
+
+function _hasError(res: FetchResponse): boolean {
+  return res.responses.some((t) => t.partitions.some((p) => p.errorCode !== ErrorCode.NONE));
+}
+
+async function _handle(req: FetchRequest, ctx: RequestContext): Promise<FetchResponse> {
+  const broker = ctx.broker;
+  const deadline = broker.nowMs() + Math.min(Math.max(0, req.maxWaitMs), broker.fetchWaitMaxMs);
+  const keys = req.topics.flatMap((t) =>
+    t.partitions.map((p) => partitionKey(t.topic, p.partition))
+  );
+  for (;;) {
+    const { res, bytes } = await _readOnce(req, broker);
+    const waitMs = deadline - broker.nowMs();
+    if (bytes >= Math.max(1, req.minBytes) || waitMs <= 0 || _hasError(res) || broker.stopping()) {
+      return res;
+    }
+    const woken = await broker.waiter.wait(keys, waitMs);
+    if (!woken) return (await _readOnce(req, broker)).res;
+  }
+}
+
+/** The Fetch route. */
+export const fetchRoute: ApiRoute<FetchRequest, FetchResponse> = {
+  apiKey: ApiKey.Fetch,
+  name: "Fetch",
+  minVersion: 4,
+  maxVersion: 12,
+  advertised: true,
+  decode: decodeFetchRequest,
+  encode: encodeFetchResponse,
+  handle: _handle,
+};

@@ -1,0 +1,111 @@
+/**
+ * ListOffsets (API key 2): the earliest offset (-2), the latest (-1: the high watermark, which
+ * is what a read-uncommitted consumer can reach), the offset of the largest timestamp (-3), or
+ * the first offset whose timestamp is at or after a given time.
+ *
+ * @module
+ */
+
+import { ApiKey } from "../../protocol/kafka/api_keys.ts";
+import { ErrorCode } from "../../protocol/kafka/errors.ts";
+import {
+  createListOffsetsResponse,
+  decodeListOffsetsRequest,
+  encodeListOffsetsResponse,
+  type ListOffsetsRequest,
+  type ListOffsetsResponse,
+  type ListOffsetsResponsePartitionResponse,
+} from "../../protocol/kafka/messages/mod.ts";
+import { readBatchHeader } from "../../protocol/record/record_batch.ts";
+import { kafkaErrorCode, KafkaProtocolError } from "../broker_errors.ts";
+import type { HostedPartition } from "../partition_manager.ts";
+import type { ApiRoute } from "./request_router.ts";
+import type { BrokerContext, RequestContext } from "./broker_context.ts";
+
+const LATEST = -1n;
+const EARLIEST = -2n;
+const MAX_TIMESTAMP = -3n;
+
+async function _lookup(
+  broker: BrokerContext,
+  p: HostedPartition,
+  timestamp: bigint,
+): Promise<{ offset: number; timestamp: number }> {
+  const log = p.log;
+  if (timestamp === LATEST) return { offset: log.highWatermark, timestamp: -1 };
+  if (timestamp === EARLIEST) return { offset: log.logStartOffset, timestamp: -1 };
+  if (timestamp === MAX_TIMESTAMP) return _maxTimestamp(broker, p);
+  if (timestamp < 0n) {
+    throw new KafkaProtocolError(
+      "INVALID_REQUEST",
+      `Cannot list offsets for timestamp ${timestamp}`,
+    );
+  }
+  // Kafka answers -1/-1 when no record is that new.
+  return (await broker.partitions.offsetForTimestamp(p, Number(timestamp))) ??
+    { offset: -1, timestamp: -1 };
+}
+
+/** The batch holding the largest timestamp, by its last offset (batch granularity). */
+function _maxTimestamp(
+  broker: BrokerContext,
+  p: HostedPartition,
+): { offset: number; timestamp: number } {
+  let best = { offset: -1, timestamp: -1 };
+  for (const b of broker.partitions.cachedBatches(p)) {
+    const h = readBatchHeader(b);
+    if (h.baseOffset >= p.log.highWatermark) break;
+    if (h.maxTimestamp > best.timestamp) best = { offset: h.lastOffset, timestamp: h.maxTimestamp };
+  }
+  for (const r of broker.partitions.storedRanges(p)) {
+    if (r.maxTimestamp > best.timestamp) best = { offset: r.lastOffset, timestamp: r.maxTimestamp };
+  }
+  return best;
+}
+
+async function _handle(req: ListOffsetsRequest, ctx: RequestContext): Promise<ListOffsetsResponse> {
+  const broker = ctx.broker;
+  const res = createListOffsetsResponse();
+  for (const t of req.topics) {
+    const partitions: ListOffsetsResponsePartitionResponse[] = [];
+    for (const part of t.partitions) {
+      const out: ListOffsetsResponsePartitionResponse = {
+        partitionIndex: part.partitionIndex,
+        errorCode: ErrorCode.NONE,
+        oldStyleOffsets: [],
+        timestamp: -1n,
+        offset: -1n,
+        leaderEpoch: -1,
+      };
+      const p = broker.partitions.get(t.name, part.partitionIndex);
+      if (p === undefined) {
+        out.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      } else {
+        try {
+          const r = await _lookup(broker, p, part.timestamp);
+          out.offset = BigInt(r.offset);
+          out.timestamp = BigInt(r.timestamp);
+          // The field exists from v4; older versions must leave it at its default.
+          if (ctx.header.apiVersion >= 4) out.leaderEpoch = p.log.leaderEpoch;
+        } catch (err) {
+          out.errorCode = kafkaErrorCode(err);
+        }
+      }
+      partitions.push(out);
+    }
+    res.topics.push({ name: t.name, partitions });
+  }
+  return res;
+}
+
+/** The ListOffsets route. */
+export const listOffsetsRoute: ApiRoute<ListOffsetsRequest, ListOffsetsResponse> = {
+  apiKey: ApiKey.ListOffsets,
+  name: "ListOffsets",
+  minVersion: 1,
+  maxVersion: 7,
+  advertised: true,
+  decode: decodeListOffsetsRequest,
+  encode: encodeListOffsetsResponse,
+  handle: _handle,
+};

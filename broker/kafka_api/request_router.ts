@@ -1,0 +1,132 @@
+/**
+ * Routes Kafka request frames to handlers: decode the header, check the API and version, decode
+ * the body with the generated codec, run the handler, and encode the response with the header
+ * version the API requires. ApiVersions advertises exactly the routes in the table.
+ *
+ * A frame that cannot be decoded, an unknown API key or an unsupported version (other than
+ * ApiVersions, which answers UNSUPPORTED_VERSION as Kafka does) throws, which makes the listener
+ * log the client and close only that connection.
+ *
+ * @module
+ */
+
+import { Reader, Writer } from "../../protocol/kafka/wire.ts";
+import { decodeRequestHeader, encodeResponseHeader } from "../../protocol/kafka/header.ts";
+import { ApiKey } from "../../protocol/kafka/api_keys.ts";
+import { ErrorCode } from "../../protocol/kafka/errors.ts";
+import {
+  type ApiVersionsRequest,
+  type ApiVersionsResponse,
+  createApiVersionsResponse,
+  decodeApiVersionsRequest,
+  encodeApiVersionsResponse,
+} from "../../protocol/kafka/messages/mod.ts";
+import type { ConnectionContext } from "../net/frame_handler.ts";
+import type { BrokerContext, RequestContext } from "./broker_context.ts";
+
+/** One served API: its version range, codecs and handler. */
+export interface ApiRoute<Req = unknown, Res = unknown> {
+  readonly apiKey: number;
+  readonly name: string;
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  /** Advertised in ApiVersions. Unadvertised routes answer with an error code. */
+  readonly advertised: boolean;
+  decode(r: Reader, version: number): Req;
+  encode(w: Writer, res: Res, version: number): void;
+  /** Returns the response, or null when the request takes none (Produce with acks=0). */
+  handle(req: Req, ctx: RequestContext): Promise<Res | null>;
+}
+
+/** A client sent something the broker will not serve; its connection is closed. */
+export class UnsupportedRequestError extends Error {
+  readonly code = "UNSUPPORTED_VERSION";
+  readonly retriable = false;
+  constructor(message: string) {
+    super(message);
+    this.name = "UnsupportedRequestError";
+  }
+}
+
+/** Builds the frame handler for a route table. */
+export function createRequestRouter(
+  routes: readonly ApiRoute<never, never>[],
+  broker: BrokerContext,
+): (frame: Uint8Array, connection: ConnectionContext) => Promise<Uint8Array | null> {
+  const byKey = new Map<number, ApiRoute>();
+  for (const r of routes as readonly ApiRoute[]) byKey.set(r.apiKey, r);
+  const apiVersions = apiVersionsRoute(routes as readonly ApiRoute[]);
+  byKey.set(ApiKey.ApiVersions, apiVersions);
+
+  return async (frame, connection) => {
+    const r = new Reader(frame);
+    const header = decodeRequestHeader(r);
+    const route = byKey.get(header.apiKey);
+    if (route === undefined) {
+      throw new UnsupportedRequestError(
+        `Cannot serve API key ${header.apiKey}: it is not implemented`,
+      );
+    }
+    if (header.apiVersion < route.minVersion || header.apiVersion > route.maxVersion) {
+      if (header.apiKey === ApiKey.ApiVersions) {
+        // Kafka answers a too-new ApiVersions with v0 and UNSUPPORTED_VERSION, so the client
+        // can retry with a version from the list.
+        return _encode(apiVersions, header.apiKey, 0, header.correlationId, {
+          ..._versionsBody(routes as readonly ApiRoute[]),
+          errorCode: ErrorCode.UNSUPPORTED_VERSION,
+        });
+      }
+      throw new UnsupportedRequestError(
+        `Cannot serve ${route.name} v${header.apiVersion}: versions ${route.minVersion}-${route.maxVersion} are supported`,
+      );
+    }
+    const req = route.decode(r, header.apiVersion);
+    const ctx: RequestContext = { broker, header, connection };
+    const res = await route.handle(req, ctx);
+    if (res === null) return null;
+    return _encode(route, header.apiKey, header.apiVersion, header.correlationId, res);
+  };
+}
+
+function _encode(
+  route: ApiRoute,
+  apiKey: number,
+  version: number,
+  correlationId: number,
+  res: unknown,
+): Uint8Array {
+  const w = new Writer();
+  encodeResponseHeader(w, apiKey, version, correlationId);
+  route.encode(w, res, version);
+  return w.finish();
+}
+
+function _versionsBody(routes: readonly ApiRoute[]): ApiVersionsResponse {
+  const res = createApiVersionsResponse();
+  res.apiKeys = [
+    { apiKey: ApiKey.ApiVersions, minVersion: 0, maxVersion: 3 },
+    ...routes.filter((r) => r.advertised).map((r) => ({
+      apiKey: r.apiKey,
+      minVersion: r.minVersion,
+      maxVersion: r.maxVersion,
+    })),
+  ].sort((a, b) => a.apiKey - b.apiKey);
+  return res;
+}
+
+/** The ApiVersions route, advertising every advertised route of the table. */
+export function apiVersionsRoute(
+  routes: readonly ApiRoute[],
+): ApiRoute<ApiVersionsRequest, ApiVersionsResponse> {
+  const body = _versionsBody(routes);
+  return {
+    apiKey: ApiKey.ApiVersions,
+    name: "ApiVersions",
+    minVersion: 0,
+    maxVersion: 3,
+    advertised: true,
+    decode: decodeApiVersionsRequest,
+    encode: encodeApiVersionsResponse,
+    handle: () => Promise.resolve({ ...body }),
+  };
+}

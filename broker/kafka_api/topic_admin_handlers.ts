@@ -1,0 +1,264 @@
+/**
+ * Topic administration over the Kafka protocol: CreateTopics (19), DeleteTopics (20),
+ * CreatePartitions (37) and DescribeConfigs (32). Each topic in a request succeeds or fails on
+ * its own, with the error code and message Kafka would give.
+ *
+ * @module
+ */
+
+import { ApiKey } from "../../protocol/kafka/api_keys.ts";
+import { ErrorCode } from "../../protocol/kafka/errors.ts";
+import {
+  createCreatePartitionsResponse,
+  createCreateTopicsResponse,
+  createDeleteTopicsResponse,
+  createDescribeConfigsResponse,
+  type CreatePartitionsRequest,
+  type CreatePartitionsResponse,
+  type CreateTopicsRequest,
+  type CreateTopicsResponse,
+  decodeCreatePartitionsRequest,
+  decodeCreateTopicsRequest,
+  decodeDeleteTopicsRequest,
+  decodeDescribeConfigsRequest,
+  type DeleteTopicsRequest,
+  type DeleteTopicsResponse,
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponse,
+  type DescribeConfigsResponseResourceResult,
+  encodeCreatePartitionsResponse,
+  encodeCreateTopicsResponse,
+  encodeDeleteTopicsResponse,
+  encodeDescribeConfigsResponse,
+} from "../../protocol/kafka/messages/mod.ts";
+import { ZERO_UUID } from "../../protocol/kafka/wire.ts";
+import { parseTopicConfig, TOPIC_CONFIG_DEFAULTS } from "../metadata/topic_config.ts";
+import { kafkaErrorCode, KafkaProtocolError } from "../broker_errors.ts";
+import type { ApiRoute } from "./request_router.ts";
+import type { RequestContext } from "./broker_context.ts";
+
+async function _createTopics(
+  req: CreateTopicsRequest,
+  ctx: RequestContext,
+): Promise<CreateTopicsResponse> {
+  const { metadata, partitions } = ctx.broker;
+  const res = createCreateTopicsResponse();
+  for (const t of req.topics) {
+    const configs = Object.fromEntries(t.configs.map((c) => [c.name, c.value]));
+    // -1 asks for the broker's defaults (KIP-464).
+    const count = t.numPartitions === -1 ? ctx.broker.defaultPartitions : t.numPartitions;
+    const rf = t.replicationFactor === -1
+      ? ctx.broker.defaultReplicationFactor
+      : t.replicationFactor;
+    const result = {
+      name: t.name,
+      topicId: ZERO_UUID,
+      errorCode: ErrorCode.NONE as number,
+      errorMessage: null as string | null,
+      topicConfigErrorCode: ErrorCode.NONE,
+      numPartitions: count,
+      replicationFactor: rf,
+      configs: null,
+    };
+    try {
+      if (t.assignments.length > 0) {
+        throw new KafkaProtocolError(
+          "INVALID_REQUEST",
+          "Manual replica assignment is not supported",
+        );
+      }
+      if (req.validateOnly) {
+        parseTopicConfig(configs);
+        if (metadata.topic(t.name)) {
+          throw new KafkaProtocolError("TOPIC_ALREADY_EXISTS", `Topic '${t.name}' already exists`);
+        }
+      } else {
+        result.topicId = (await metadata.createTopic(t.name, count, rf, configs)).topicId;
+      }
+    } catch (err) {
+      result.errorCode = kafkaErrorCode(err);
+      result.errorMessage = (err as Error).message;
+    }
+    res.topics.push(result);
+  }
+  await partitions.syncWithMetadata();
+  return res;
+}
+
+async function _deleteTopics(
+  req: DeleteTopicsRequest,
+  ctx: RequestContext,
+): Promise<DeleteTopicsResponse> {
+  const { metadata, partitions } = ctx.broker;
+  const res = createDeleteTopicsResponse();
+  // v0-5 name topics in topicNames; v6 uses topics with a name or an id.
+  const wanted = ctx.header.apiVersion >= 6
+    ? req.topics.map((t) =>
+      t.name ?? metadata.topics().find((x) => x.topicId === t.topicId)?.name ?? null
+    )
+    : req.topicNames;
+  for (const [i, name] of wanted.entries()) {
+    const result = {
+      name,
+      topicId: req.topics[i]?.topicId ?? ZERO_UUID,
+      errorCode: ErrorCode.NONE as number,
+      errorMessage: null as string | null,
+    };
+    try {
+      if (name === null) {
+        result.errorCode = ErrorCode.UNKNOWN_TOPIC_ID;
+      } else {
+        result.topicId = metadata.topic(name)?.topicId ?? result.topicId;
+        await metadata.deleteTopic(name);
+      }
+    } catch (err) {
+      result.errorCode = kafkaErrorCode(err);
+      result.errorMessage = (err as Error).message;
+    }
+    res.responses.push(result);
+  }
+  await partitions.syncWithMetadata();
+  return res;
+}
+
+async function _createPartitions(
+  req: CreatePartitionsRequest,
+  ctx: RequestContext,
+): Promise<CreatePartitionsResponse> {
+  const { metadata, partitions } = ctx.broker;
+  const res = createCreatePartitionsResponse();
+  for (const t of req.topics) {
+    const result = {
+      name: t.name,
+      errorCode: ErrorCode.NONE as number,
+      errorMessage: null as string | null,
+    };
+    try {
+      if (req.validateOnly) {
+        const cur = metadata.topic(t.name);
+        if (!cur) {
+          throw new KafkaProtocolError(
+            "UNKNOWN_TOPIC_OR_PARTITION",
+            `Topic '${t.name}' does not exist`,
+          );
+        }
+        if (t.count <= cur.partitions.length) {
+          throw new KafkaProtocolError(
+            "INVALID_PARTITIONS",
+            `Topic '${t.name}' already has ${cur.partitions.length} partitions`,
+          );
+        }
+      } else {
+        await metadata.createPartitions(t.name, t.count);
+      }
+    } catch (err) {
+      result.errorCode = kafkaErrorCode(err);
+      result.errorMessage = (err as Error).message;
+    }
+    res.results.push(result);
+  }
+  await partitions.syncWithMetadata();
+  return res;
+}
+
+const RESOURCE_TOPIC = 2;
+const RESOURCE_BROKER = 4;
+const SOURCE_TOPIC = 1;
+const SOURCE_DEFAULT = 5;
+
+function _describeConfigs(
+  req: DescribeConfigsRequest,
+  ctx: RequestContext,
+): Promise<DescribeConfigsResponse> {
+  const { metadata } = ctx.broker;
+  const res = createDescribeConfigsResponse();
+  for (const r of req.resources) {
+    const result = {
+      errorCode: ErrorCode.NONE as number,
+      errorMessage: null as string | null,
+      resourceType: r.resourceType,
+      resourceName: r.resourceName,
+      configs: [] as DescribeConfigsResponseResourceResult[],
+    };
+    if (r.resourceType === RESOURCE_TOPIC) {
+      const t = metadata.topic(r.resourceName);
+      if (!t) {
+        result.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+        result.errorMessage = `Topic '${r.resourceName}' does not exist`;
+      } else {
+        for (const [name, value] of Object.entries(t.config)) {
+          if (r.configurationKeys !== null && !r.configurationKeys.includes(name)) continue;
+          const isDefault =
+            TOPIC_CONFIG_DEFAULTS[name as keyof typeof TOPIC_CONFIG_DEFAULTS] === value;
+          // Each field exists only in some versions: isDefault in v0, configSource from v1,
+          // configType from v3. The others must stay at their defaults.
+          const v = ctx.header.apiVersion;
+          result.configs.push({
+            name,
+            value: String(value),
+            readOnly: false,
+            isDefault: v === 0 ? isDefault : false,
+            configSource: v >= 1 ? (isDefault ? SOURCE_DEFAULT : SOURCE_TOPIC) : -1,
+            isSensitive: false,
+            synonyms: [],
+            configType: v >= 3 ? (typeof value === "number" ? 5 : 2) : 0,
+            documentation: null,
+          });
+        }
+      }
+    } else if (r.resourceType !== RESOURCE_BROKER) {
+      result.errorCode = ErrorCode.INVALID_REQUEST;
+      result.errorMessage = `Resource type ${r.resourceType} is not supported`;
+    }
+    res.results.push(result);
+  }
+  return Promise.resolve(res);
+}
+
+/** The CreateTopics route. */
+export const createTopicsRoute: ApiRoute<CreateTopicsRequest, CreateTopicsResponse> = {
+  apiKey: ApiKey.CreateTopics,
+  name: "CreateTopics",
+  minVersion: 0,
+  maxVersion: 7,
+  advertised: true,
+  decode: decodeCreateTopicsRequest,
+  encode: encodeCreateTopicsResponse,
+  handle: _createTopics,
+};
+
+/** The DeleteTopics route. */
+export const deleteTopicsRoute: ApiRoute<DeleteTopicsRequest, DeleteTopicsResponse> = {
+  apiKey: ApiKey.DeleteTopics,
+  name: "DeleteTopics",
+  minVersion: 0,
+  maxVersion: 6,
+  advertised: true,
+  decode: decodeDeleteTopicsRequest,
+  encode: encodeDeleteTopicsResponse,
+  handle: _deleteTopics,
+};
+
+/** The CreatePartitions route. */
+export const createPartitionsRoute: ApiRoute<CreatePartitionsRequest, CreatePartitionsResponse> = {
+  apiKey: ApiKey.CreatePartitions,
+  name: "CreatePartitions",
+  minVersion: 0,
+  maxVersion: 3,
+  advertised: true,
+  decode: decodeCreatePartitionsRequest,
+  encode: encodeCreatePartitionsResponse,
+  handle: _createPartitions,
+};
+
+/** The DescribeConfigs route. */
+export const describeConfigsRoute: ApiRoute<DescribeConfigsRequest, DescribeConfigsResponse> = {
+  apiKey: ApiKey.DescribeConfigs,
+  name: "DescribeConfigs",
+  minVersion: 0,
+  maxVersion: 4,
+  advertised: true,
+  decode: decodeDescribeConfigsRequest,
+  encode: encodeDescribeConfigsResponse,
+  handle: _describeConfigs,
+};

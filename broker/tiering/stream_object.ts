@@ -1,0 +1,167 @@
+/**
+ * The layout of an object in object storage: the RecordBatch bytes of one or more partitions,
+ * each partition's batches contiguous, followed by an index and a fixed footer. The index makes
+ * an object self-describing (garbage collection and audits can read it without the manifest);
+ * the manifest holds the same ranges, so reads never fetch the index first.
+ *
+ * ```text
+ * object  = data index footer
+ * data    = { batches of partition 1 } { batches of partition 2 } ...
+ * index   = count:u32 { keyLen:u16 key:utf8 baseOffset:i64 lastOffset:i64 position:u64
+ *                       length:u32 maxTimestamp:i64 }*count
+ * footer  = indexPosition:u64 indexLength:u32 indexCrc32c:u32 magic:"RMQOBJ01"  (24 bytes)
+ * ```
+ *
+ * Objects from many partitions are AutoMQ's StreamSet objects; compaction rewrites them into
+ * objects holding one partition each.
+ *
+ * @module
+ */
+
+import { crc32c } from "../../protocol/crc32c.ts";
+
+/** Bytes of the fixed footer. */
+export const OBJECT_FOOTER_BYTES = 24;
+const MAGIC = new TextEncoder().encode("RMQOBJ01");
+
+/** Where one partition's batches sit in an object. */
+export interface ObjectRange {
+  /** Partition key, `topic/partition`. */
+  readonly key: string;
+  readonly baseOffset: number;
+  readonly lastOffset: number;
+  /** Byte position of the first batch in the object. */
+  readonly position: number;
+  readonly length: number;
+  /** Largest record timestamp in the range, for time-based retention and ListOffsets. */
+  readonly maxTimestamp: number;
+}
+
+/** A partition's batches to pack. */
+export interface PackInput {
+  readonly key: string;
+  readonly batches: readonly Uint8Array[];
+  readonly baseOffset: number;
+  readonly lastOffset: number;
+  readonly maxTimestamp: number;
+}
+
+/** A packed object and its index. */
+export interface PackedObject {
+  readonly bytes: Uint8Array;
+  readonly ranges: ObjectRange[];
+  /** Bytes of index and footer (the per-object metadata overhead). */
+  readonly metadataBytes: number;
+}
+
+/** Thrown when an object's footer or index does not verify. */
+export class ObjectFormatError extends Error {
+  readonly code = "CORRUPT_OBJECT";
+  readonly retriable = false;
+  constructor(message: string) {
+    super(message);
+    this.name = "ObjectFormatError";
+  }
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/**
+ * Packs partitions' batches into one object.
+ *
+ * @example
+ * ```ts
+ * import { packObject, readObjectIndex } from "./stream_object.ts";
+ * import assert from "node:assert/strict";
+ * const b = new Uint8Array([1, 2, 3]);
+ * const obj = packObject([{ key: "t/0", batches: [b], baseOffset: 0, lastOffset: 0, maxTimestamp: 5 }]);
+ * assert.deepEqual(readObjectIndex(obj.bytes), obj.ranges);
+ * ```
+ */
+export function packObject(parts: readonly PackInput[]): PackedObject {
+  let dataBytes = 0;
+  for (const p of parts) for (const b of p.batches) dataBytes += b.length;
+  const keys = parts.map((p) => enc.encode(p.key));
+  const indexBytes = 4 + keys.reduce((n, k) => n + 2 + k.length + 8 + 8 + 8 + 4 + 8, 0);
+  const out = new Uint8Array(dataBytes + indexBytes + OBJECT_FOOTER_BYTES);
+  const view = new DataView(out.buffer);
+  const ranges: ObjectRange[] = [];
+  let at = 0;
+  for (const p of parts) {
+    const position = at;
+    for (const b of p.batches) {
+      out.set(b, at);
+      at += b.length;
+    }
+    ranges.push({
+      key: p.key,
+      baseOffset: p.baseOffset,
+      lastOffset: p.lastOffset,
+      position,
+      length: at - position,
+      maxTimestamp: p.maxTimestamp,
+    });
+  }
+  const indexPosition = at;
+  view.setUint32(at, ranges.length);
+  at += 4;
+  ranges.forEach((r, i) => {
+    const k = keys[i]!;
+    view.setUint16(at, k.length);
+    out.set(k, at + 2);
+    at += 2 + k.length;
+    view.setBigInt64(at, BigInt(r.baseOffset));
+    view.setBigInt64(at + 8, BigInt(r.lastOffset));
+    view.setBigUint64(at + 16, BigInt(r.position));
+    view.setUint32(at + 24, r.length);
+    view.setBigInt64(at + 28, BigInt(r.maxTimestamp));
+    at += 36;
+  });
+  view.setBigUint64(at, BigInt(indexPosition));
+  view.setUint32(at + 8, indexBytes);
+  view.setUint32(at + 12, crc32c(out.subarray(indexPosition, indexPosition + indexBytes)));
+  out.set(MAGIC, at + 16);
+  return { bytes: out, ranges, metadataBytes: indexBytes + OBJECT_FOOTER_BYTES };
+}
+
+/** Reads and verifies an object's index from its full bytes. */
+export function readObjectIndex(bytes: Uint8Array): ObjectRange[] {
+  if (bytes.length < OBJECT_FOOTER_BYTES) {
+    throw new ObjectFormatError("object is shorter than its footer");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const f = bytes.length - OBJECT_FOOTER_BYTES;
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (bytes[f + 16 + i] !== MAGIC[i]) {
+      throw new ObjectFormatError("object footer magic does not match");
+    }
+  }
+  const indexPosition = Number(view.getBigUint64(f));
+  const indexLength = view.getUint32(f + 8);
+  if (indexPosition + indexLength !== f) {
+    throw new ObjectFormatError("object index does not end at the footer");
+  }
+  const index = bytes.subarray(indexPosition, f);
+  if (crc32c(index) !== view.getUint32(f + 12)) {
+    throw new ObjectFormatError("object index checksum does not match");
+  }
+  const count = view.getUint32(indexPosition);
+  const ranges: ObjectRange[] = [];
+  let at = indexPosition + 4;
+  for (let i = 0; i < count; i++) {
+    const kl = view.getUint16(at);
+    const key = dec.decode(bytes.subarray(at + 2, at + 2 + kl));
+    at += 2 + kl;
+    ranges.push({
+      key,
+      baseOffset: Number(view.getBigInt64(at)),
+      lastOffset: Number(view.getBigInt64(at + 8)),
+      position: Number(view.getBigUint64(at + 16)),
+      length: view.getUint32(at + 24),
+      maxTimestamp: Number(view.getBigInt64(at + 28)),
+    });
+    at += 36;
+  }
+  return ranges;
+}

@@ -1,0 +1,199 @@
+/**
+ * Background upkeep of object storage: retention, compaction and garbage collection. Every step
+ * follows one order, upload, then commit, then delete, so a crash anywhere leaves either an
+ * unreferenced object (which garbage collection removes later) or nothing to clean; readers
+ * never see a dangling reference or a range twice.
+ *
+ * - Retention advances a partition's log start past ranges older than `retention.ms` or beyond
+ *   `retention.bytes`, and deletes objects nothing references any more.
+ * - Compaction rewrites small objects that hold many partitions into one object per partition,
+ *   keeping each range intact, and swaps them in the manifest in one commit.
+ * - Garbage collection deletes objects under the prefix that the manifest does not know and that
+ *   are older than a grace period (an upload in flight is younger).
+ *
+ * @module
+ */
+
+import type { ObjectStore } from "../object_store/object_store.ts";
+import type { ManifestObject, ObjectManifest } from "./object_manifest.ts";
+import { type ObjectRange, packObject } from "./stream_object.ts";
+import type { BlockCache } from "./block_cache.ts";
+import type { Logger } from "../../ops/logger.ts";
+import { failpoint } from "../../ops/failpoints.ts";
+
+/** Retention settings of one partition (from its topic's config). */
+export interface RetentionPolicy {
+  /** -1: keep forever. */
+  readonly retentionMs: number;
+  /** -1: no size limit. */
+  readonly retentionBytes: number;
+}
+
+/** Options of {@linkcode TierMaintenance}. */
+export interface TierMaintenanceOptions {
+  readonly store: ObjectStore;
+  readonly manifest: ObjectManifest;
+  readonly blockCache: BlockCache;
+  readonly nowMs: () => number;
+  readonly objectKey: (createdMs: number) => string;
+  /** Prefix of every object this broker writes (what GC lists). */
+  readonly prefix: string;
+  /** Objects smaller than this are compacted. */
+  readonly compactBelowBytes: number;
+  /** Unknown objects younger than this are left alone. */
+  readonly gcGraceMs: number;
+  /** Keys of objects written but not yet committed (by the uploader or compaction). */
+  readonly inFlight: Set<string>;
+  readonly logger: Logger;
+}
+
+/** Counters. */
+export interface MaintenanceStats {
+  deletedObjects: number;
+  compactedObjects: number;
+  createdObjects: number;
+}
+
+/** Runs retention, compaction and garbage collection. */
+export class TierMaintenance {
+  readonly #o: TierMaintenanceOptions;
+  readonly stats: MaintenanceStats = { deletedObjects: 0, compactedObjects: 0, createdObjects: 0 };
+
+  constructor(options: TierMaintenanceOptions) {
+    this.#o = options;
+  }
+
+  /**
+   * Applies `policy` to partition `key`; returns the new log start offset when it moved.
+   * Only stored (uploaded) data is subject to retention.
+   */
+  async applyRetention(key: string, policy: RetentionPolicy): Promise<number | null> {
+    const ranges = this.#o.manifest.ranges(key);
+    if (ranges.length === 0) return null;
+    const now = this.#o.nowMs();
+    let newStart: number | null = null;
+    let total = ranges.reduce((n, r) => n + r.range.length, 0);
+    for (const { range } of ranges) {
+      const tooOld = policy.retentionMs >= 0 && range.maxTimestamp < now - policy.retentionMs;
+      const tooBig = policy.retentionBytes >= 0 && total > policy.retentionBytes;
+      if (!tooOld && !tooBig) break;
+      newStart = range.lastOffset + 1;
+      total -= range.length;
+    }
+    if (newStart === null) return null;
+    const dropped = await this.#o.manifest.advanceLogStart(key, newStart);
+    await this.#delete(dropped);
+    this.#o.logger.info("retention advanced the log start", {
+      partition: key,
+      logStartOffset: newStart,
+      deletedObjects: dropped.length,
+    });
+    return newStart;
+  }
+
+  /** Rewrites small multi-partition objects into per-partition objects. Returns objects compacted. */
+  async compact(maxObjects = 64): Promise<number> {
+    const small = this.#o.manifest.objects()
+      .filter((o) =>
+        o.sizeBytes < this.#o.compactBelowBytes && new Set(o.ranges.map((r) => r.key)).size > 1
+      )
+      .slice(0, maxObjects);
+    if (small.length < 2) return 0;
+    const byKey = new Map<string, { obj: ManifestObject; range: ObjectRange }[]>();
+    for (const obj of small) {
+      for (const range of obj.ranges) {
+        let list = byKey.get(range.key);
+        if (list === undefined) byKey.set(range.key, list = []);
+        list.push({ obj, range });
+      }
+    }
+    const added: ManifestObject[] = [];
+    try {
+      for (const [key, list] of byKey) {
+        list.sort((a, b) => a.range.baseOffset - b.range.baseOffset);
+        added.push(await this.#rewrite(key, list));
+      }
+      // Commit before delete: until the manifest swaps, readers still use the old objects.
+      failpoint("compaction-after-put");
+      await this.#o.manifest.commitCompaction(added, small.map((o) => o.objectKey));
+      failpoint("compaction-after-commit");
+    } finally {
+      for (const o of added) this.#o.inFlight.delete(o.objectKey);
+    }
+    await this.#delete(small.map((o) => o.objectKey));
+    this.stats.compactedObjects += small.length;
+    this.#o.logger.info("compacted objects", { removed: small.length, added: added.length });
+    return small.length;
+  }
+
+  async #rewrite(
+    key: string,
+    list: { obj: ManifestObject; range: ObjectRange }[],
+  ): Promise<ManifestObject> {
+    const parts = [];
+    for (const { obj, range } of list) {
+      const bytes = await this.#o.store.get(obj.objectKey, {
+        range: { start: range.position, end: range.position + range.length - 1 },
+      });
+      parts.push({
+        key,
+        batches: [bytes],
+        baseOffset: range.baseOffset,
+        lastOffset: range.lastOffset,
+        maxTimestamp: range.maxTimestamp,
+      });
+    }
+    const createdMs = this.#o.nowMs();
+    const packed = packObject(parts);
+    const objectKey = this.#o.objectKey(createdMs);
+    // Held in flight until the compaction commit (or failure) clears it in compact().
+    this.#o.inFlight.add(objectKey);
+    await this.#o.store.put(objectKey, packed.bytes);
+    this.stats.createdObjects++;
+    return { objectKey, sizeBytes: packed.bytes.length, createdMs, ranges: packed.ranges };
+  }
+
+  /** Forgets a deleted partition and deletes the objects only it referenced. */
+  async removePartition(key: string): Promise<void> {
+    await this.#delete(await this.#o.manifest.removePartition(key));
+  }
+
+  /** Deletes unreferenced objects older than the grace period. Returns how many. */
+  async collectGarbage(): Promise<number> {
+    const now = this.#o.nowMs();
+    const doomed: string[] = [];
+    for await (const o of this.#o.store.list(this.#o.prefix)) {
+      if (this.#o.manifest.has(o.key) || this.#o.inFlight.has(o.key)) continue;
+      const created = createdMsOf(o.key);
+      if (created !== null && now - created < this.#o.gcGraceMs) continue;
+      doomed.push(o.key);
+    }
+    await this.#delete(doomed);
+    if (doomed.length > 0) {
+      this.#o.logger.info("garbage collected objects", { deleted: doomed.length });
+    }
+    return doomed.length;
+  }
+
+  async #delete(keys: readonly string[]): Promise<void> {
+    for (const k of keys) {
+      await this.#o.store.delete(k);
+      this.#o.blockCache.invalidate(`${k}@`);
+      this.stats.deletedObjects++;
+    }
+  }
+}
+
+/**
+ * The object key of a new object: `<prefix><createdMs, 15 digits>-<random>.obj`. The creation
+ * time in the name lets garbage collection respect its grace period without a HEAD per object.
+ */
+export function newObjectKey(prefix: string, createdMs: number): string {
+  return `${prefix}${String(createdMs).padStart(15, "0")}-${crypto.randomUUID()}.obj`;
+}
+
+/** The creation time encoded by {@linkcode newObjectKey}, or null. */
+export function createdMsOf(key: string): number | null {
+  const m = /(\d{15})-[0-9a-f-]{36}\.obj$/.exec(key);
+  return m ? Number(m[1]) : null;
+}

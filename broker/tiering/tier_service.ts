@@ -1,0 +1,114 @@
+/**
+ * Runs the tiering loops of a broker: the uploader ticks often (it decides itself whether an
+ * upload is due), and maintenance (retention, compaction, garbage collection) runs every
+ * `object_storage.maintenance_interval_ms`. Each loop runs one pass at a time; a failed pass is
+ * logged and the next one retries, so an object store that is down only delays uploads while
+ * the WAL absorbs writes.
+ *
+ * @module
+ */
+
+import type { Logger } from "../../ops/logger.ts";
+import type { PartitionManager } from "../partition_manager.ts";
+import type { ObjectStore } from "../object_store/object_store.ts";
+import type { BlockCache } from "./block_cache.ts";
+import type { TierMaintenance } from "./tier_maintenance.ts";
+import type { Uploader } from "./uploader.ts";
+import type { ObjectManifest } from "./object_manifest.ts";
+
+/** How often the uploader is asked whether an upload is due. */
+const UPLOAD_TICK_MS = 100;
+
+/** Options of {@linkcode TierService}. */
+export interface TierServiceOptions {
+  readonly uploader: Uploader;
+  readonly maintenance: TierMaintenance;
+  readonly partitions: PartitionManager;
+  readonly store: ObjectStore;
+  readonly manifest: ObjectManifest;
+  readonly blockCache: BlockCache;
+  readonly maintenanceIntervalMs: number;
+  readonly logger: Logger;
+}
+
+/** The tiering loops. */
+export class TierService {
+  readonly #o: TierServiceOptions;
+  #uploadTimer: ReturnType<typeof setInterval> | undefined;
+  #maintenanceTimer: ReturnType<typeof setInterval> | undefined;
+  #maintaining: Promise<void> | null = null;
+  #stopped = false;
+
+  constructor(options: TierServiceOptions) {
+    this.#o = options;
+  }
+
+  get uploader(): Uploader {
+    return this.#o.uploader;
+  }
+
+  get maintenance(): TierMaintenance {
+    return this.#o.maintenance;
+  }
+
+  get blockCache(): BlockCache {
+    return this.#o.blockCache;
+  }
+
+  get store(): ObjectStore {
+    return this.#o.store;
+  }
+
+  get manifest(): ObjectManifest {
+    return this.#o.manifest;
+  }
+
+  /** True when every durable offset of every partition is in object storage. */
+  allUploaded(): boolean {
+    for (const p of this.#o.partitions.partitions()) {
+      const end = this.#o.manifest.partition(p.key)?.uploadedEndOffset ?? p.log.logStartOffset;
+      if (end < p.log.highWatermark) return false;
+    }
+    return true;
+  }
+
+  start(): void {
+    this.#uploadTimer = setInterval(() => void this.#o.uploader.tick(), UPLOAD_TICK_MS);
+    this.#maintenanceTimer = setInterval(
+      () => void this.maintainNow(),
+      this.#o.maintenanceIntervalMs,
+    );
+  }
+
+  /** One pass of retention, compaction and garbage collection (skipped if one is running). */
+  maintainNow(): Promise<void> {
+    if (this.#maintaining !== null || this.#stopped) return this.#maintaining ?? Promise.resolve();
+    this.#maintaining = this.#maintain().catch((err) => {
+      this.#o.logger.warn("maintenance pass failed; the next pass retries", { err: err as Error });
+    }).finally(() => (this.#maintaining = null));
+    return this.#maintaining;
+  }
+
+  async #maintain(): Promise<void> {
+    for (const p of this.#o.partitions.partitions()) {
+      const newStart = await this.#o.maintenance.applyRetention(p.key, {
+        retentionMs: p.config["retention.ms"],
+        retentionBytes: p.config["retention.bytes"],
+      });
+      if (newStart !== null && newStart > p.log.logStartOffset) {
+        p.log.advanceLogStartOffset(Math.min(newStart, p.log.highWatermark));
+      }
+    }
+    await this.#o.maintenance.compact();
+    await this.#o.maintenance.collectGarbage();
+  }
+
+  /** Stops the loops and waits for a running pass. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#uploadTimer);
+    clearInterval(this.#maintenanceTimer);
+    await this.#maintaining;
+    await this.#o.uploader.uploadNow().catch(() => null).then(() => {});
+  }
+}

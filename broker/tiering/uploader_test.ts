@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import { Uploader, type UploaderOptions } from "./uploader.ts";
+import { LocalObjectManifest } from "./object_manifest.ts";
+import {
+  appendBatches,
+  CountingStore,
+  makeBatch,
+  newLog,
+  testCache,
+} from "./tiering_test_support.ts";
+import type { PartitionLog } from "../log/partition_log.ts";
+import type { MetadataPersistence } from "../metadata/cluster_metadata.ts";
+import { silentLogger } from "../../ops/logger.ts";
+import { newObjectKey } from "./tier_maintenance.ts";
+import { readObjectIndex } from "./stream_object.ts";
+
+function memoryPersistence(): MetadataPersistence {
+  let text: string | null = null;
+  return { load: () => Promise.resolve(text), save: (t) => Promise.resolve(void (text = t)) };
+}
+
+async function setup(partitions: number, overrides: Partial<UploaderOptions> = {}) {
+  const cache = testCache();
+  const store = new CountingStore();
+  const manifest = await LocalObjectManifest.open(memoryPersistence());
+  const logs = new Map<string, { log: PartitionLog; streamId: number }>();
+  for (let i = 0; i < partitions; i++) logs.set(`t/${i}`, { log: newLog(), streamId: i + 1 });
+  const checkpoints: [number, number][] = [];
+  let now = 0;
+  const uploader = new Uploader({
+    cache,
+    store,
+    manifest,
+    partitions: () =>
+      [...logs].map(([key, p]) => ({
+        key,
+        streamId: p.streamId,
+        highWatermark: p.log.highWatermark,
+      })),
+    checkpoint: (s, o) => checkpoints.push([s, o]),
+    nowMs: () => now,
+    objectKey: (ms) => newObjectKey("p/", ms),
+    uploadIntervalMs: 1000,
+    uploadBytesTarget: 1024 * 1024,
+    rangeBytesMax: 256 * 1024,
+    underPressure: () => false,
+    inFlight: new Set(),
+    logger: silentLogger,
+    ...overrides,
+  });
+  return {
+    cache,
+    store,
+    manifest,
+    logs,
+    checkpoints,
+    uploader,
+    advance: (ms: number) => (now += ms),
+  };
+}
+
+Deno.test("Uploader writes 1,000 partitions in at most ceil(bytes / upload_bytes_target) + 1 PUTs", async () => {
+  const s = await setup(1000);
+  let total = 0;
+  for (const [key, p] of s.logs) {
+    const batches = [await makeBatch(4, 200), await makeBatch(4, 200)];
+    total += batches.reduce((n, b) => n + b.length, 0);
+    await appendBatches(s.cache, key, p.log, batches);
+  }
+  assert.equal(s.uploader.due(), true, "over the size target, an upload is due at once");
+  while (s.cache.usedBytes > 0) assert.notEqual(await s.uploader.uploadNow(), null);
+  const bound = Math.ceil(total / (1024 * 1024)) + 1;
+  assert.ok(
+    s.store.puts <= bound,
+    `${s.store.puts} PUTs for ${total} bytes over 1000 partitions; bound ${bound}`,
+  );
+  for (const [key] of s.logs) assert.equal(s.manifest.partition(key)?.uploadedEndOffset, 8);
+  assert.equal(s.checkpoints.length >= 1000, true);
+});
+
+Deno.test("Uploader uploads on the interval, and never past the high watermark", async () => {
+  const s = await setup(1);
+  const p = s.logs.get("t/0")!;
+  await appendBatches(s.cache, "t/0", p.log, [await makeBatch(2, 10)]);
+  // A batch appended but not yet durable: above the high watermark.
+  const pending = await makeBatch(3, 10);
+  p.log.assign(pending);
+  await s.cache.append("t/0", pending);
+  assert.equal(s.uploader.due(), false, "small and young: not due");
+  s.advance(1000);
+  assert.equal(s.uploader.due(), true);
+  const r = await s.uploader.tick();
+  assert.ok(r !== null);
+  assert.equal(s.manifest.partition("t/0")?.uploadedEndOffset, 2);
+  assert.deepEqual(s.checkpoints, [[1, 2]]);
+  assert.equal(s.cache.firstOffset("t/0"), 2, "only the uploaded batch left the cache");
+  const obj = await s.store.get(r.objectKey);
+  assert.deepEqual(readObjectIndex(obj).map((x) => [x.key, x.baseOffset, x.lastOffset]), [[
+    "t/0",
+    0,
+    1,
+  ]]);
+});
+
+Deno.test("Uploader keeps everything when the PUT fails, and retries on the next tick", async () => {
+  const s = await setup(1);
+  const p = s.logs.get("t/0")!;
+  await appendBatches(s.cache, "t/0", p.log, [await makeBatch(2, 10)]);
+  const realPut = s.store.put.bind(s.store);
+  s.store.put = () => Promise.reject(Object.assign(new Error("503"), { retriable: true }));
+  s.advance(5000);
+  assert.equal(await s.uploader.tick(), null);
+  assert.equal(s.uploader.stats.failures, 1);
+  assert.equal(s.manifest.partition("t/0"), undefined);
+  assert.deepEqual(s.checkpoints, []);
+  assert.equal(s.cache.firstOffset("t/0"), 0);
+  s.store.put = realPut;
+  assert.notEqual(await s.uploader.tick(), null);
+  assert.equal(s.manifest.partition("t/0")?.uploadedEndOffset, 2);
+});

@@ -1,0 +1,37 @@
+/**
+ * Failpoints: named places in the code where a crash test can make the process die at an exact
+ * moment (as in TiKV and FoundationDB). They are read once from `RUSTMQ_FAILPOINTS`, a
+ * comma-separated list of names, so a production process, which never sets it, pays one Set
+ * lookup per pass. The only action is SIGKILL of the process itself: the point is to prove that
+ * recovery is correct whatever was in flight.
+ *
+ * @module
+ */
+
+let _armed: Set<string> | null = null;
+
+function _load(): Set<string> {
+  let raw = "";
+  try {
+    raw = Deno.env.get("RUSTMQ_FAILPOINTS") ?? "";
+  } catch {
+    // Without --allow-env there are no failpoints.
+  }
+  return new Set(raw.split(",").map((s) => s.trim()).filter((s) => s.length > 0));
+}
+
+/**
+ * Kills the process with SIGKILL if failpoint `name` is armed.
+ *
+ * @example
+ * ```ts
+ * import { failpoint } from "./failpoints.ts";
+ * failpoint("never-armed"); // a no-op unless RUSTMQ_FAILPOINTS names it
+ * ```
+ */
+export function failpoint(name: string): void {
+  _armed ??= _load();
+  if (_armed.size === 0 || !_armed.has(name)) return;
+  Deno.stderr.writeSync(new TextEncoder().encode(`failpoint ${name}: killing the process\n`));
+  Deno.kill(Deno.pid, "SIGKILL");
+}
