@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Peer benchmark: the same workloads against NATS JetStream (file storage, R1) and RustMQ
+# standalone (WAL with fsync on every write), on loopback, in one run. Prints a table with
+# both and the RustMQ/NATS ratios (for latency, lower is better, so a ratio < 1 favours RustMQ).
+#
+# Usage: bench/peer_nats.sh            (from the repository root; needs nats-server and deno)
+# Env:   RECORDS_SMALL (200000), RECORDS_LARGE (100000), RECORDS_LATENCY (2000),
+#        RECORDS_E2E (10000), E2E_RATE (5000)
+#
+# Fairness notes: both clients are JavaScript on the same Deno; JetStream acknowledges a publish
+# once the stream stored it (its acks=leader), but nats-server 2.9 syncs its files every two
+# minutes rather than per message, while RustMQ acknowledges only after fsync.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+RECORDS_SMALL=${RECORDS_SMALL:-200000}
+RECORDS_LARGE=${RECORDS_LARGE:-100000}
+RECORDS_LATENCY=${RECORDS_LATENCY:-2000}
+RECORDS_E2E=${RECORDS_E2E:-10000}
+E2E_RATE=${E2E_RATE:-5000}
+
+WORK=$(mktemp -d /tmp/rustmq-peer-nats.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+  deno eval 'const l = Deno.listen({ hostname: "127.0.0.1", port: 0 }); console.log(l.addr.port); l.close();'
+}
+
+NATS_PORT=$(free_port)
+RMQ_PORT=$(free_port)
+RMQ_HTTP=$(free_port)
+
+nats-server -js -sd "$WORK/nats" -a 127.0.0.1 -p "$NATS_PORT" >"$WORK/nats.log" 2>&1 &
+PIDS+=($!)
+
+cat >"$WORK/rustmq.toml" <<TOML
+[network]
+kafka_listen = "127.0.0.1:$RMQ_PORT"
+quic_listen = "127.0.0.1:$RMQ_PORT"
+http_listen = "127.0.0.1:$RMQ_HTTP"
+[wal]
+fsync_on_write = true
+TOML
+deno run -A --unstable-net main.ts standalone --data "$WORK/rustmq" --config "$WORK/rustmq.toml" \
+  >"$WORK/rustmq.log" 2>&1 &
+PIDS+=($!)
+
+for _ in $(seq 100); do
+  grep -q "is ready" "$WORK/rustmq.log" 2>/dev/null && break
+  sleep 0.1
+done
+grep -q "is ready" "$WORK/rustmq.log" || { cat "$WORK/rustmq.log" >&2; exit 1; }
+CA="$WORK/rustmq/tls/ca.pem"
+
+rustmq() { # transport mode topic args...
+  local transport=$1 mode=$2 topic=$3
+  shift 3
+  local url="tcp://127.0.0.1:$RMQ_PORT"
+  [ "$transport" = quic ] && url="quic://localhost:$RMQ_PORT"
+  deno run -A --unstable-net main.ts bench "$mode" -b "$url" --ca-cert "$CA" -t "$topic" \
+    --acks 1 --json "$@" 2>/dev/null | tail -1
+}
+nats() { # mode stream args...
+  local mode=$1 stream=$2
+  shift 2
+  deno run -A bench/nats_peer.ts "$mode" --url "127.0.0.1:$NATS_PORT" --stream "$stream" "$@" \
+    2>/dev/null | tail -1
+}
+
+ROWS="$WORK/rows.tsv"
+: >"$ROWS"
+row() { # workload metric jq-path tcp-json quic-json nats-json
+  local t q n
+  t=$(jq -r "$3" <<<"$4")
+  q=$(jq -r "$3" <<<"$5")
+  n=$(jq -r "$3" <<<"$6")
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$t" "$q" "$n" >>"$ROWS"
+}
+
+echo "running: produce 100 B, unlimited" >&2
+T=$(rustmq tcp produce p100-tcp --records "$RECORDS_SMALL" --record-size 100)
+Q=$(rustmq quic produce p100-quic --records "$RECORDS_SMALL" --record-size 100)
+N=$(nats produce p100 --records "$RECORDS_SMALL" --record-size 100)
+row "produce 100 B, unlimited" "records/s" .records_per_sec "$T" "$Q" "$N"
+row "produce 100 B, unlimited" "MiB/s" .mib_per_sec "$T" "$Q" "$N"
+
+echo "running: produce 1 KiB, unlimited" >&2
+T=$(rustmq tcp produce p1k-tcp --records "$RECORDS_LARGE" --record-size 1024)
+Q=$(rustmq quic produce p1k-quic --records "$RECORDS_LARGE" --record-size 1024)
+N=$(nats produce p1k --records "$RECORDS_LARGE" --record-size 1024)
+row "produce 1 KiB, unlimited" "records/s" .records_per_sec "$T" "$Q" "$N"
+row "produce 1 KiB, unlimited" "MiB/s" .mib_per_sec "$T" "$Q" "$N"
+
+for size in 100 1024; do
+  echo "running: produce $size B, one outstanding" >&2
+  T=$(rustmq tcp produce "lat$size-tcp" --records "$RECORDS_LATENCY" --record-size $size --inflight 1)
+  Q=$(rustmq quic produce "lat$size-quic" --records "$RECORDS_LATENCY" --record-size $size --inflight 1)
+  N=$(nats produce "lat$size" --records "$RECORDS_LATENCY" --record-size $size --inflight 1)
+  row "produce $size B, 1 outstanding" "p50 ms" .latency_ms.p50 "$T" "$Q" "$N"
+  row "produce $size B, 1 outstanding" "p99 ms" .latency_ms.p99 "$T" "$Q" "$N"
+done
+
+echo "running: consume everything back" >&2
+T=$(rustmq tcp consume p100-tcp --records $((RECORDS_SMALL + 1)))
+Q=$(rustmq quic consume p100-quic --records $((RECORDS_SMALL + 1)))
+N=$(nats consume p100 --records $((RECORDS_SMALL + 1)))
+row "consume 100 B records" "records/s" .records_per_sec "$T" "$Q" "$N"
+T=$(rustmq tcp consume p1k-tcp --records $((RECORDS_LARGE + 1)))
+Q=$(rustmq quic consume p1k-quic --records $((RECORDS_LARGE + 1)))
+N=$(nats consume p1k --records $((RECORDS_LARGE + 1)))
+row "consume 1 KiB records" "records/s" .records_per_sec "$T" "$Q" "$N"
+row "consume 1 KiB records" "MiB/s" .mib_per_sec "$T" "$Q" "$N"
+
+echo "running: end-to-end at $E2E_RATE records/s" >&2
+T=$(rustmq tcp e2e e2e-tcp --records "$RECORDS_E2E" --record-size 100 --throughput "$E2E_RATE")
+Q=$(rustmq quic e2e e2e-quic --records "$RECORDS_E2E" --record-size 100 --throughput "$E2E_RATE")
+N=$(nats e2e e2e --records "$RECORDS_E2E" --record-size 100 --throughput "$E2E_RATE")
+row "e2e 100 B at $E2E_RATE/s" "p50 ms" .latency_ms.p50 "$T" "$Q" "$N"
+row "e2e 100 B at $E2E_RATE/s" "p99 ms" .latency_ms.p99 "$T" "$Q" "$N"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+printf '\n%-28s %-10s %12s %12s %12s %10s %10s\n' workload metric "RustMQ tcp" "RustMQ quic" "NATS JS" \
+  "tcp/NATS" "quic/NATS"
+while IFS=$'\t' read -r workload metric t q n; do
+  printf '%-28s %-10s %12s %12s %12s %10s %10s\n' "$workload" "$metric" "$t" "$q" "$n" \
+    "$(ratio "$t" "$n")" "$(ratio "$q" "$n")"
+done <"$ROWS"

@@ -1,0 +1,66 @@
+/**
+ * What the console tools share: connecting from `--bootstrap` and `--ca-cert`, and reading
+ * options.
+ *
+ * @module
+ */
+
+import { type OptionValues, stringOpt, UsageError } from "../../config/cli.ts";
+import { RustMqClient } from "../client.ts";
+import type { ClientOptions } from "../client.ts";
+import { parseTransportUrl } from "../transport/connect.ts";
+
+/** The `--ca-cert` option spec shared by the tools. */
+export const CA_CERT_OPTION = {
+  type: "string",
+  arg: "FILE",
+  help: "CA certificate (PEM) for tls:// and quic://",
+} as const;
+
+/** Reads `--bootstrap` (checked) and `--ca-cert` and connects. */
+export async function connectFromOptions(
+  values: OptionValues,
+  extra: Partial<ClientOptions> = {},
+): Promise<RustMqClient> {
+  const url = bootstrapUrl(values);
+  const caFile = stringOpt(values, "ca-cert");
+  const caCerts = caFile === undefined ? undefined : [await Deno.readTextFile(caFile)];
+  return await RustMqClient.connect({
+    brokers: [url],
+    clientId: "rustmq-cli",
+    ...(caCerts === undefined ? {} : { tls: { caCerts } }),
+    ...extra,
+  });
+}
+
+/** `--bootstrap`, with its scheme replaced by `--transport` when that is given. */
+export function bootstrapUrl(values: OptionValues): string {
+  const url = stringOpt(values, "bootstrap") ?? "tcp://127.0.0.1:9092";
+  try {
+    parseTransportUrl(url);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const transport = stringOpt(values, "transport");
+  if (transport === undefined) return url;
+  if (transport !== "tcp" && transport !== "quic" && transport !== "tls") {
+    throw new UsageError(`--transport must be tcp, tls or quic: current value is '${transport}'`);
+  }
+  return url.replace(/^[a-z]+:/, `${transport}:`);
+}
+
+/** Reads a required string option. */
+export function requiredOpt(values: OptionValues, name: string): string {
+  const value = stringOpt(values, name);
+  if (value === undefined || value === "") throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+/** One-line description of an error for stderr. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return `${typeof code === "string" ? `${code}: ` : ""}${error.message}`;
+  }
+  return String(error);
+}

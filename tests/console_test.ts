@@ -1,0 +1,110 @@
+/**
+ * The console producer and consumer round-trip records through a real broker over tcp:// and
+ * quic://, run as child processes exactly as users run them.
+ */
+
+import assert from "node:assert/strict";
+import { startTestBroker } from "./sdk_broker.ts";
+
+const _MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+async function _rustmq(
+  args: string[],
+  stdin = "",
+): Promise<{ code: number; out: string; err: string }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-net", _MAIN, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(stdin));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  return { code, out: new TextDecoder().decode(stdout), err: new TextDecoder().decode(stderr) };
+}
+
+Deno.test({
+  name: "rustmq produce and consume round-trip over tcp:// and quic://",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn(t) {
+    const broker = await startTestBroker("[broker]\nnum_partitions=2\n");
+    try {
+      for (const [name, url] of [["tcp", broker.tcpUrl], ["quic", broker.quicUrl]] as const) {
+        await t.step(`${name}: keyed lines with headers come back in the kcat format`, async () => {
+          const topic = `console-${name}`;
+          const produced = await _rustmq(
+            [
+              "produce",
+              "-b",
+              url,
+              "--ca-cert",
+              broker.caPath,
+              "-t",
+              topic,
+              "-K",
+              ":",
+              "-H",
+              "source=test",
+              "-z",
+              "lz4",
+              "-a",
+              "1",
+              "-p",
+              "1",
+            ],
+            "k1:hello\nk2:world\nno separator\n",
+          );
+          assert.equal(produced.code, 0, produced.err);
+          const consumed = await _rustmq([
+            "consume",
+            "-b",
+            url,
+            "--ca-cert",
+            broker.caPath,
+            "-t",
+            topic,
+            "--from-beginning",
+            "--exit-at-end",
+            "-f",
+            "%t|%p|%o|%k|%s|%h\\n",
+          ]);
+          assert.equal(consumed.code, 0, consumed.err);
+          assert.equal(
+            consumed.out,
+            `${topic}|1|0|k1|hello|source=test\n${topic}|1|1|k2|world|source=test\n` +
+              `${topic}|1|2||no separator|source=test\n`,
+          );
+          const limited = await _rustmq([
+            "consume",
+            "-b",
+            url,
+            "--ca-cert",
+            broker.caPath,
+            "-t",
+            topic,
+            "-p",
+            "1",
+            "-o",
+            "1",
+            "-c",
+            "1",
+            "-f",
+            "%o:%s\\t%K\\n",
+          ]);
+          assert.equal(limited.code, 0, limited.err);
+          assert.equal(limited.out, "1:world\t2\n");
+        });
+      }
+      await t.step("a bad format is a usage error", async () => {
+        const bad = await _rustmq(["consume", "-b", broker.tcpUrl, "-t", "x", "-f", "%z"]);
+        assert.equal(bad.code, 2);
+        assert.match(bad.err, /%z is not one of/);
+      });
+    } finally {
+      await broker.close();
+    }
+  },
+});
