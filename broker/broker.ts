@@ -6,7 +6,7 @@
  * @module
  */
 
-import { Gauge } from "prom-client";
+import { Gauge, type Registry } from "prom-client";
 import type { BrokerConfig } from "../config/schema.ts";
 import { parseHostPort } from "../config/rules.ts";
 import type { Logger } from "../ops/logger.ts";
@@ -283,7 +283,9 @@ export class Broker implements AsyncDisposable {
     };
     route = createRequestRouter(BROKER_ROUTES, brokerCtx);
 
-    const ops = options.serveHttp === false ? null : _startOps(cfg, wal, cache, partitions, log);
+    const ops = options.serveHttp === false
+      ? null
+      : _startOps(cfg, wal, cache, partitions, groups, log);
     const addrs: BrokerAddrs = {
       kafka: tcp.addr,
       quic: quic?.addr ?? null,
@@ -356,6 +358,7 @@ function _startOps(
   wal: Wal,
   cache: LogCache,
   partitions: PartitionManager,
+  groups: GroupService,
   log: Logger,
 ): OpsServer {
   const { app, registry } = createOpsApp({
@@ -381,6 +384,36 @@ function _startOps(
     "Partitions hosted by this broker",
     () => [...partitions.partitions()].length,
   );
+  _consumerLagGauge(registry, partitions, groups);
   const http = parseHostPort(cfg.network.http_listen)!;
   return serveOps(app, { hostname: http.host, port: http.port }, log.child("http"));
+}
+
+/**
+ * Consumer lag per group and partition: the high watermark minus the committed offset, computed
+ * when Prometheus scrapes, from the coordinator's offset cache. Groups and partitions this broker
+ * does not host are skipped rather than guessed.
+ */
+function _consumerLagGauge(
+  registry: Registry,
+  partitions: PartitionManager,
+  groups: GroupService,
+): void {
+  new Gauge({
+    name: "rustmq_consumer_group_lag",
+    help: "High watermark minus committed offset, per consumer group and partition",
+    labelNames: ["group", "topic", "partition"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const group of groups.offsets.groups()) {
+        for (const o of groups.offsets.fetch(group, null)) {
+          const p = partitions.get(o.topic, o.partition);
+          if (p === undefined || o.offset < 0n) continue;
+          const lag = Math.max(0, p.log.highWatermark - Number(o.offset));
+          this.set({ group, topic: o.topic, partition: String(o.partition) }, lag);
+        }
+      }
+    },
+  });
 }
