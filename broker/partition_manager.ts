@@ -76,6 +76,8 @@ export interface PartitionManagerOptions {
   readonly nowMs: () => number;
   /** Appends are refused (before offsets are assigned) when the WAL uses more than this. */
   readonly walHighWaterBytes: number;
+  /** How long an append waits for the WAL to drop below its high-water mark. @default 2000 */
+  readonly walFullWaitMs?: number;
   /** Object storage for data that left the log cache. @default none: the cache holds all */
   readonly tiering?: Tiering;
 }
@@ -221,11 +223,16 @@ export class PartitionManager {
   async produce(topic: string, partition: number, records: Uint8Array): Promise<ProduceResult> {
     const p = this.#hosted(topic, partition);
     const header = validateBatch(records, { maxBytes: p.config["max.message.bytes"] });
-    this.#checkWritable();
+    await this.#awaitWalSpace();
     // Own copy: the request frame's buffer must not be pinned by the cache, nor mutated later.
     const batch = records.slice();
     await this.#o.cache.reserve(batch.length);
-    this.#checkWritable();
+    try {
+      this.#checkWritable();
+    } catch (err) {
+      this.#o.cache.cancelReservation(batch.length);
+      throw err;
+    }
     const seq = {
       producerId: header.producerId,
       producerEpoch: header.producerEpoch,
@@ -350,6 +357,19 @@ export class PartitionManager {
       );
     }
     return p;
+  }
+
+  /**
+   * Waits (bounded by `walFullWaitMs`) while the WAL is above its high-water mark, since an
+   * upload in progress usually frees space within moments; then fails with a retriable error.
+   */
+  async #awaitWalSpace(): Promise<void> {
+    const deadline = this.#o.nowMs() + (this.#o.walFullWaitMs ?? 2000);
+    while (this.#fatal === null && this.#o.wal.stats.usedBytes > this.#o.walHighWaterBytes) {
+      if (this.#o.nowMs() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    this.#checkWritable();
   }
 
   #checkWritable(): void {
