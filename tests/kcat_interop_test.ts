@@ -128,5 +128,10 @@ Deno.test({
         `${codec}: keys should spread over all 3 partitions`,
       );
     }
+    const after = await kcat(["-b", sa.bootstrap, "-L"]);
+    assert.equal(after.code, 0, after.err);
+    for (const codec of CODECS) {
+      assert.match(after.out, new RegExp(`topic "kcat-${codec}" with 3 partitions:`), after.out);
+    }
   },
 });
