@@ -289,6 +289,27 @@ export class LogCache {
     return freed;
   }
 
+  /**
+   * Drops every batch of the partition at or above `offset` (follower truncation). `offset`
+   * must be a batch boundary: a batch straddling it is a bug in the caller.
+   */
+  truncateTo(key: PartitionKey, offset: number): number {
+    const p = this.#partitions.get(key);
+    if (p === undefined) return 0;
+    // Find the cut first, so a bad offset leaves the cache untouched.
+    let cut = p.entries.length;
+    while (cut > p.head && p.entries[cut - 1]!.lastOffset >= offset) cut--;
+    const first = p.entries[cut];
+    assertLog(
+      first === undefined || first.baseOffset >= offset,
+      `truncation at ${offset} splits the batch at ${first?.baseOffset}`,
+    );
+    let freed = 0;
+    for (const e of p.entries.splice(cut)) freed += e.bytes.length;
+    this.#free(key, p, freed);
+    return freed;
+  }
+
   /** Forgets a partition (deleted, or no longer led here) and frees its bytes. */
   drop(key: PartitionKey): number {
     const p = this.#partitions.get(key);

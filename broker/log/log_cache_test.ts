@@ -202,3 +202,19 @@ Deno.test("LogCache rejects invalid options", () => {
     RangeError,
   );
 });
+
+Deno.test("LogCache truncateTo drops a suffix at a batch boundary and refuses to split a batch", async () => {
+  const cache = new LogCache({ capacityBytes: 1 << 20, waitTimeoutMs: 10, timer: new FakeTimer() });
+  const key = partitionKey("t", 0);
+  const batches = await fill(cache, key, 0, 5, 2); // offsets 0-9 in batches of two
+  const used = cache.usedBytes;
+  const freed = cache.truncateTo(key, 6);
+  assert.equal(freed, batches[3]!.length + batches[4]!.length);
+  assert.equal(cache.usedBytes, used - freed);
+  assert.equal(cache.endOffset(key), 6);
+  assert.throws(() => cache.truncateTo(key, 3), LogInvariantError);
+  assert.equal(cache.endOffset(key), 6, "a refused truncation changes nothing");
+  // The log continues from the truncation point.
+  await cache.append(key, await batchAt(6, 2));
+  assert.equal(cache.endOffset(key), 8);
+});

@@ -172,6 +172,30 @@ export class PartitionLog {
   }
 
   /**
+   * Cuts the log back to `offset` (a follower removing a divergent, never-committed suffix
+   * after a leader change). Committed data is never truncated: `offset` must be at or above
+   * the high watermark.
+   */
+  truncateTo(offset: number): void {
+    assertLog(
+      Number.isSafeInteger(offset) && offset >= this.#highWatermark && offset <= this.#logEndOffset,
+      `truncation must stay in [${this.#highWatermark}, ${this.#logEndOffset}]: got ${offset}`,
+    );
+    this.#logEndOffset = offset;
+  }
+
+  /**
+   * Restarts an empty-tailed log at `offset` (a follower whose leader's log start moved past
+   * its end: the data below lives in object storage).
+   */
+  resetTo(offset: number): void {
+    assertLog(Number.isSafeInteger(offset) && offset >= 0, `cannot reset the log to ${offset}`);
+    this.#logStartOffset = offset;
+    this.#logEndOffset = offset;
+    this.#highWatermark = offset;
+  }
+
+  /**
    * Moves the log start offset forward (retention, DeleteRecords). It never passes the high
    * watermark.
    */

@@ -163,3 +163,14 @@ Deno.test("PartitionLog.offsetForTimestamp uses the append time of LogAppendTime
   assert.deepEqual(await log.offsetForTimestamp(1_500, [a, b]), { offset: 3, timestamp: 2_000 });
   assert.deepEqual(await log.offsetForTimestamp(0, [a, b]), { offset: 0, timestamp: 1_000 });
 });
+
+Deno.test("PartitionLog truncateTo cuts an uncommitted suffix but never committed data", async () => {
+  const log = new PartitionLog({ nowMs: () => 0 });
+  for (let i = 0; i < 5; i++) log.assign(await producerBatch(2)); // offsets 0-9
+  log.advanceHighWatermark(6);
+  log.truncateTo(8);
+  assert.equal(log.logEndOffset, 8);
+  assert.throws(() => log.truncateTo(5), LogInvariantError);
+  log.resetTo(100);
+  assert.deepEqual([log.logStartOffset, log.logEndOffset, log.highWatermark], [100, 100, 100]);
+});
