@@ -159,18 +159,17 @@ export function substituteEnv(
   file: string,
   problems: ConfigProblem[],
 ): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name, def) => {
-    const value = env[name];
-    if (value !== undefined) return value;
-    if (def !== undefined) return def;
-    problems.push({
-      file,
-      key: "-",
-      value: whole,
-      reason: `environment variable ${name} is not set`,
+  // Comment lines are left alone: documentation that mentions ${VAR} must not need it set.
+  const substitute = (line: string) =>
+    line.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name, def) => {
+      const value = env[name];
+      if (value !== undefined) return value;
+      if (def !== undefined) return def;
+      const reason = `environment variable ${name} is not set`;
+      problems.push({ file, key: "-", value: whole, reason });
+      return whole;
     });
-    return whole;
-  });
+  return text.split("\n").map((line) => (/^\s*#/.test(line) ? line : substitute(line))).join("\n");
 }
 
 function _checkTable(

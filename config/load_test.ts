@@ -216,3 +216,11 @@ Deno.test("README configuration reference is equal to the schema's rendering", a
     "README is stale: run deno run -A config/render_example.ts",
   );
 });
+
+Deno.test("substituteEnv leaves comment lines alone", () => {
+  const cfg = loadBrokerConfig("c.toml", {
+    text: '# ${UNSET_IN_A_COMMENT} is documentation\n[broker]\nid = "${ID}"\n',
+    env: { ID: "b-7" },
+  });
+  assert.equal(cfg.broker.id, "b-7");
+});
