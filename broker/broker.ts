@@ -12,7 +12,7 @@ import { parseHostPort } from "../config/rules.ts";
 import type { Logger } from "../ops/logger.ts";
 import { createOpsApp, type OpsServer, serveOps } from "../ops/ops_server.ts";
 import { VERSION } from "../config/version.ts";
-import { Wal } from "./wal/wal.ts";
+import { Wal, type WalStats } from "./wal/wal.ts";
 import { LogCache } from "./log/log_cache.ts";
 import { FetchWaiter } from "./fetch/fetch_waiter.ts";
 import { StreamRegistry } from "./stream_registry.ts";
@@ -118,6 +118,11 @@ export class Broker implements AsyncDisposable {
     this.#ctx = parts.ctx;
     this.#logger = parts.logger;
     this.#tier = parts.tier;
+  }
+
+  /** The WAL's counters. */
+  get walStats(): Readonly<WalStats> {
+    return this.#wal.stats;
   }
 
   /** Object-storage tiering: uploader, maintenance, reader. */

@@ -135,21 +135,31 @@ export class PartitionManager {
   }
 
   async #recoverPartition(p: HostedPartition, batches: Uint8Array[]): Promise<void> {
-    const applied = p.log.recover(batches);
+    // WAL space is reclaimed per segment, not per stream prefix, so batches already in object
+    // storage may survive with gaps between them (a middle segment reclaimed while an older one
+    // is kept for another stream). They are history, not log: only what continues from the
+    // stored end is replayed, and that must be gapless.
+    const storedEnd = p.log.logEndOffset;
+    const applied = p.log.recover(
+      batches.filter((b) => readBatchHeader(b).lastOffset >= storedEnd),
+    );
     for (const batch of applied) {
-      // Until tiering reads exist, every recovered batch must fit the cache; one that cannot
-      // fails start-up with StorageFullError rather than being silently unreadable.
+      // Not yet uploaded, so the cache must hold it; one that cannot fit fails start-up with
+      // StorageFullError rather than being silently unreadable.
       await this.#o.cache.reserve(batch.length);
       this.#o.cache.appendReserved(p.key, batch);
+    }
+    // Producer state learns from every surviving batch, stored ones included, so a producer
+    // retrying across a restart is still recognised.
+    for (const batch of batches) {
       const h = readBatchHeader(batch);
-      if (h.producerId >= 0) {
-        p.producers.record({
-          producerId: h.producerId,
-          producerEpoch: h.producerEpoch,
-          baseSequence: h.baseSequence,
-          lastOffsetDelta: h.lastOffsetDelta,
-        }, h.baseOffset);
-      }
+      if (h.producerId < 0) continue;
+      p.producers.record({
+        producerId: h.producerId,
+        producerEpoch: h.producerEpoch,
+        baseSequence: h.baseSequence,
+        lastOffsetDelta: h.lastOffsetDelta,
+      }, h.baseOffset);
     }
     this.#o.logger.info("recovered partition", {
       partition: p.key,
@@ -198,6 +208,10 @@ export class PartitionManager {
 
   async #host(t: TopicMeta, partition: number, key: string): Promise<void> {
     const streamId = await this.#o.streams.ensure(key);
+    // What object storage already holds: the log continues after it, and the WAL may drop it
+    // (checkpoints live in memory, so they are re-established on every start).
+    const stored = this.#o.tiering?.manifest.partition(key);
+    if (stored !== undefined) this.#o.wal.checkpoint(streamId, BigInt(stored.uploadedEndOffset));
     this.#partitions.set(key, {
       key,
       topic: t.name,
@@ -206,6 +220,8 @@ export class PartitionManager {
       log: new PartitionLog({
         nowMs: this.#o.nowMs,
         timestampType: t.config["message.timestamp.type"],
+        logStartOffset: stored?.logStartOffset ?? 0,
+        logEndOffset: stored?.uploadedEndOffset ?? 0,
       }),
       producers: new ProducerStateTable(),
       config: t.config,

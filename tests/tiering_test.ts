@@ -17,6 +17,9 @@ import { ErrorCode } from "../protocol/kafka/errors.ts";
 const TIERING = [
   "[wal]",
   "upload_interval_ms = 100",
+  // Small segments, so uploaded data really leaves the WAL and a restart must use the manifest.
+  "segment_size_bytes = 131072",
+  "capacity_bytes = 4194304",
   "[object_storage]",
   "upload_bytes_target = 65536",
   "compaction_threshold_bytes = 0",
@@ -47,6 +50,7 @@ Deno.test("broker serves fetches from object storage once data left the cache, a
       sent.push(...batch);
     }
     await waitFor("every offset to be uploaded", () => tb.broker.tier.allUploaded());
+    await waitFor("WAL segments to be reclaimed", () => tb.broker.walStats.segments <= 3);
     assert.ok(tb.broker.tier.manifest.objects().length > 3, "the data spans several objects");
     const got = await fetchValues(c, "tiered", 0);
     assert.equal(got.errorCode, 0);

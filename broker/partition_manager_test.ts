@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { PartitionManager } from "./partition_manager.ts";
+import { Wal } from "./wal/wal.ts";
+import { LogCache } from "./log/log_cache.ts";
+import { FetchWaiter } from "./fetch/fetch_waiter.ts";
+import { StreamRegistry } from "./stream_registry.ts";
+import { LocalMetadata, type MetadataPersistence } from "./metadata/cluster_metadata.ts";
+import { LocalObjectManifest } from "./tiering/object_manifest.ts";
+import { TieredReader } from "./tiering/tiered_reader.ts";
+import { BlockCache } from "./tiering/block_cache.ts";
+import { MemoryObjectStore } from "./object_store/memory_object_store.ts";
+import { buildBatch } from "../protocol/record/record_batch.ts";
+import type { RecoveredEntry } from "./wal/wal_recovery.ts";
+import { silentLogger } from "../ops/logger.ts";
+
+function memory(): MetadataPersistence {
+  let text: string | null = null;
+  return { load: () => Promise.resolve(text), save: (t) => Promise.resolve(void (text = t)) };
+}
+
+async function batchAt(baseOffset: number, records: number, producerId = -1, baseSequence = -1) {
+  return await buildBatch(
+    Array.from({ length: records }, (_, i) => ({ value: new Uint8Array([i]), timestamp: 1 })),
+    { baseOffset, producerId, producerEpoch: producerId < 0 ? -1 : 0, baseSequence },
+  );
+}
+
+Deno.test("PartitionManager.recover skips stored batches with gaps and replays the rest", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { wal } = await Wal.open({
+      path: dir,
+      backend: "portable",
+      segmentSizeBytes: 1 << 20,
+      capacityBytes: 4 << 20,
+    });
+    const metadata = await LocalMetadata.open(
+      { nodeId: 1, host: "h", port: 1, rack: null },
+      memory(),
+    );
+    await metadata.createTopic("t", 1, 1);
+    const streams = await StreamRegistry.open(memory());
+    const streamId = await streams.ensure("t/0");
+    const manifest = await LocalObjectManifest.open(memory());
+    // Object storage holds offsets 0-9.
+    await manifest.commitUpload({
+      objectKey: "o1",
+      sizeBytes: 1,
+      createdMs: 0,
+      ranges: [{
+        key: "t/0",
+        baseOffset: 0,
+        lastOffset: 9,
+        position: 0,
+        length: 1,
+        maxTimestamp: 0,
+      }],
+    });
+    const cache = new LogCache({
+      capacityBytes: 1 << 20,
+      waitTimeoutMs: 10,
+      timer: {
+        setTimeout: (f, ms) => setTimeout(f, ms),
+        clearTimeout: (h) => clearTimeout(h as number),
+      },
+    });
+    const pm = new PartitionManager({
+      wal,
+      cache,
+      streams,
+      metadata,
+      waiter: new FetchWaiter(),
+      logger: silentLogger,
+      nowMs: () => 0,
+      walHighWaterBytes: 3 << 20,
+      tiering: {
+        manifest,
+        reader: new TieredReader(manifest, new MemoryObjectStore(), new BlockCache(1024)),
+        removePartition: () => Promise.resolve(),
+      },
+    });
+    // The WAL kept 0-1 and 6-7 (a segment in between was reclaimed), then 10-12 not yet stored.
+    const entry = async (b: Uint8Array): Promise<RecoveredEntry> => ({
+      streamId,
+      baseOffset: 0n,
+      payload: b,
+      seq: 1,
+      durableSeq: 0,
+      segmentId: 1,
+      position: 0,
+    });
+    await pm.recover([
+      await entry(await batchAt(0, 2, 7, 0)),
+      await entry(await batchAt(6, 2, 7, 6)),
+      await entry(await batchAt(10, 3, 7, 10)),
+    ]);
+    const p = pm.get("t", 0)!;
+    assert.equal(p.log.logStartOffset, 0);
+    assert.equal(p.log.logEndOffset, 13);
+    assert.equal(p.log.highWatermark, 13);
+    assert.equal(cache.firstOffset("t/0"), 10, "only the unstored batch is cached");
+    // The producer's last batch is remembered, so its retry is a duplicate.
+    const retry = await batchAt(0, 3, 7, 10);
+    const r = await pm.produce("t", 0, retry);
+    assert.equal(r.duplicate, true);
+    assert.equal(r.baseOffset, 10);
+    await wal.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
