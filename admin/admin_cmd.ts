@@ -4,7 +4,22 @@
  * @module
  */
 
-import { type Command, EXIT_FAILURE } from "../config/cli.ts";
+import {
+  type Command,
+  type CommandIo,
+  EXIT_FAILURE,
+  EXIT_OK,
+  type OptionValues,
+  stringOpt,
+  UsageError,
+} from "../config/cli.ts";
+import { AdminApiError, AdminClient } from "./admin_client.ts";
+import { table } from "./format.ts";
+import { runConsumerGroups } from "./consumer_groups_cmd.ts";
+
+const DEFAULT_URL = "http://127.0.0.1:9642";
+
+type _Json = Record<string, unknown>;
 
 /** The `admin` subcommand. */
 export const adminCommand: Command = {
@@ -19,12 +34,189 @@ export const adminCommand: Command = {
       help: "Controller REST URL; repeat to list several (default: http://127.0.0.1:9642)",
     },
     json: { type: "boolean", help: "Print JSON instead of a table" },
+    config: {
+      type: "string",
+      arg: "K=V",
+      multiple: true,
+      help: "A topic config for create-topic; repeat for several",
+    },
+    token: {
+      type: "string",
+      arg: "TOKEN",
+      help: "Bearer token for writes (default: $RUSTMQ_ADMIN_TOKEN)",
+    },
+    "timeout-ms": {
+      type: "string",
+      arg: "MS",
+      help: "Deadline of one request (default: 5000; consumer-groups: 10000)",
+    },
+    // The options of `consumer-groups`, which talks to a broker rather than a controller.
+    bootstrap: { type: "string", arg: "URL", help: "consumer-groups: broker to connect to" },
+    topic: { type: "string", arg: "T", help: "consumer-groups reset-offsets: the topic" },
+    "to-earliest": { type: "boolean", help: "consumer-groups reset-offsets: to the log start" },
+    "to-latest": { type: "boolean", help: "consumer-groups reset-offsets: to the log end" },
+    "to-offset": { type: "string", arg: "N", help: "consumer-groups reset-offsets: to offset N" },
+    execute: { type: "boolean", help: "consumer-groups reset-offsets: commit, not just plan" },
   },
   details: "Commands: create-topic <name> <partitions> <replication_factor> [--config k=v ...],\n" +
-    "list-topics, describe-topic <name>, delete-topic <name>, cluster-health, brokers",
-  async run(_values, _positionals, io) {
-    await Promise.resolve();
-    io.err("rustmq admin: not implemented yet\n");
-    return EXIT_FAILURE;
+    "list-topics, describe-topic <name>, delete-topic <name>, cluster-health, brokers,\n" +
+    "consumer-groups (list | describe <group> | reset-offsets <group> ...; see its help)\n" +
+    "Every --controller URL is tried in turn until one answers.",
+  async run(values, positionals, io) {
+    const [command, ...args] = positionals;
+    if (command === undefined) throw new UsageError("a command is required");
+    if (command === "consumer-groups") return await runConsumerGroups(_groupArgs(values, args), io);
+    const client = _client(values);
+    const json = values.json === true;
+    try {
+      return await _dispatch(client, command, args, values, json, io);
+    } catch (err) {
+      if (!(err instanceof AdminApiError)) throw err;
+      io.err(`rustmq admin: ${err.message} (${err.code})\n`);
+      return EXIT_FAILURE;
+    }
   },
 };
+
+/** Rebuilds the argument list `consumer-groups` parses itself. */
+function _groupArgs(values: OptionValues, args: string[]): string[] {
+  const out = [...args];
+  for (const name of ["bootstrap", "timeout-ms", "topic", "to-offset"]) {
+    const v = stringOpt(values, name);
+    if (v !== undefined) out.push(`--${name}`, v);
+  }
+  for (const name of ["json", "to-earliest", "to-latest", "execute"]) {
+    if (values[name] === true) out.push(`--${name}`);
+  }
+  return out;
+}
+
+function _client(values: OptionValues): AdminClient {
+  const urls = (values.controller as string[] | undefined) ?? [DEFAULT_URL];
+  const token = stringOpt(values, "token") ?? Deno.env.get("RUSTMQ_ADMIN_TOKEN") ?? "";
+  const timeout = stringOpt(values, "timeout-ms");
+  const attemptTimeoutMs = timeout === undefined ? 5000 : Number(timeout);
+  if (!Number.isInteger(attemptTimeoutMs) || attemptTimeoutMs < 1) {
+    throw new UsageError(`--timeout-ms expects a positive integer: current value is '${timeout}'`);
+  }
+  return new AdminClient({ urls, token, attemptTimeoutMs });
+}
+
+function _args(args: string[], n: number, usage: string): string[] {
+  if (args.length !== n) throw new UsageError(`usage: rustmq admin ${usage}`);
+  return args;
+}
+
+async function _dispatch(
+  client: AdminClient,
+  command: string,
+  args: string[],
+  values: OptionValues,
+  json: boolean,
+  io: CommandIo,
+): Promise<number> {
+  const print = (value: unknown, human: () => string) =>
+    io.out(json ? JSON.stringify(value, null, 2) + "\n" : human());
+  switch (command) {
+    case "create-topic": {
+      const [name, p, rf] = _args(args, 3, "create-topic <name> <partitions> <replication_factor>");
+      const body = {
+        name,
+        partitions: _positiveInt(p!, "partitions"),
+        replication_factor: _positiveInt(rf!, "replication_factor"),
+        configs: _configs(values),
+      };
+      const t = await client.request("POST", "/api/v1/topics", body) as _Json;
+      print(
+        t,
+        () =>
+          `Created topic ${t.name}: ${t.partitions} partitions, replication factor ${t.replication_factor}\n`,
+      );
+      return EXIT_OK;
+    }
+    case "list-topics": {
+      _args(args, 0, "list-topics");
+      const r = await client.request("GET", "/api/v1/topics") as { topics: _Json[] };
+      print(r, () =>
+        table(
+          ["NAME", "PARTITIONS", "REPLICATION"],
+          r.topics.map((t) => [t.name, t.partitions, t.replication_factor]),
+        ));
+      return EXIT_OK;
+    }
+    case "describe-topic": {
+      const [name] = _args(args, 1, "describe-topic <name>");
+      const t = await client.request("GET", `/api/v1/topics/${encodeURIComponent(name!)}`) as _Json;
+      print(t, () => _describe(t));
+      return EXIT_OK;
+    }
+    case "delete-topic": {
+      const [name] = _args(args, 1, "delete-topic <name>");
+      const r = await client.request("DELETE", `/api/v1/topics/${encodeURIComponent(name!)}`);
+      print(r, () => `Deleted topic ${name}\n`);
+      return EXIT_OK;
+    }
+    case "cluster-health": {
+      _args(args, 0, "cluster-health");
+      const h = await client.request("GET", "/api/v1/cluster/health") as _Json;
+      print(h, () => _health(h));
+      return EXIT_OK;
+    }
+    case "brokers": {
+      _args(args, 0, "brokers");
+      const r = await client.request("GET", "/api/v1/brokers") as { brokers: _Json[] };
+      print(r, () =>
+        table(
+          ["ID", "HOST", "PORT", "RACK", "STATUS"],
+          r.brokers.map((b) => [b.node_id, b.host, b.port, b.rack, b.status]),
+        ));
+      return EXIT_OK;
+    }
+    default:
+      throw new UsageError(`unknown admin command '${command}'`);
+  }
+}
+
+function _positiveInt(raw: string, name: string): number {
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+    throw new UsageError(`<${name}> must be a positive integer: current value is '${raw}'`);
+  }
+  return n;
+}
+
+function _configs(values: OptionValues): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of (values.config as string[] | undefined) ?? []) {
+    const at = kv.indexOf("=");
+    if (at <= 0) throw new UsageError(`--config expects key=value: current value is '${kv}'`);
+    out[kv.slice(0, at)] = kv.slice(at + 1);
+  }
+  return out;
+}
+
+function _describe(t: _Json): string {
+  const parts = (t.partition_details as _Json[] | undefined) ?? [];
+  const configs = Object.entries((t.configs as Record<string, string> | undefined) ?? {});
+  return `Topic: ${t.name}  id: ${t.topic_id}  partitions: ${t.partitions}  replication: ${t.replication_factor}\n` +
+    table(
+      ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR"],
+      parts.map((p) => [p.partition, p.leader, p.leader_epoch, p.replicas, p.isr]),
+    ) +
+    "Configs:\n" + configs.map(([k, v]) => `  ${k}=${v}\n`).join("");
+}
+
+function _health(h: _Json): string {
+  const voters = (h.voters as _Json[] | undefined) ?? [];
+  const b = (h.brokers ?? {}) as _Json;
+  const p = (h.partitions ?? {}) as _Json;
+  return `Status: ${h.status}\nCluster: ${h.cluster_id}\nLeader: ${
+    h.leader ?? "none"
+  } (term ${h.term})\n` +
+    table(
+      ["VOTER", "ROLE", "REACHABLE"],
+      voters.map((v) => [v.node_id, v.role, v.reachable ? "yes" : "no"]),
+    ) +
+    `Brokers: ${b.up} up, ${b.down} down\n` +
+    `Partitions: ${p.total} total, ${p.offline} offline, ${p.under_replicated} under-replicated\n`;
+}

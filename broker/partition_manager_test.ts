@@ -80,7 +80,7 @@ Deno.test("PartitionManager.recover skips stored batches with gaps and replays t
       },
     });
     // The WAL kept 0-1 and 6-7 (a segment in between was reclaimed), then 10-12 not yet stored.
-    const entry = async (b: Uint8Array): Promise<RecoveredEntry> => ({
+    const entry = (b: Uint8Array): RecoveredEntry => ({
       streamId,
       baseOffset: 0n,
       payload: b,
@@ -90,9 +90,9 @@ Deno.test("PartitionManager.recover skips stored batches with gaps and replays t
       position: 0,
     });
     await pm.recover([
-      await entry(await batchAt(0, 2, 7, 0)),
-      await entry(await batchAt(6, 2, 7, 6)),
-      await entry(await batchAt(10, 3, 7, 10)),
+      entry(await batchAt(0, 2, 7, 0)),
+      entry(await batchAt(6, 2, 7, 6)),
+      entry(await batchAt(10, 3, 7, 10)),
     ]);
     const p = pm.get("t", 0)!;
     assert.equal(p.log.logStartOffset, 0);

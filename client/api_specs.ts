@@ -128,3 +128,96 @@ export const INIT_PRODUCER_ID: ApiSpec<m.InitProducerIdRequest, m.InitProducerId
   m.encodeInitProducerIdRequest,
   m.decodeInitProducerIdResponse,
 );
+
+/** FindCoordinator (v4 batches keys; the SDK fills whichever form the version uses). */
+export const FIND_COORDINATOR: ApiSpec<m.FindCoordinatorRequest, m.FindCoordinatorResponse> = _spec(
+  "FindCoordinator",
+  ApiKey.FindCoordinator,
+  0,
+  4,
+  m.encodeFindCoordinatorRequest,
+  m.decodeFindCoordinatorResponse,
+);
+
+/** JoinGroup (v1 is the first with a rebalance timeout; v5 adds static membership). */
+export const JOIN_GROUP: ApiSpec<m.JoinGroupRequest, m.JoinGroupResponse> = _spec(
+  "JoinGroup",
+  ApiKey.JoinGroup,
+  1,
+  9,
+  m.encodeJoinGroupRequest,
+  m.decodeJoinGroupResponse,
+);
+
+/** SyncGroup. */
+export const SYNC_GROUP: ApiSpec<m.SyncGroupRequest, m.SyncGroupResponse> = _spec(
+  "SyncGroup",
+  ApiKey.SyncGroup,
+  0,
+  5,
+  m.encodeSyncGroupRequest,
+  m.decodeSyncGroupResponse,
+);
+
+/** Heartbeat. */
+export const HEARTBEAT: ApiSpec<m.HeartbeatRequest, m.HeartbeatResponse> = _spec(
+  "Heartbeat",
+  ApiKey.Heartbeat,
+  0,
+  4,
+  m.encodeHeartbeatRequest,
+  m.decodeHeartbeatResponse,
+);
+
+/** LeaveGroup (v3+ names members in a list). */
+export const LEAVE_GROUP: ApiSpec<m.LeaveGroupRequest, m.LeaveGroupResponse> = _spec(
+  "LeaveGroup",
+  ApiKey.LeaveGroup,
+  0,
+  5,
+  m.encodeLeaveGroupRequest,
+  m.decodeLeaveGroupResponse,
+);
+
+/** OffsetCommit (v2 is the first without a per-partition timestamp). */
+export const OFFSET_COMMIT: ApiSpec<m.OffsetCommitRequest, m.OffsetCommitResponse> = _spec(
+  "OffsetCommit",
+  ApiKey.OffsetCommit,
+  2,
+  8,
+  m.encodeOffsetCommitRequest,
+  m.decodeOffsetCommitResponse,
+);
+
+/**
+ * OffsetFetch. It stops at 7 because v8 batches groups in another layout the SDK does not
+ * need; v2+ may ask for every topic with null.
+ */
+export const OFFSET_FETCH: ApiSpec<m.OffsetFetchRequest, m.OffsetFetchResponse> = _spec(
+  "OffsetFetch",
+  ApiKey.OffsetFetch,
+  2,
+  7,
+  m.encodeOffsetFetchRequest,
+  m.decodeOffsetFetchResponse,
+);
+
+/** DescribeGroups. */
+export const DESCRIBE_GROUPS: ApiSpec<m.DescribeGroupsRequest, m.DescribeGroupsResponse> = _spec(
+  "DescribeGroups",
+  ApiKey.DescribeGroups,
+  0,
+  5,
+  m.encodeDescribeGroupsRequest,
+  m.decodeDescribeGroupsResponse,
+);
+
+/** ListGroups. */
+export const LIST_GROUPS: ApiSpec<m.ListGroupsRequest, m.ListGroupsResponse> = _spec(
+  "ListGroups",
+  ApiKey.ListGroups,
+  0,
+  5,
+  m.encodeListGroupsRequest,
+  m.decodeListGroupsResponse,
+);

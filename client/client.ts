@@ -11,6 +11,7 @@ import { type Clock, type Random, systemClock, systemRandom } from "./clock.ts";
 import { Cluster, defaultBrokerUrl } from "./cluster.ts";
 import { Admin } from "./admin.ts";
 import { Consumer, type ConsumerOptions } from "./consumer.ts";
+import { GroupConsumer, type GroupConsumerOptions } from "./group_consumer.ts";
 import type { BrokerNode } from "./metadata_cache.ts";
 import { Producer, type ProducerOptions } from "./producer.ts";
 import { connect, parseTransportUrl } from "./transport/connect.ts";
@@ -139,9 +140,14 @@ export class RustMqClient {
     return producer;
   }
 
-  /** Creates a consumer (no group) that shares this client's connections. */
-  consumer(options: ConsumerOptions = {}): Consumer {
-    const consumer = new Consumer(this.#cluster, options);
+  /** Creates a consumer-group member (see {@linkcode GroupConsumer}) on this client's connections. */
+  consumer(options: GroupConsumerOptions): GroupConsumer;
+  /** Creates a consumer without a group that shares this client's connections. */
+  consumer(options?: ConsumerOptions): Consumer;
+  consumer(options: ConsumerOptions | GroupConsumerOptions = {}): Consumer {
+    const consumer = "groupId" in options && options.groupId !== undefined
+      ? new GroupConsumer(this.#cluster, options)
+      : new Consumer(this.#cluster, options);
     this.#consumers.add(consumer);
     return consumer;
   }

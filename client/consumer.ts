@@ -111,6 +111,8 @@ export class Consumer {
   readonly #cluster: Cluster;
   readonly #options: Required<ConsumerOptions>;
   readonly #assigned = new Map<string, _Assigned>();
+  /** Where the next `poll` starts handing out records (round robin over partitions). */
+  #takeCursor = 0;
   #closed = false;
 
   /** Use `client.consumer()`; options are validated here. */
@@ -195,6 +197,11 @@ export class Consumer {
     for (const tp of partitions) this.#get(tp).paused = true;
   }
 
+  /** The paused partitions. */
+  paused(): TopicPartition[] {
+    return [...this.#assigned.values()].filter((a) => a.paused).map((a) => ({ ...a.tp }));
+  }
+
   /** Fetches `partitions` again. */
   resume(partitions: readonly TopicPartition[]): void {
     for (const tp of partitions) this.#get(tp).paused = false;
@@ -249,12 +256,18 @@ export class Consumer {
 
   #take(maxRecords: number): ConsumerRecord[] {
     const out: ConsumerRecord[] = [];
-    for (const a of this.#assigned.values()) {
+    const all = [...this.#assigned.values()];
+    // Start after the partition that was served last, so a small maxRecords cannot starve
+    // the partitions that come later in the assignment.
+    const start = all.length === 0 ? 0 : this.#takeCursor % all.length;
+    for (let i = 0; i < all.length; i++) {
+      const a = all[(start + i) % all.length]!;
       if (a.paused || a.buffer.length === 0) continue;
       const n = Math.min(maxRecords - out.length, a.buffer.length);
       const taken = a.buffer.splice(0, n);
       for (const r of taken) out.push(r);
       a.position = taken[taken.length - 1]!.offset + 1;
+      this.#takeCursor = start + i + 1;
       if (out.length >= maxRecords) break;
     }
     return out;

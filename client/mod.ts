@@ -1,6 +1,7 @@
 /**
  * RustMQ's TypeScript client SDK: a Kafka-protocol client over QUIC, TCP or TLS with an
- * idempotent batching producer, a group-less consumer, and topic administration.
+ * idempotent batching producer, a group-less consumer, a consumer-group member, and topic and
+ * group administration.
  *
  * @example
  * ```ts ignore
@@ -11,6 +12,12 @@
  * const consumer = client.consumer({ autoOffsetReset: "earliest" });
  * consumer.assign([{ topic: "events", partition: 0 }]);
  * const records = await consumer.poll({ timeoutMs: 1000 });
+ *
+ * // A consumer-group member: partitions are shared out, offsets committed to the group.
+ * const member = client.consumer({ groupId: "billing", autoOffsetReset: "earliest" });
+ * member.subscribe(["events"]);
+ * for (const record of await member.poll({ timeoutMs: 1000 })) console.log(record.offset);
+ * await member.close(); // commits, then leaves the group
  * await client.close();
  * ```
  *
@@ -34,7 +41,39 @@ export {
   type SeekTarget,
   type TopicPartition,
 } from "./consumer.ts";
-export { Admin, type CreateTopicOptions, type TopicDescription } from "./admin.ts";
+export {
+  GroupConsumer,
+  type GroupConsumerOptions,
+  type RebalanceContext,
+  type RebalanceListener,
+} from "./group_consumer.ts";
+export type { TopicPartitionOffset } from "./group_membership.ts";
+export {
+  type Assignor,
+  ASSIGNOR_NAMES,
+  assignorByName,
+  type AssignorMember,
+  type AssignorName,
+} from "./assignors.ts";
+export {
+  type Assignment,
+  decodeAssignment,
+  decodeSubscription,
+  encodeAssignment,
+  encodeSubscription,
+  type Subscription,
+  type TopicPartitions,
+} from "./consumer_protocol.ts";
+export {
+  Admin,
+  type CreateTopicOptions,
+  type GroupDescription,
+  type GroupListing,
+  type GroupMemberDescription,
+  type ResetOffsetPlan,
+  type ResetOffsetsOptions,
+  type TopicDescription,
+} from "./admin.ts";
 export type { BrokerNode, PartitionInfo } from "./metadata_cache.ts";
 export { type AckLevel, ackLevelToWire, ACKS_MAJORITY, parseAckLevel } from "./ack_level.ts";
 export {

@@ -4,9 +4,11 @@
  * @module
  */
 
-import { type Command, EXIT_FAILURE, stringOpt, UsageError } from "../config/cli.ts";
+import { type Command, EXIT_FAILURE, EXIT_OK, stringOpt, UsageError } from "../config/cli.ts";
 import { loadOrReport } from "../config/check_cmd.ts";
 import { loadControllerConfig } from "../config/load.ts";
+import { createLogger, type LogLevel } from "../ops/logger.ts";
+import { Controller } from "./controller.ts";
 
 /** The `controller` subcommand. */
 export const controllerCommand: Command = {
@@ -16,13 +18,35 @@ export const controllerCommand: Command = {
     config: { type: "string", short: "c", arg: "FILE", help: "Controller configuration (TOML)" },
     check: { type: "boolean", help: "Validate the configuration and exit: 0 valid, 2 invalid" },
   },
+  details: "Listens on raft_listen (9095, Raft), rpc_listen (9094, brokers) and http_listen\n" +
+    "(9642, /health, /ready, /metrics and the /api/v1 admin REST API).",
   async run(values, _positionals, io) {
     const file = stringOpt(values, "config");
     if (file === undefined) throw new UsageError("--config is required");
     const cfg = loadOrReport(() => loadControllerConfig(file), file, values.check === true, io);
     if ("exit" in cfg) return cfg.exit;
-    await Promise.resolve();
-    io.err("rustmq controller: the controller is not implemented yet\n");
-    return EXIT_FAILURE;
+    const logger = createLogger("controller", { level: cfg.controller.log_level as LogLevel });
+    let controller: Controller;
+    try {
+      controller = await Controller.start(cfg, { logger });
+    } catch (err) {
+      io.err(`rustmq controller: cannot start: ${(err as Error).message}\n`);
+      return EXIT_FAILURE;
+    }
+    const a = controller.addrs;
+    io.out(
+      `RustMQ controller ${cfg.controller.node_id} is running: raft :${a.raftPort}, rpc :${a.rpcPort}, http :${a.httpPort}\n`,
+    );
+    // A controller that cannot persist must not keep voting: exit and let the supervisor act.
+    const fatal = await Promise.race([
+      io.stopSignal.then(() => null),
+      controller.node.failed(),
+    ]);
+    await controller.close();
+    if (fatal !== null) {
+      io.err(`rustmq controller: stopped on an unrecoverable error: ${fatal.message}\n`);
+      return EXIT_FAILURE;
+    }
+    return EXIT_OK;
   },
 };

@@ -437,7 +437,7 @@ export class RaftNode {
     this.#outbox.splice(0, ready.messages.length);
     this.#readStates.splice(0, ready.readStates.length);
     // The leader counts itself towards a quorum only for entries on its own disk.
-    if (this.#role === "leader" && this.#maybeCommit()) this.#broadcastAppend();
+    if (this.#role === "leader" && this.#maybeCommit()) this.#broadcastAppend(true);
   }
 
   // ---------------------------------------------------------------- terms and elections
@@ -685,9 +685,14 @@ export class RaftNode {
     return true;
   }
 
-  #broadcastAppend(): void {
+  /**
+   * Sends every follower what it lacks. After the commit index moved, `allowEmpty` also sends
+   * appends that carry no entries, as etcd's bcastAppend does, so followers learn the new
+   * commit at once instead of at the next heartbeat.
+   */
+  #broadcastAppend(allowEmpty = false): void {
     if (this.#role !== "leader") return;
-    for (const id of this.#progress.keys()) this.#sendAppend(id, false);
+    for (const id of this.#progress.keys()) this.#sendAppend(id, allowEmpty);
   }
 
   #broadcastHeartbeat(context: string): void {
@@ -748,7 +753,7 @@ export class RaftNode {
     else if (pr.state === "snapshot" && pr.match + 1 >= this.#log.firstIndex()) {
       pr.becomeReplicate();
     }
-    if (this.#maybeCommit()) this.#broadcastAppend();
+    if (this.#maybeCommit()) this.#broadcastAppend(true);
     else if (wasPaused) this.#sendAppend(m.from, false);
     while (this.#role === "leader" && this.#sendAppend(m.from, false));
     if (m.from === this.#leadTransferee && pr.match === this.#log.lastIndex()) {

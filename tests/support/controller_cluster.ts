@@ -9,7 +9,10 @@ const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Ports that were free a moment ago (bound, then released). */
 export function freePorts(n: number): number[] {
-  const listeners = Array.from({ length: n }, () => Deno.listen({ hostname: "127.0.0.1", port: 0 }));
+  const listeners = Array.from(
+    { length: n },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
   const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
   for (const l of listeners) l.close();
   return ports;
@@ -35,7 +38,9 @@ export interface ClusterConfigOptions {
 }
 
 /** Writes one controller.toml per node into a new temporary directory. */
-export async function writeClusterConfigs(options: ClusterConfigOptions): Promise<ControllerSpec[]> {
+export async function writeClusterConfigs(
+  options: ClusterConfigOptions,
+): Promise<ControllerSpec[]> {
   const root = await Deno.makeTempDir({ prefix: "rustmq-ctl-" });
   const ports = freePorts(options.size * 3);
   const specs = Array.from({ length: options.size }, (_, i) => ({
@@ -89,7 +94,15 @@ export class ControllerProcess {
   /** Spawns the controller; it is ready once {@linkcode waitHttp} resolves. */
   static spawn(spec: ControllerSpec): ControllerProcess {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", "--unstable-net", MAIN, "controller", "--config", spec.configPath],
+      args: [
+        "run",
+        "--allow-all",
+        "--unstable-net",
+        MAIN,
+        "controller",
+        "--config",
+        spec.configPath,
+      ],
       stdout: "null",
       stderr: "piped",
       stdin: "null",

@@ -1,0 +1,347 @@
+/**
+ * The admin REST API, mounted on the controller's operations app (`http_listen`, 9642):
+ *
+ * | method | path | does |
+ * |---|---|---|
+ * | POST | /api/v1/topics | create `{name, partitions, replication_factor, configs?}` (201) |
+ * | GET | /api/v1/topics | list topics |
+ * | GET | /api/v1/topics/:name | describe a topic (404 when unknown) |
+ * | PUT | /api/v1/topics/:name | change `{configs?, partitions?}` |
+ * | DELETE | /api/v1/topics/:name | delete |
+ * | GET | /api/v1/cluster/health | leader, voters, brokers up/down, offline/under-replicated partitions |
+ * | GET | /api/v1/brokers | registered brokers |
+ * | GET | /api/v1/metrics | controller figures as JSON |
+ *
+ * Writes go through the Raft log (a follower forwards them to the leader); topic and broker reads
+ * are linearizable (ReadIndex). Errors are `{ error: { code, message, field? } }` with the status
+ * of `HTTP_STATUS_OF_CODE`. With `controller.admin_token` set, writes need
+ * `Authorization: Bearer <token>`: 401 without one, 403 with a wrong one.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type { ControllerNode } from "./controller_node.ts";
+import { HTTP_STATUS_OF_CODE, MetadataError, toWireError } from "./metadata/errors.ts";
+import { partitionHealth, type TopicRecord } from "./metadata/state_machine.ts";
+import { randomTopicId } from "../broker/metadata/cluster_metadata.ts";
+
+/** Options of {@linkcode mountAdminApi}. */
+export interface AdminApiOptions {
+  /** Bearer token guarding writes; empty or absent means none. */
+  adminToken?: string;
+  /** Largest request body. @default 1048576 */
+  bodyBytesMax?: number;
+}
+
+/** A 400 that names the offending field. */
+class _FieldError extends MetadataError {
+  constructor(readonly field: string, message: string) {
+    super("BAD_REQUEST", message);
+  }
+}
+
+/** A topic as the API shows it. */
+export function topicJson(t: TopicRecord): Record<string, unknown> {
+  return {
+    name: t.name,
+    topic_id: t.topicId,
+    partitions: t.partitions.length,
+    replication_factor: t.partitions[0]?.replicas.length ?? 0,
+    configs: Object.fromEntries(Object.entries(t.config).map(([k, v]) => [k, String(v)])),
+    partition_details: t.partitions.map((p) => ({
+      partition: p.partition,
+      leader: p.leader,
+      leader_epoch: p.leaderEpoch,
+      replicas: p.replicas,
+      isr: p.isr,
+    })),
+  };
+}
+
+/**
+ * Mounts the admin API under `/api/v1` on `app`.
+ *
+ * @example
+ * ```ts ignore
+ * const { app } = createOpsApp({ role: "controller", version });
+ * mountAdminApi(app, node, { adminToken: cfg.controller.admin_token });
+ * ```
+ */
+export function mountAdminApi(
+  app: Hono,
+  node: ControllerNode,
+  options: AdminApiOptions = {},
+): void {
+  const token = options.adminToken ?? "";
+  const bodyMax = options.bodyBytesMax ?? 1024 * 1024;
+  const api = new Hono();
+  api.onError((err, c) => _error(c, err));
+  api.use("*", async (c, next) => {
+    if (token !== "" && c.req.method !== "GET" && c.req.method !== "HEAD") {
+      const auth = c.req.header("authorization");
+      if (auth === undefined) {
+        return _error(
+          c,
+          new MetadataError("UNAUTHORIZED", "Cannot write as no bearer token was sent"),
+        );
+      }
+      if (auth !== `Bearer ${token}`) {
+        return _error(
+          c,
+          new MetadataError("FORBIDDEN", "Cannot write as the bearer token is wrong"),
+        );
+      }
+    }
+    await next();
+  });
+
+  api.post("/topics", async (c) => {
+    const body = await _body(c, bodyMax);
+    const name = _string(body, "name");
+    const partitions = _int(body, "partitions", 1);
+    const rf = _int(body, "replication_factor", 1);
+    const configs = _configs(body);
+    const r = await node.execute({
+      v: 1,
+      op: "create_topic",
+      name,
+      partitions,
+      replicationFactor: rf,
+      configs,
+      topicId: randomTopicId(),
+    }, _key(c));
+    return c.json(topicJson(r.value as TopicRecord), 201);
+  });
+  api.get("/topics", async (c) => {
+    await node.linearizableRead();
+    const topics = node.sm.topics().map((t) => ({
+      name: t.name,
+      partitions: t.partitions.length,
+      replication_factor: t.partitions[0]?.replicas.length ?? 0,
+    }));
+    return c.json({ topics });
+  });
+  api.get("/topics/:name", async (c) => {
+    await node.linearizableRead();
+    const t = node.sm.topic(c.req.param("name"));
+    if (t === undefined) throw _unknownTopic(c.req.param("name"));
+    return c.json(topicJson(t));
+  });
+  api.put("/topics/:name", (c) => _putTopic(c, node, bodyMax));
+  api.delete("/topics/:name", async (c) => {
+    const name = c.req.param("name");
+    await node.execute({ v: 1, op: "delete_topic", name }, _key(c));
+    return c.json({ deleted: name });
+  });
+  api.get("/cluster/health", (c) => c.json(clusterHealth(node)));
+  api.get("/brokers", async (c) => {
+    await node.linearizableRead();
+    return c.json({ brokers: node.sm.brokers().map(_brokerJson) });
+  });
+  api.get("/metrics", (c) => c.json(_metrics(node)));
+  api.all(
+    "*",
+    (c) => _error(c, new MetadataError("NOT_FOUND", `No route ${c.req.method} ${c.req.path}`)),
+  );
+  app.route("/api/v1", api);
+}
+
+async function _putTopic(c: Context, node: ControllerNode, bodyMax: number): Promise<Response> {
+  const name = c.req.param("name")!;
+  const body = await _body(c, bodyMax);
+  const hasConfigs = body.configs !== undefined;
+  const hasPartitions = body.partitions !== undefined;
+  if (!hasConfigs && !hasPartitions) {
+    throw new _FieldError("configs", "Body must set 'configs', 'partitions' or both");
+  }
+  const partitions = hasPartitions ? _int(body, "partitions", 1) : 0;
+  const configs = hasConfigs ? _configs(body) : {};
+  let topic: TopicRecord | undefined;
+  if (hasConfigs) {
+    topic = (await node.execute(
+      { v: 1, op: "alter_topic_config", name, configs },
+      _key(c, ":configs"),
+    )).value as TopicRecord;
+  }
+  if (hasPartitions) {
+    await node.linearizableRead();
+    const current = node.sm.topic(name);
+    if (current === undefined) throw _unknownTopic(name);
+    if (partitions !== current.partitions.length) {
+      topic = (await node.execute(
+        { v: 1, op: "create_partitions", name, totalCount: partitions },
+        _key(c, ":partitions"),
+      )).value as TopicRecord;
+    } else topic = current;
+  }
+  return c.json(topicJson(topic!));
+}
+
+/** The cluster health report served at `/api/v1/cluster/health`. */
+export function clusterHealth(node: ControllerNode): Record<string, unknown> {
+  const status = node.status();
+  const brokers = node.sm.brokers();
+  const up = brokers.filter((b) => !b.fenced).map((b) => b.nodeId);
+  const down = brokers.filter((b) => b.fenced).map((b) => b.nodeId);
+  const topics = node.sm.topics();
+  const counts = partitionHealth(topics);
+  const offline: string[] = [];
+  const under: string[] = [];
+  for (const t of topics) {
+    for (const p of t.partitions) {
+      if (p.leader === -1) offline.push(`${t.name}-${p.partition}`);
+      if (p.isr.length < p.replicas.length) under.push(`${t.name}-${p.partition}`);
+    }
+  }
+  const voters = status.voters.map((id) => {
+    const peer = status.peers.find((p) => p.id === id);
+    return {
+      node_id: id,
+      role: id === status.leaderId ? "leader" : "follower",
+      self: id === status.id,
+      reachable: id === status.id || (peer?.lastHeardAgoMs != null && peer.lastHeardAgoMs < 5000),
+      last_heard_ms_ago: id === status.id ? 0 : peer?.lastHeardAgoMs ?? null,
+    };
+  });
+  const healthy = status.leaderId !== null && counts.offline === 0 && down.length === 0 &&
+    counts.underReplicated === 0;
+  return {
+    status: status.leaderId === null ? "unavailable" : healthy ? "healthy" : "degraded",
+    cluster_id: node.sm.clusterId,
+    node_id: status.id,
+    leader: status.leaderId,
+    term: status.term,
+    commit_index: status.commit,
+    applied_index: node.sm.applied,
+    voters,
+    brokers: {
+      total: brokers.length,
+      up: up.length,
+      down: down.length,
+      up_ids: up,
+      down_ids: down,
+    },
+    partitions: {
+      total: counts.total,
+      offline: counts.offline,
+      under_replicated: counts.underReplicated,
+      offline_list: offline.slice(0, 1000),
+      under_replicated_list: under.slice(0, 1000),
+    },
+  };
+}
+
+function _metrics(node: ControllerNode): Record<string, unknown> {
+  const s = node.status();
+  const counts = partitionHealth(node.sm.topics());
+  const brokers = node.sm.brokers();
+  return {
+    node_id: s.id,
+    role: s.role,
+    leader: s.leaderId,
+    term: s.term,
+    commit_index: s.commit,
+    applied_index: node.sm.applied,
+    last_index: s.lastIndex,
+    snapshot_index: s.snapshotIndex,
+    topics: node.sm.topics().length,
+    partitions: counts.total,
+    offline_partitions: counts.offline,
+    under_replicated_partitions: counts.underReplicated,
+    brokers_up: brokers.filter((b) => !b.fenced).length,
+    brokers_down: brokers.filter((b) => b.fenced).length,
+    manifest_objects: node.sm.state.manifest.objects.length,
+  };
+}
+
+function _brokerJson(b: ReturnType<ControllerNode["sm"]["brokers"]>[number]) {
+  return {
+    node_id: b.nodeId,
+    host: b.host,
+    port: b.port,
+    rack: b.rack,
+    status: b.fenced ? "fenced" : "up",
+    epoch: b.epoch,
+    decommissioning: b.decommissioning,
+  };
+}
+
+/** The request's `Idempotency-Key` (plus a suffix per command it becomes), as execute options. */
+function _key(c: Context, suffix = ""): { requestKey?: string } {
+  const key = c.req.header("idempotency-key");
+  if (key === undefined) return {};
+  if (key.length === 0 || key.length > 100) {
+    throw new _FieldError("Idempotency-Key", "Header 'Idempotency-Key' must be 1..100 characters");
+  }
+  return { requestKey: `http:${key}${suffix}` };
+}
+
+function _unknownTopic(name: string): MetadataError {
+  return new MetadataError("UNKNOWN_TOPIC_OR_PARTITION", `Topic '${name}' does not exist`);
+}
+
+function _error(c: Context, err: unknown): Response {
+  const wire = toWireError(err);
+  let status = HTTP_STATUS_OF_CODE[wire.code] ?? 500;
+  // Topic validation raises its Kafka codes; any other non-metadata error is a server fault.
+  if (wire.code === "INTERNAL") status = 500;
+  const body: Record<string, unknown> = { code: wire.code, message: wire.message };
+  if (err instanceof _FieldError) body.field = err.field;
+  if (wire.leaderId !== undefined) body.leader = wire.leaderId;
+  return c.json({ error: body }, status as 400);
+}
+
+async function _body(c: Context, bodyMax: number): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (new TextEncoder().encode(text).length > bodyMax) {
+    throw new MetadataError("PAYLOAD_TOO_LARGE", `Body must be at most ${bodyMax} bytes`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new _FieldError("body", "Body must be a JSON object");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new _FieldError("body", "Body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+function _string(body: Record<string, unknown>, field: string): string {
+  const v = body[field];
+  if (typeof v !== "string" || v === "") {
+    throw new _FieldError(field, `Field '${field}' must be a non-empty string`);
+  }
+  return v;
+}
+
+function _int(body: Record<string, unknown>, field: string, min: number): number {
+  const v = body[field];
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
+    throw new _FieldError(
+      field,
+      `Field '${field}' must be an integer >= ${min}: current value is ${
+        JSON.stringify(v ?? null)
+      }`,
+    );
+  }
+  return v;
+}
+
+function _configs(body: Record<string, unknown>): Record<string, string | null> {
+  const v = body.configs;
+  if (v === undefined) return {};
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new _FieldError("configs", "Field 'configs' must be an object of strings");
+  }
+  const out: Record<string, string | null> = {};
+  for (const [k, raw] of Object.entries(v)) {
+    if (raw === null) out[k] = null;
+    else if (["string", "number", "boolean"].includes(typeof raw)) out[k] = String(raw);
+    else throw new _FieldError("configs", `Field 'configs.${k}' must be a string`);
+  }
+  return out;
+}

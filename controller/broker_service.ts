@@ -1,0 +1,167 @@
+/**
+ * The broker-facing gRPC API (`BrokerService` on `rpc_listen`). Every controller serves it:
+ * writes and heartbeats are forwarded to the Raft leader by {@linkcode ControllerNode}, and
+ * metadata is served from the local state machine, which brokers follow through
+ * `WatchMetadata` (an image, then one delta per applied change).
+ *
+ * @module
+ */
+
+import * as grpc from "@grpc/grpc-js";
+import type { ControllerNode } from "./controller_node.ts";
+import { commandProblem, INTERNAL_OPS, type MetadataCommand } from "./metadata/commands.ts";
+import { MetadataError, toWireError, type WireError } from "./metadata/errors.ts";
+import { imageOf, type MetadataImage, type WatchEvent } from "./metadata/image.ts";
+import { randomTopicId } from "../broker/metadata/cluster_metadata.ts";
+import { bindServer, BROKER_SERVICE, GRPC_MESSAGE_BYTES_MAX } from "./transport/grpc_codec.ts";
+import type { Logger } from "../ops/logger.ts";
+
+/** A unary reply of the BrokerService. */
+export type BrokerReply =
+  | { v: 1; ok: true; value: unknown; index: number }
+  | { v: 1; ok: false; error: WireError };
+
+/** Bytes a watch stream may buffer for a slow broker before it is cut (the broker resyncs). */
+const WATCH_BUFFER_BYTES_MAX = 64 * 1024 * 1024;
+
+/**
+ * Fills what a proposer must choose (a new topic's id) and refuses operations reserved for the
+ * controller itself.
+ */
+export function prepareExternalCommand(cmd: unknown): MetadataCommand {
+  const problem = commandProblem(cmd);
+  if (problem !== null) throw new MetadataError("INVALID_REQUEST", `Invalid command: ${problem}`);
+  const c = cmd as MetadataCommand;
+  if (INTERNAL_OPS.has(c.op)) {
+    throw new MetadataError("FORBIDDEN", `Command '${c.op}' is reserved for the controller`);
+  }
+  if (c.op === "create_topic" && c.topicId === "") return { ...c, topicId: randomTopicId() };
+  return c;
+}
+
+/** The idempotency key a request carries, as `execute` options. */
+function _keyOf(r: Record<string, unknown>): { requestKey?: string } {
+  return typeof r.key === "string" ? { requestKey: r.key } : {};
+}
+
+/** The running BrokerService. */
+export class BrokerServiceServer {
+  readonly #server: grpc.Server;
+  readonly #node: ControllerNode;
+  readonly #log: Logger;
+  readonly #watches = new Set<grpc.ServerWritableStream<unknown, WatchEvent>>();
+  #port = 0;
+
+  private constructor(node: ControllerNode, log: Logger) {
+    this.#node = node;
+    this.#log = log;
+    this.#server = new grpc.Server({
+      "grpc.max_receive_message_length": GRPC_MESSAGE_BYTES_MAX,
+      "grpc.max_send_message_length": GRPC_MESSAGE_BYTES_MAX,
+    });
+  }
+
+  /** Serves the BrokerService of `node` on `listen` (`host:port`). */
+  static async start(
+    node: ControllerNode,
+    listen: string,
+    log: Logger,
+  ): Promise<BrokerServiceServer> {
+    const s = new BrokerServiceServer(node, log);
+    const unary =
+      (fn: (req: Record<string, unknown>) => Promise<{ index: number; value: unknown }>) =>
+      (
+        call: grpc.ServerUnaryCall<Record<string, unknown>, BrokerReply>,
+        cb: grpc.sendUnaryData<BrokerReply>,
+      ) => {
+        Promise.resolve().then(() => fn(call.request)).then(
+          (r) => cb(null, { v: 1, ok: true, value: r.value, index: r.index }),
+          (err) => cb(null, { v: 1, ok: false, error: toWireError(err) }),
+        );
+      };
+    s.#server.addService(BROKER_SERVICE, {
+      Register: unary((r) => s.#register(r)),
+      Heartbeat: unary(async (r) => {
+        const value = await node.brokerHeartbeat(Number(r.nodeId), Number(r.brokerEpoch));
+        return { index: node.sm.applied, value };
+      }),
+      GetMetadata: unary(async (r) => {
+        if (r.linearizable === true) await node.linearizableRead();
+        const image = imageOf(node.sm);
+        return { index: image.index, value: image };
+      }),
+      WatchMetadata: (call: grpc.ServerWritableStream<unknown, WatchEvent>) => s.#watch(call),
+      AlterIsr: unary((r) => {
+        const { key: _key, ...cmd } = r;
+        return node.execute(prepareExternalCommand({ ...cmd, op: "alter_isr" }), _keyOf(r));
+      }),
+      Propose: unary((r) => node.execute(prepareExternalCommand(r.cmd), _keyOf(r))),
+    });
+    s.#port = await bindServer(s.#server, listen);
+    return s;
+  }
+
+  /** The port bound. */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** Ends every watch stream and stops serving. */
+  async close(): Promise<void> {
+    for (const call of this.#watches) call.end();
+    this.#watches.clear();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#server.forceShutdown();
+        resolve();
+      }, 1000);
+      this.#server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  async #register(r: Record<string, unknown>): Promise<{ index: number; value: unknown }> {
+    const cmd = prepareExternalCommand({
+      v: 1,
+      op: "register_broker",
+      nodeId: r.nodeId,
+      host: r.host,
+      port: r.port,
+      rack: r.rack ?? null,
+      endpoints: r.endpoints ?? {},
+    });
+    const result = await this.#node.execute(cmd, _keyOf(r));
+    return {
+      index: result.index,
+      value: {
+        brokerEpoch: (result.value as { brokerEpoch: number }).brokerEpoch,
+        leaseMs: this.#node.brokerLeaseMs,
+        clusterId: this.#node.sm.clusterId,
+      },
+    };
+  }
+
+  #watch(call: grpc.ServerWritableStream<unknown, WatchEvent>): void {
+    this.#watches.add(call);
+    const sendImage = (image: MetadataImage) => call.write({ v: 1, type: "image", image });
+    sendImage(imageOf(this.#node.sm));
+    const unsubscribe = this.#node.onDelta((delta) => {
+      if (call.writableLength > WATCH_BUFFER_BYTES_MAX) {
+        this.#log.warn("cutting a slow metadata watcher");
+        call.destroy(new Error("watcher too slow"));
+        return;
+      }
+      if (delta.reset) sendImage(imageOf(this.#node.sm));
+      else call.write({ v: 1, type: "delta", delta });
+    });
+    const done = () => {
+      unsubscribe();
+      this.#watches.delete(call);
+    };
+    call.on("cancelled", done);
+    call.on("close", done);
+    call.on("error", done);
+  }
+}

@@ -1,0 +1,386 @@
+/**
+ * The commands of the metadata state machine. Each is one Raft log entry: a JSON object with a
+ * format version `v` and an operation `op`. Everything an apply needs is inside the command (ids,
+ * the leader's verdict on unclean election), so applying never reads a clock or a random source.
+ *
+ * @module
+ */
+
+import type { ManifestObject } from "../../broker/tiering/object_manifest.ts";
+import type { ManifestState } from "./manifest_state.ts";
+
+/** A broker's listener as it registers it. */
+export interface BrokerEndpoint {
+  host: string;
+  port: number;
+}
+
+/** Sets the cluster id once; later ones are ignored. Proposed by the first leader. */
+export interface InitClusterCommand {
+  v: 1;
+  op: "init_cluster";
+  clusterId: string;
+}
+
+/** Registers (or re-registers) a broker; the entry's index becomes its broker epoch. */
+export interface RegisterBrokerCommand {
+  v: 1;
+  op: "register_broker";
+  nodeId: number;
+  host: string;
+  port: number;
+  rack: string | null;
+  /** Further named listeners, e.g. `replication`. */
+  endpoints: Record<string, BrokerEndpoint>;
+}
+
+/** Fences a broker whose lease expired; its partitions get new leaders from their ISR. */
+export interface FenceBrokerCommand {
+  v: 1;
+  op: "fence_broker";
+  nodeId: number;
+  brokerEpoch: number;
+  /** Whether a partition with no live ISR member may elect any live replica (data loss). */
+  unclean: boolean;
+}
+
+/** Lifts the fence of a broker that heartbeats again with its current epoch. */
+export interface UnfenceBrokerCommand {
+  v: 1;
+  op: "unfence_broker";
+  nodeId: number;
+  brokerEpoch: number;
+}
+
+/** Creates a topic; replicas are placed at apply time from the live brokers. */
+export interface CreateTopicCommand {
+  v: 1;
+  op: "create_topic";
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  configs: Record<string, string | null>;
+  /** Chosen by the proposer, since ids must not be drawn during apply. */
+  topicId: string;
+}
+
+/** Deletes a topic. */
+export interface DeleteTopicCommand {
+  v: 1;
+  op: "delete_topic";
+  name: string;
+}
+
+/** Raises a topic's partition count. */
+export interface CreatePartitionsCommand {
+  v: 1;
+  op: "create_partitions";
+  name: string;
+  totalCount: number;
+}
+
+/** Changes topic configs; a null value resets the key to its default. */
+export interface AlterTopicConfigCommand {
+  v: 1;
+  op: "alter_topic_config";
+  name: string;
+  configs: Record<string, string | null>;
+}
+
+/** An ISR change proposed by a partition leader, compare-and-set on the partition epoch. */
+export interface AlterIsrCommand {
+  v: 1;
+  op: "alter_isr";
+  nodeId: number;
+  brokerEpoch: number;
+  topic: string;
+  partition: number;
+  leaderEpoch: number;
+  partitionEpoch: number;
+  isr: number[];
+}
+
+/** Reserves a block of producer ids. */
+export interface AllocateProducerIdsCommand {
+  v: 1;
+  op: "allocate_producer_ids";
+  count: number;
+}
+
+/** Object manifest: records an uploaded object. */
+export interface CommitUploadCommand {
+  v: 1;
+  op: "commit_upload";
+  object: ManifestObject;
+}
+
+/** Object manifest: swaps compacted objects. */
+export interface CommitCompactionCommand {
+  v: 1;
+  op: "commit_compaction";
+  added: ManifestObject[];
+  removed: string[];
+}
+
+/** Object manifest: advances a partition's log start. */
+export interface AdvanceLogStartCommand {
+  v: 1;
+  op: "advance_log_start";
+  key: string;
+  offset: number;
+}
+
+/** Object manifest: forgets a partition. */
+export interface RemovePartitionCommand {
+  v: 1;
+  op: "remove_partition";
+  key: string;
+}
+
+/** Takes a decommission slot for a broker: no new replicas are placed on it. */
+export interface DecommissionStartCommand {
+  v: 1;
+  op: "decommission_start";
+  nodeId: number;
+}
+
+/** Frees a broker's decommission slot (finished or cancelled). */
+export interface DecommissionEndCommand {
+  v: 1;
+  op: "decommission_end";
+  nodeId: number;
+}
+
+/** One topic of {@linkcode ImportLocalCommand}. */
+export interface ImportedTopic {
+  name: string;
+  topicId: string;
+  partitions: number;
+  configs: Record<string, string>;
+}
+
+/**
+ * Seeds a brand-new state from `rustmq standalone`'s older local files (metadata.json and
+ * manifest.json), keeping the cluster id and topic ids clients already know. Refused unless the
+ * state holds no topic and no object yet.
+ */
+export interface ImportLocalCommand {
+  v: 1;
+  op: "import_local";
+  clusterId: string;
+  nextProducerId: string;
+  topics: ImportedTopic[];
+  manifest: ManifestState;
+}
+
+/** Every command of the metadata state machine. */
+export type MetadataCommand =
+  | InitClusterCommand
+  | RegisterBrokerCommand
+  | FenceBrokerCommand
+  | UnfenceBrokerCommand
+  | CreateTopicCommand
+  | DeleteTopicCommand
+  | CreatePartitionsCommand
+  | AlterTopicConfigCommand
+  | AlterIsrCommand
+  | AllocateProducerIdsCommand
+  | CommitUploadCommand
+  | CommitCompactionCommand
+  | AdvanceLogStartCommand
+  | RemovePartitionCommand
+  | DecommissionStartCommand
+  | DecommissionEndCommand
+  | ImportLocalCommand;
+
+/** The operation names, for validating commands that arrive over the network. */
+export const COMMAND_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
+  "init_cluster",
+  "register_broker",
+  "fence_broker",
+  "unfence_broker",
+  "create_topic",
+  "delete_topic",
+  "create_partitions",
+  "alter_topic_config",
+  "alter_isr",
+  "allocate_producer_ids",
+  "commit_upload",
+  "commit_compaction",
+  "advance_log_start",
+  "remove_partition",
+  "decommission_start",
+  "decommission_end",
+  "import_local",
+]);
+
+/** Operations only the controller itself proposes; brokers and REST clients may not. */
+export const INTERNAL_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
+  "init_cluster",
+  "fence_broker",
+  "unfence_broker",
+  "import_local",
+]);
+
+/**
+ * A Raft entry's payload: the command plus the proposer's request id, which lets the proposing
+ * controller match the applied entry to its waiting caller.
+ */
+export interface CommandEnvelope {
+  v: 1;
+  rid: string;
+  cmd: MetadataCommand;
+  /** The client's idempotency key, the same on every retry of one logical request. */
+  key?: string;
+}
+
+/** Longest idempotency key accepted. */
+export const REQUEST_KEY_CHARS_MAX = 128;
+
+/** Largest command accepted from the network, in JSON characters. */
+export const COMMAND_CHARS_MAX = 4 * 1024 * 1024;
+
+type _Shape = Record<string, "string" | "number" | "boolean" | "object" | "array" | "rack">;
+
+/** The fields each command must carry, with their JSON types. */
+const _SHAPES: Record<MetadataCommand["op"], _Shape> = {
+  init_cluster: { clusterId: "string" },
+  register_broker: { nodeId: "number", host: "string", port: "number", rack: "rack" },
+  fence_broker: { nodeId: "number", brokerEpoch: "number", unclean: "boolean" },
+  unfence_broker: { nodeId: "number", brokerEpoch: "number" },
+  create_topic: {
+    name: "string",
+    partitions: "number",
+    replicationFactor: "number",
+    configs: "object",
+    topicId: "string",
+  },
+  delete_topic: { name: "string" },
+  create_partitions: { name: "string", totalCount: "number" },
+  alter_topic_config: { name: "string", configs: "object" },
+  alter_isr: {
+    nodeId: "number",
+    brokerEpoch: "number",
+    topic: "string",
+    partition: "number",
+    leaderEpoch: "number",
+    partitionEpoch: "number",
+    isr: "array",
+  },
+  allocate_producer_ids: { count: "number" },
+  commit_upload: { object: "object" },
+  commit_compaction: { added: "array", removed: "array" },
+  advance_log_start: { key: "string", offset: "number" },
+  remove_partition: { key: "string" },
+  decommission_start: { nodeId: "number" },
+  decommission_end: { nodeId: "number" },
+  import_local: {
+    clusterId: "string",
+    nextProducerId: "string",
+    topics: "array",
+    manifest: "object",
+  },
+};
+
+function _typeOk(value: unknown, type: _Shape[string]): boolean {
+  switch (type) {
+    case "array":
+      return Array.isArray(value);
+    case "object":
+      return typeof value === "object" && value !== null && !Array.isArray(value);
+    case "rack":
+      return value === null || typeof value === "string";
+    case "number":
+      return typeof value === "number" && Number.isFinite(value);
+    case "string":
+      return typeof value === "string";
+    case "boolean":
+      return typeof value === "boolean";
+  }
+}
+
+function _objectOk(o: unknown): boolean {
+  if (typeof o !== "object" || o === null) return false;
+  const obj = o as Record<string, unknown>;
+  if (typeof obj.objectKey !== "string" || !Array.isArray(obj.ranges)) return false;
+  if (typeof obj.sizeBytes !== "number" || typeof obj.createdMs !== "number") return false;
+  return obj.ranges.every((r: unknown) => {
+    const x = r as Record<string, unknown>;
+    return typeof r === "object" && r !== null && typeof x.key === "string" &&
+      ["baseOffset", "lastOffset", "position", "length", "maxTimestamp"].every((f) =>
+        typeof x[f] === "number"
+      );
+  });
+}
+
+function _importProblem(c: Record<string, unknown>): string | null {
+  const topicOk = (t: unknown) => {
+    const x = t as Record<string, unknown>;
+    return typeof t === "object" && t !== null && typeof x.name === "string" &&
+      typeof x.topicId === "string" && Number.isInteger(x.partitions) &&
+      _typeOk(x.configs, "object") &&
+      Object.values(x.configs as object).every((v) => typeof v === "string");
+  };
+  if (!(c.topics as unknown[]).every(topicOk)) return "field 'topics' is malformed";
+  const m = c.manifest as Record<string, unknown>;
+  if (!_typeOk(m.partitions, "object") || !Array.isArray(m.objects)) {
+    return "field 'manifest' is malformed";
+  }
+  if (!m.objects.every(_objectOk)) return "field 'manifest.objects' is malformed";
+  const stateOk = (p: unknown) => {
+    const x = p as Record<string, unknown>;
+    return typeof p === "object" && p !== null && typeof x.logStartOffset === "number" &&
+      typeof x.uploadedEndOffset === "number";
+  };
+  if (!Object.values(m.partitions as object).every(stateOk)) {
+    return "field 'manifest.partitions' is malformed";
+  }
+  return null;
+}
+
+/**
+ * Checks that a command from the network has the shape its operation needs, so that applying
+ * it can only fail in the ways the state machine decides (never with a TypeError on every
+ * controller at once). Returns the reason it is malformed, or null.
+ *
+ * @example
+ * ```ts
+ * import { commandProblem } from "./commands.ts";
+ * import assert from "node:assert/strict";
+ * assert.equal(commandProblem({ v: 1, op: "delete_topic", name: "t" }), null);
+ * assert.match(commandProblem({ v: 1, op: "delete_topic" })!, /name/);
+ * ```
+ */
+export function commandProblem(cmd: unknown): string | null {
+  if (typeof cmd !== "object" || cmd === null) return "command must be an object";
+  const c = cmd as Record<string, unknown>;
+  if (c.v !== 1) return `command version must be 1: current value is ${String(c.v)}`;
+  if (typeof c.op !== "string" || !COMMAND_OPS.has(c.op as MetadataCommand["op"])) {
+    return `command op is unknown: current value is ${String(c.op)}`;
+  }
+  const shape = _SHAPES[c.op as MetadataCommand["op"]];
+  for (const [field, type] of Object.entries(shape)) {
+    if (!_typeOk(c[field], type)) return `field '${field}' must be ${type}`;
+  }
+  if (c.op === "register_broker" && c.endpoints !== undefined && !_typeOk(c.endpoints, "object")) {
+    return "field 'endpoints' must be object";
+  }
+  if (c.op === "commit_upload" && !_objectOk(c.object)) return "field 'object' is malformed";
+  if (c.op === "commit_compaction") {
+    if (!(c.added as unknown[]).every(_objectOk)) return "field 'added' is malformed";
+    if (!(c.removed as unknown[]).every((k) => typeof k === "string")) {
+      return "field 'removed' must hold strings";
+    }
+  }
+  if (c.op === "import_local") return _importProblem(c);
+  if (c.op === "alter_isr" && !(c.isr as unknown[]).every((n) => Number.isInteger(n))) {
+    return "field 'isr' must hold integers";
+  }
+  for (const field of ["configs"]) {
+    if (c[field] === undefined) continue;
+    for (const v of Object.values(c[field] as Record<string, unknown>)) {
+      if (v !== null && typeof v !== "string") return `field '${field}' values must be strings`;
+    }
+  }
+  return null;
+}

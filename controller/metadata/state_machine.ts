@@ -1,0 +1,783 @@
+/**
+ * The controller's metadata state machine: brokers and their liveness, topics and configs,
+ * partitions (replicas, leader, leader epoch, ISR), producer-id blocks, the object manifest and
+ * decommission slots. It is applied from committed Raft entries on every controller, so `apply`
+ * is deterministic: it reads no clock and draws no random number, and it decides every outcome
+ * (including refusals) from the state and the command alone.
+ *
+ * @module
+ */
+
+import type { ManifestObject, PartitionTierState } from "../../broker/tiering/object_manifest.ts";
+import {
+  InvalidTopicError,
+  parseTopicConfig,
+  TOPIC_CONFIG_DEFAULTS,
+  TOPIC_PARTITIONS_MAX,
+  type TopicConfig,
+  validateTopicName,
+} from "../../broker/metadata/topic_config.ts";
+import type {
+  AlterIsrCommand,
+  BrokerEndpoint,
+  CreateTopicCommand,
+  FenceBrokerCommand,
+  ImportLocalCommand,
+  MetadataCommand,
+  RegisterBrokerCommand,
+} from "./commands.ts";
+import { MetadataError, toWireError, type WireError } from "./errors.ts";
+import {
+  emptyManifest,
+  manifestAdvanceLogStart,
+  type ManifestChange,
+  manifestCommitCompaction,
+  manifestCommitUpload,
+  ManifestIndex,
+  manifestRemovePartition,
+  type ManifestState,
+} from "./manifest_state.ts";
+import { placeReplicas } from "./placement.ts";
+
+/** A registered broker. */
+export interface BrokerRecord {
+  nodeId: number;
+  host: string;
+  port: number;
+  rack: string | null;
+  endpoints: Record<string, BrokerEndpoint>;
+  /** The index of its latest registration; heartbeats and ISR changes must quote it. */
+  epoch: number;
+  /** Fenced brokers lead nothing and are left out of new ISRs and placements. */
+  fenced: boolean;
+  /** Holds a decommission slot: no new replicas are placed on it. */
+  decommissioning: boolean;
+}
+
+/** One partition's replicated state. */
+export interface PartitionRecord {
+  partition: number;
+  /** The leader's node id, or -1 when the partition is offline. */
+  leader: number;
+  /** Bumped on every leadership change. */
+  leaderEpoch: number;
+  /** Bumped on every change at all; ISR updates compare-and-set on it. */
+  partitionEpoch: number;
+  replicas: number[];
+  isr: number[];
+}
+
+/** One topic's replicated state. */
+export interface TopicRecord {
+  name: string;
+  topicId: string;
+  config: TopicConfig;
+  partitions: PartitionRecord[];
+}
+
+/** The whole replicated state, exactly as snapshots hold it. */
+export interface MetadataStateData {
+  v: 1;
+  clusterId: string;
+  /** In node id order. */
+  brokers: BrokerRecord[];
+  topics: Record<string, TopicRecord>;
+  /** The next unallocated producer id, as a decimal string (a 64-bit value). */
+  nextProducerId: string;
+  manifest: ManifestState;
+  decommissioning: number[];
+  /** Where the next partition's first replica goes in the round-robin. */
+  placementCursor: number;
+  /**
+   * Outcomes of the latest keyed requests, oldest first, so a client retrying a write whose
+   * first attempt did land gets that outcome instead of applying it twice.
+   */
+  requests: { key: string; result: ApplyResult }[];
+}
+
+/** The outcome of one command, identical on every controller. */
+export type ApplyResult = { ok: true; value: unknown } | { ok: false; error: WireError };
+
+/** What one applied command changed, as brokers receive it. */
+export interface MetadataDelta {
+  index: number;
+  /** Set when a snapshot replaced the whole state: listeners must reload everything. */
+  reset?: true;
+  clusterId?: string;
+  /** The whole broker list, present when any broker changed. */
+  brokers?: BrokerRecord[];
+  /** Changed topics; null means deleted. */
+  topics: Record<string, TopicRecord | null>;
+  manifest?: {
+    partitions: Record<string, PartitionTierState | null>;
+    objectsAdded: ManifestObject[];
+    objectsRemoved: string[];
+  };
+}
+
+/** Options of {@linkcode MetadataStateMachine}. */
+export interface MetadataStateMachineOptions {
+  /** Brokers that may be decommissioning at once. @default 1 */
+  decommissionSlotsMax?: number;
+  /** Producer ids one command may reserve. @default 1000000 */
+  producerIdBlockMax?: number;
+  /** Keyed request outcomes remembered for retries. @default 1024 */
+  requestKeysMax?: number;
+}
+
+interface _Change {
+  brokers: boolean;
+  clusterId: boolean;
+  topics: Set<string>;
+  manifest: ManifestChange;
+}
+
+function _newChange(): _Change {
+  return {
+    brokers: false,
+    clusterId: false,
+    topics: new Set(),
+    manifest: { partitions: new Set(), objectsAdded: [], objectsRemoved: [] },
+  };
+}
+
+/** An empty state. */
+export function emptyMetadataState(): MetadataStateData {
+  return {
+    v: 1,
+    clusterId: "",
+    brokers: [],
+    topics: {},
+    nextProducerId: "0",
+    manifest: emptyManifest(),
+    decommissioning: [],
+    placementCursor: 0,
+    requests: [],
+  };
+}
+
+/**
+ * The metadata state machine.
+ *
+ * @example
+ * ```ts
+ * import { MetadataStateMachine } from "./state_machine.ts";
+ * import assert from "node:assert/strict";
+ * const sm = new MetadataStateMachine();
+ * sm.apply(1, { v: 1, op: "register_broker", nodeId: 1, host: "h", port: 9092, rack: null, endpoints: {} });
+ * const r = sm.apply(2, {
+ *   v: 1, op: "create_topic", name: "t", partitions: 2, replicationFactor: 1, configs: {}, topicId: "id",
+ * });
+ * assert.equal(r.result.ok, true);
+ * assert.equal(sm.topic("t")?.partitions[1]?.leader, 1);
+ * ```
+ */
+export class MetadataStateMachine {
+  #state: MetadataStateData = emptyMetadataState();
+  #applied = 0;
+  #change: _Change = _newChange();
+  readonly #manifestIndex = new ManifestIndex();
+  readonly #slotsMax: number;
+  readonly #producerIdBlockMax: number;
+  readonly #requestKeysMax: number;
+
+  constructor(options: MetadataStateMachineOptions = {}) {
+    this.#slotsMax = options.decommissionSlotsMax ?? 1;
+    this.#producerIdBlockMax = options.producerIdBlockMax ?? 1_000_000;
+    this.#requestKeysMax = options.requestKeysMax ?? 1024;
+    if (!Number.isInteger(this.#slotsMax) || this.#slotsMax < 1) {
+      throw new RangeError(
+        `Cannot create the state machine as decommissionSlotsMax must be >= 1: current value is ${this.#slotsMax}`,
+      );
+    }
+  }
+
+  /** The index of the last applied entry. */
+  get applied(): number {
+    return this.#applied;
+  }
+
+  /** The cluster id, or "" before the first leader set it. */
+  get clusterId(): string {
+    return this.#state.clusterId;
+  }
+
+  /** The raw state. Callers must not modify it. */
+  get state(): Readonly<MetadataStateData> {
+    return this.#state;
+  }
+
+  /** The manifest, indexed for range lookups. */
+  get manifest(): ManifestIndex {
+    return this.#manifestIndex;
+  }
+
+  brokers(): readonly BrokerRecord[] {
+    return this.#state.brokers;
+  }
+
+  broker(nodeId: number): BrokerRecord | undefined {
+    return this.#state.brokers.find((b) => b.nodeId === nodeId);
+  }
+
+  topics(): readonly TopicRecord[] {
+    return Object.values(this.#state.topics);
+  }
+
+  topic(name: string): TopicRecord | undefined {
+    return Object.hasOwn(this.#state.topics, name) ? this.#state.topics[name] : undefined;
+  }
+
+  /** Marks an entry that carries no command (a leader's empty entry) as applied. */
+  skip(index: number): void {
+    this.#applied = Math.max(this.#applied, index);
+  }
+
+  /**
+   * Applies one command at log `index`. Refusals are results, not exceptions: every controller
+   * reaches the same one. Returns the result and what changed (null when nothing did).
+   * With a `requestKey` seen before, the command is not applied again: the first outcome is
+   * returned.
+   */
+  apply(
+    index: number,
+    cmd: MetadataCommand,
+    requestKey?: string,
+  ): { result: ApplyResult; delta: MetadataDelta | null } {
+    this.#applied = Math.max(this.#applied, index);
+    this.#change = _newChange();
+    if (requestKey !== undefined) {
+      const seen = this.#state.requests.find((r) => r.key === requestKey);
+      if (seen !== undefined) return { result: seen.result, delta: null };
+    }
+    let result: ApplyResult;
+    try {
+      result = { ok: true, value: this.#dispatch(index, cmd) };
+    } catch (err) {
+      if (!(err instanceof MetadataError) && !(err instanceof InvalidTopicError)) throw err;
+      // Every operation validates before it changes anything, so a refusal leaves no trace.
+      this.#change = _newChange();
+      result = { ok: false, error: toWireError(err) };
+    }
+    if (requestKey !== undefined) {
+      const requests = this.#state.requests;
+      requests.push({ key: requestKey, result });
+      if (requests.length > this.#requestKeysMax) {
+        requests.splice(0, requests.length - this.#requestKeysMax);
+      }
+    }
+    const delta = this.#takeDelta(index);
+    if (delta?.manifest !== undefined) this.#manifestIndex.applyDelta(delta.manifest);
+    return { result, delta };
+  }
+
+  /** The whole state as text, for a Raft snapshot. */
+  snapshot(): string {
+    return JSON.stringify(this.#state);
+  }
+
+  /** Replaces the state with a snapshot taken at `index`. */
+  restore(index: number, data: string): void {
+    const parsed = data === "" ? emptyMetadataState() : JSON.parse(data) as MetadataStateData;
+    if (parsed.v !== 1) {
+      throw new RangeError(`Cannot restore metadata snapshot version ${parsed.v}`);
+    }
+    this.#state = { ...parsed, requests: parsed.requests ?? [] };
+    this.#applied = index;
+    this.#manifestIndex.reset(parsed.manifest);
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  #dispatch(index: number, cmd: MetadataCommand): unknown {
+    if ((cmd as { v: unknown }).v !== 1) {
+      throw new MetadataError("INVALID_REQUEST", `Cannot apply command version ${cmd.v}`);
+    }
+    const m = this.#change.manifest;
+    switch (cmd.op) {
+      case "init_cluster":
+        if (this.#state.clusterId === "") {
+          this.#state.clusterId = cmd.clusterId;
+          this.#change.clusterId = true;
+        }
+        return { clusterId: this.#state.clusterId };
+      case "register_broker":
+        return this.#registerBroker(index, cmd);
+      case "fence_broker":
+        return this.#fenceBroker(cmd);
+      case "unfence_broker":
+        return this.#unfenceBroker(cmd.nodeId, cmd.brokerEpoch);
+      case "create_topic":
+        return this.#createTopic(cmd);
+      case "delete_topic":
+        return this.#deleteTopic(cmd.name);
+      case "create_partitions":
+        return this.#createPartitions(cmd.name, cmd.totalCount);
+      case "alter_topic_config":
+        return this.#alterConfig(cmd.name, cmd.configs);
+      case "alter_isr":
+        return this.#alterIsr(cmd);
+      case "allocate_producer_ids":
+        return this.#allocateProducerIds(cmd.count);
+      case "commit_upload":
+        manifestCommitUpload(this.#state.manifest, cmd.object, m);
+        return {};
+      case "commit_compaction":
+        manifestCommitCompaction(this.#state.manifest, cmd.added, cmd.removed, m);
+        return {};
+      case "advance_log_start":
+        return { dropped: manifestAdvanceLogStart(this.#state.manifest, cmd.key, cmd.offset, m) };
+      case "remove_partition":
+        return { dropped: manifestRemovePartition(this.#state.manifest, cmd.key, m) };
+      case "decommission_start":
+        return this.#decommissionStart(cmd.nodeId);
+      case "decommission_end":
+        return this.#decommissionEnd(cmd.nodeId);
+      case "import_local":
+        return this.#importLocal(index, cmd);
+      default:
+        throw new MetadataError(
+          "INVALID_REQUEST",
+          `Cannot apply command '${(cmd as { op: unknown }).op}' as it is unknown`,
+        );
+    }
+  }
+
+  #takeDelta(index: number): MetadataDelta | null {
+    const c = this.#change;
+    const m = c.manifest;
+    const manifestChanged = m.partitions.size > 0 || m.objectsAdded.length > 0 ||
+      m.objectsRemoved.length > 0;
+    if (!c.brokers && !c.clusterId && c.topics.size === 0 && !manifestChanged) return null;
+    const delta: MetadataDelta = { index, topics: {} };
+    if (c.clusterId) delta.clusterId = this.#state.clusterId;
+    // Records are replaced, never changed in place, so the delta may share them.
+    if (c.brokers) delta.brokers = this.#state.brokers;
+    for (const name of c.topics) delta.topics[name] = this.topic(name) ?? null;
+    if (manifestChanged) {
+      const partitions: Record<string, PartitionTierState | null> = {};
+      for (const key of m.partitions) {
+        partitions[key] = this.#state.manifest.partitions[key] ?? null;
+      }
+      delta.manifest = {
+        partitions,
+        objectsAdded: m.objectsAdded,
+        objectsRemoved: m.objectsRemoved,
+      };
+    }
+    return delta;
+  }
+
+  // ---------------------------------------------------------------- brokers
+
+  #registerBroker(index: number, cmd: RegisterBrokerCommand): unknown {
+    _checkNodeId(cmd.nodeId);
+    const old = this.broker(cmd.nodeId);
+    const record: BrokerRecord = {
+      nodeId: cmd.nodeId,
+      host: cmd.host,
+      port: cmd.port,
+      rack: cmd.rack === "" ? null : cmd.rack,
+      endpoints: cmd.endpoints ?? {},
+      epoch: index,
+      fenced: false,
+      decommissioning: old?.decommissioning ?? false,
+    };
+    this.#state.brokers = [...this.#state.brokers.filter((b) => b.nodeId !== cmd.nodeId), record]
+      .sort((a, b) => a.nodeId - b.nodeId);
+    this.#change.brokers = true;
+    // A broker that was fenced may now lead the partitions that went offline without it.
+    if (old?.fenced) this.#electOffline();
+    return { brokerEpoch: index };
+  }
+
+  #fenceBroker(cmd: FenceBrokerCommand): unknown {
+    const b = this.broker(cmd.nodeId);
+    // A fence decided against an older registration must not hit the newer one.
+    if (b === undefined || b.epoch !== cmd.brokerEpoch || b.fenced) return { fenced: false };
+    this.#replaceBroker({ ...b, fenced: true });
+    this.#mapPartitions((p) => this.#removeFromPartition(p, cmd.nodeId, cmd.unclean));
+    return { fenced: true };
+  }
+
+  /** Takes a fenced broker out of one partition's leadership and ISR; null when unchanged. */
+  #removeFromPartition(
+    p: PartitionRecord,
+    nodeId: number,
+    unclean: boolean,
+  ): PartitionRecord | null {
+    const wasLeader = p.leader === nodeId;
+    const inIsr = p.isr.includes(nodeId);
+    if (!wasLeader && !(inIsr && p.isr.length > 1)) return null;
+    const next = { ...p, partitionEpoch: p.partitionEpoch + 1 };
+    // The last ISR member stays listed even when fenced: it alone holds every acknowledged
+    // record, so it must be the one to lead again when it returns.
+    if (inIsr && p.isr.length > 1) next.isr = p.isr.filter((id) => id !== nodeId);
+    if (wasLeader) {
+      next.leader = this.#electLeader(next, unclean);
+      next.leaderEpoch = p.leaderEpoch + 1;
+      if (next.leader !== -1 && !next.isr.includes(next.leader)) next.isr = [next.leader];
+    }
+    return next;
+  }
+
+  /**
+   * Replaces each partition `fn` changes, and its topic. Records are never changed in place,
+   * so a reader holding an older one keeps a consistent picture.
+   */
+  #mapPartitions(fn: (p: PartitionRecord) => PartitionRecord | null): void {
+    for (const t of this.topics()) {
+      let changed = false;
+      const partitions = t.partitions.map((p) => {
+        const next = fn(p);
+        if (next === null) return p;
+        changed = true;
+        return next;
+      });
+      if (!changed) continue;
+      this.#state.topics[t.name] = { ...t, partitions };
+      this.#change.topics.add(t.name);
+    }
+  }
+
+  #replaceBroker(b: BrokerRecord): void {
+    this.#state.brokers = this.#state.brokers.map((x) => x.nodeId === b.nodeId ? b : x);
+    this.#change.brokers = true;
+  }
+
+  /** The first live ISR member in replica order; with `unclean`, any live replica; else -1. */
+  #electLeader(p: PartitionRecord, unclean: boolean): number {
+    const live = (id: number) => this.broker(id)?.fenced === false;
+    const clean = p.replicas.find((id) => p.isr.includes(id) && live(id));
+    if (clean !== undefined) return clean;
+    if (unclean) return p.replicas.find(live) ?? -1;
+    return -1;
+  }
+
+  #unfenceBroker(nodeId: number, epoch: number): unknown {
+    const b = this.broker(nodeId);
+    if (b === undefined || b.epoch !== epoch || !b.fenced) return { unfenced: false };
+    this.#replaceBroker({ ...b, fenced: false });
+    this.#electOffline();
+    return { unfenced: true };
+  }
+
+  /** Gives offline partitions a leader when a live ISR member exists now. */
+  #electOffline(): void {
+    this.#mapPartitions((p) => {
+      if (p.leader !== -1) return null;
+      const leader = this.#electLeader(p, false);
+      if (leader === -1) return null;
+      return {
+        ...p,
+        leader,
+        leaderEpoch: p.leaderEpoch + 1,
+        partitionEpoch: p.partitionEpoch + 1,
+      };
+    });
+  }
+
+  // ---------------------------------------------------------------- topics
+
+  #createTopic(cmd: CreateTopicCommand): unknown {
+    validateTopicName(cmd.name);
+    _checkPartitionCount(cmd.partitions);
+    const config = parseTopicConfig(cmd.configs ?? {}, TOPIC_CONFIG_DEFAULTS);
+    if (this.topic(cmd.name) !== undefined) {
+      throw new MetadataError("TOPIC_ALREADY_EXISTS", `Topic '${cmd.name}' already exists`);
+    }
+    const topic: TopicRecord = {
+      name: cmd.name,
+      topicId: cmd.topicId,
+      config,
+      partitions: this.#placePartitions(cmd.name, 0, cmd.partitions, cmd.replicationFactor),
+    };
+    this.#state.topics[cmd.name] = topic;
+    this.#change.topics.add(cmd.name);
+    return topic;
+  }
+
+  #placePartitions(
+    name: string,
+    from: number,
+    count: number,
+    replicationFactor: number,
+  ): PartitionRecord[] {
+    const candidates = this.#state.brokers.filter((b) => !b.fenced && !b.decommissioning);
+    if (!Number.isInteger(replicationFactor) || replicationFactor < 1) {
+      throw new InvalidTopicError(
+        "INVALID_REPLICATION_FACTOR",
+        `Replication factor must be at least 1: current value is ${replicationFactor}`,
+      );
+    }
+    if (replicationFactor > candidates.length) {
+      throw new InvalidTopicError(
+        "INVALID_REPLICATION_FACTOR",
+        `Cannot place topic '${name}' with replication factor ${replicationFactor} as ${candidates.length} brokers are available`,
+      );
+    }
+    const placed = placeReplicas(candidates, {
+      count,
+      replicationFactor,
+      cursor: this.#state.placementCursor,
+    });
+    this.#state.placementCursor = (this.#state.placementCursor + count) % 1_000_000_007;
+    return placed.map((replicas, i) => ({
+      partition: from + i,
+      leader: replicas[0]!,
+      leaderEpoch: 0,
+      partitionEpoch: 0,
+      replicas,
+      isr: [...replicas],
+    }));
+  }
+
+  #deleteTopic(name: string): unknown {
+    if (this.topic(name) === undefined) {
+      throw new MetadataError("UNKNOWN_TOPIC_OR_PARTITION", `Topic '${name}' does not exist`);
+    }
+    delete this.#state.topics[name];
+    this.#change.topics.add(name);
+    return {};
+  }
+
+  #createPartitions(name: string, totalCount: number): unknown {
+    const t = this.#mustTopic(name);
+    _checkPartitionCount(totalCount);
+    if (totalCount <= t.partitions.length) {
+      throw new InvalidTopicError(
+        "INVALID_PARTITIONS",
+        `Cannot change topic '${name}' to ${totalCount} partitions as it has ${t.partitions.length}: partitions can only be added`,
+      );
+    }
+    const rf = t.partitions[0]?.replicas.length ?? 1;
+    const extra = this.#placePartitions(
+      name,
+      t.partitions.length,
+      totalCount - t.partitions.length,
+      rf,
+    );
+    const next = { ...t, partitions: [...t.partitions, ...extra] };
+    this.#state.topics[name] = next;
+    this.#change.topics.add(name);
+    return next;
+  }
+
+  #alterConfig(name: string, configs: Readonly<Record<string, string | null>>): unknown {
+    const t = this.#mustTopic(name);
+    const next = parseTopicConfig(configs, t.config);
+    for (const [key, value] of Object.entries(configs)) {
+      if (value === null && Object.hasOwn(TOPIC_CONFIG_DEFAULTS, key)) {
+        (next as unknown as Record<string, unknown>)[key] =
+          TOPIC_CONFIG_DEFAULTS[key as keyof TopicConfig];
+      }
+    }
+    const topic = { ...t, config: next };
+    this.#state.topics[name] = topic;
+    this.#change.topics.add(name);
+    return topic;
+  }
+
+  #mustTopic(name: string): TopicRecord {
+    const t = this.topic(name);
+    if (t === undefined) {
+      throw new MetadataError("UNKNOWN_TOPIC_OR_PARTITION", `Topic '${name}' does not exist`);
+    }
+    return t;
+  }
+
+  // ---------------------------------------------------------------- partitions
+
+  #alterIsr(cmd: AlterIsrCommand): unknown {
+    const b = this.broker(cmd.nodeId);
+    if (b === undefined) {
+      throw new MetadataError("BROKER_NOT_REGISTERED", `Broker ${cmd.nodeId} is not registered`);
+    }
+    if (b.epoch !== cmd.brokerEpoch || b.fenced) {
+      throw new MetadataError(
+        "STALE_BROKER_EPOCH",
+        `Cannot change the ISR as broker ${cmd.nodeId} epoch ${cmd.brokerEpoch} is stale or fenced: current epoch is ${b.epoch}`,
+      );
+    }
+    const t = this.#mustTopic(cmd.topic);
+    const p = t.partitions[cmd.partition];
+    if (p === undefined) {
+      throw new MetadataError(
+        "UNKNOWN_TOPIC_OR_PARTITION",
+        `Partition ${cmd.topic}-${cmd.partition} does not exist`,
+      );
+    }
+    this.#checkIsrUpdate(p, cmd);
+    const next: PartitionRecord = {
+      ...p,
+      isr: p.replicas.filter((id) => cmd.isr.includes(id)),
+      partitionEpoch: p.partitionEpoch + 1,
+    };
+    this.#state.topics[t.name] = {
+      ...t,
+      partitions: t.partitions.map((x) => x.partition === cmd.partition ? next : x),
+    };
+    this.#change.topics.add(t.name);
+    return next;
+  }
+
+  #checkIsrUpdate(p: PartitionRecord, cmd: AlterIsrCommand): void {
+    if (p.leader !== cmd.nodeId) {
+      throw new MetadataError(
+        "NOT_PARTITION_LEADER",
+        `Cannot change the ISR of ${cmd.topic}-${cmd.partition} as broker ${cmd.nodeId} does not lead it: current leader is ${p.leader}`,
+      );
+    }
+    if (p.leaderEpoch !== cmd.leaderEpoch) {
+      throw new MetadataError(
+        "FENCED_LEADER_EPOCH",
+        `Cannot change the ISR as leader epoch ${cmd.leaderEpoch} is stale: current value is ${p.leaderEpoch}`,
+      );
+    }
+    if (p.partitionEpoch !== cmd.partitionEpoch) {
+      throw new MetadataError(
+        "INVALID_UPDATE_VERSION",
+        `Cannot change the ISR as partition epoch ${cmd.partitionEpoch} is stale: current value is ${p.partitionEpoch}`,
+      );
+    }
+    if (!Array.isArray(cmd.isr) || !cmd.isr.includes(cmd.nodeId)) {
+      throw new MetadataError(
+        "INVALID_REQUEST",
+        "Cannot change the ISR as it must hold the leader",
+      );
+    }
+    for (const id of cmd.isr) {
+      if (!p.replicas.includes(id)) {
+        throw new MetadataError(
+          "INVALID_REQUEST",
+          `Cannot change the ISR as broker ${id} is not a replica of ${cmd.topic}-${cmd.partition}`,
+        );
+      }
+      // A fenced broker cannot be caught up, so admitting it would weaken acks=all.
+      if (this.broker(id)?.fenced !== false && !p.isr.includes(id)) {
+        throw new MetadataError(
+          "INVALID_REQUEST",
+          `Cannot add broker ${id} to the ISR as it is fenced`,
+        );
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- producer ids, slots
+
+  #allocateProducerIds(count: number): unknown {
+    if (!Number.isInteger(count) || count < 1 || count > this.#producerIdBlockMax) {
+      throw new MetadataError(
+        "INVALID_REQUEST",
+        `Cannot allocate producer ids as count must be within 1..${this.#producerIdBlockMax}: current value is ${count}`,
+      );
+    }
+    const first = BigInt(this.#state.nextProducerId);
+    this.#state.nextProducerId = (first + BigInt(count)).toString();
+    return { firstId: first.toString(), count };
+  }
+
+  #importLocal(index: number, cmd: ImportLocalCommand): unknown {
+    const s = this.#state;
+    if (Object.keys(s.topics).length > 0 || s.manifest.objects.length > 0) {
+      throw new MetadataError(
+        "INVALID_REQUEST",
+        "Cannot import local metadata as the controller already holds topics or objects",
+      );
+    }
+    if (!/^\d+$/.test(cmd.nextProducerId)) {
+      throw new MetadataError("INVALID_REQUEST", "Cannot import: nextProducerId is not a number");
+    }
+    const live = s.brokers.filter((b) => !b.fenced && !b.decommissioning);
+    if (cmd.topics.length > 0 && live.length === 0) {
+      throw new MetadataError("INVALID_REQUEST", "Cannot import topics as no broker is registered");
+    }
+    // Validate every topic before changing anything, so a bad file changes nothing.
+    const placed = cmd.topics.map((t) => {
+      validateTopicName(t.name);
+      _checkPartitionCount(t.partitions);
+      return { t, config: parseTopicConfig(t.configs, TOPIC_CONFIG_DEFAULTS) };
+    });
+    for (const { t, config } of placed) {
+      s.topics[t.name] = {
+        name: t.name,
+        topicId: t.topicId,
+        config,
+        partitions: this.#placePartitions(t.name, 0, t.partitions, 1),
+      };
+      this.#change.topics.add(t.name);
+    }
+    if (cmd.clusterId !== "") {
+      s.clusterId = cmd.clusterId;
+      this.#change.clusterId = true;
+    }
+    if (BigInt(cmd.nextProducerId) > BigInt(s.nextProducerId)) {
+      s.nextProducerId = cmd.nextProducerId;
+    }
+    s.manifest = structuredClone(cmd.manifest);
+    const m = this.#change.manifest;
+    for (const key of Object.keys(s.manifest.partitions)) m.partitions.add(key);
+    m.objectsAdded.push(...s.manifest.objects);
+    return { topics: placed.length, objects: s.manifest.objects.length, index };
+  }
+
+  #decommissionStart(nodeId: number): unknown {
+    const b = this.broker(nodeId);
+    if (b === undefined) {
+      throw new MetadataError("BROKER_NOT_REGISTERED", `Broker ${nodeId} is not registered`);
+    }
+    if (b.decommissioning) return { slot: this.#state.decommissioning.indexOf(nodeId) };
+    if (this.#state.decommissioning.length >= this.#slotsMax) {
+      throw new MetadataError(
+        "DECOMMISSION_IN_PROGRESS",
+        `Cannot decommission broker ${nodeId} as at most ${this.#slotsMax} may be decommissioning: current value is ${this.#state.decommissioning.length}`,
+      );
+    }
+    this.#replaceBroker({ ...b, decommissioning: true });
+    this.#state.decommissioning = [...this.#state.decommissioning, nodeId];
+    return { slot: this.#state.decommissioning.length - 1 };
+  }
+
+  #decommissionEnd(nodeId: number): unknown {
+    const b = this.broker(nodeId);
+    if (b === undefined || !b.decommissioning) return {};
+    this.#replaceBroker({ ...b, decommissioning: false });
+    this.#state.decommissioning = this.#state.decommissioning.filter((id) => id !== nodeId);
+    return {};
+  }
+}
+
+function _checkNodeId(nodeId: number): void {
+  if (!Number.isInteger(nodeId) || nodeId < 0 || nodeId > 2147483647) {
+    throw new MetadataError(
+      "INVALID_REQUEST",
+      `Broker node id must be an integer within 0..2147483647: current value is ${nodeId}`,
+    );
+  }
+}
+
+function _checkPartitionCount(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > TOPIC_PARTITIONS_MAX) {
+    throw new InvalidTopicError(
+      "INVALID_PARTITIONS",
+      `Partition count must be between 1 and ${TOPIC_PARTITIONS_MAX}: current value is ${n}`,
+    );
+  }
+}
+
+/** Under-replicated and offline partition counts, for health reports. */
+export function partitionHealth(topics: readonly TopicRecord[]): {
+  total: number;
+  offline: number;
+  underReplicated: number;
+} {
+  let total = 0, offline = 0, underReplicated = 0;
+  for (const t of topics) {
+    for (const p of t.partitions) {
+      total++;
+      if (p.leader === -1) offline++;
+      if (p.isr.length < p.replicas.length) underReplicated++;
+    }
+  }
+  return { total, offline, underReplicated };
+}
