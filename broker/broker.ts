@@ -7,6 +7,7 @@
  */
 
 import { Gauge, type Registry } from "prom-client";
+import type { Hono } from "hono";
 import type { BrokerConfig } from "../config/schema.ts";
 import { parseHostPort } from "../config/rules.ts";
 import type { Logger } from "../ops/logger.ts";
@@ -17,6 +18,7 @@ import { LogCache } from "./log/log_cache.ts";
 import { FetchWaiter } from "./fetch/fetch_waiter.ts";
 import { StreamRegistry } from "./stream_registry.ts";
 import {
+  type BrokerInfo,
   type ClusterMetadata,
   fileMetadataPersistence,
   LocalMetadata,
@@ -32,7 +34,7 @@ import { GroupService, type GroupServiceOptions } from "./group/group_service.ts
 import { createResilientObjectStore } from "./object_store/object_store_factory.ts";
 import { seededRandom, systemObjectStoreClock } from "./object_store/object_store_clock.ts";
 import type { ObjectStore } from "./object_store/object_store.ts";
-import { LocalObjectManifest } from "./tiering/object_manifest.ts";
+import { LocalObjectManifest, type ObjectManifest } from "./tiering/object_manifest.ts";
 import { BlockCache } from "./tiering/block_cache.ts";
 import { TieredReader } from "./tiering/tiered_reader.ts";
 import { Uploader } from "./tiering/uploader.ts";
@@ -50,8 +52,11 @@ export interface BrokerStartOptions {
   /** Directory for broker-local state (metadata of standalone, stream registry). */
   readonly dataDir: string;
   readonly logger: Logger;
-  /** Cluster metadata; standalone passes none and gets a {@linkcode LocalMetadata}. */
-  readonly metadata?: ClusterMetadata;
+  /**
+   * Connects the broker to its cluster's metadata once its listeners are bound (so it can
+   * register the real ports). @default a {@linkcode LocalMetadata} and a local manifest file
+   */
+  readonly cluster?: (self: BrokerSelf) => Promise<ClusterBinding>;
   /** Certificate and key for QUIC (required for QUIC) and for TLS on the TCP listener. */
   readonly quicTls?: BrokerTls;
   /** Whether to serve the operations HTTP endpoint. @default true */
@@ -60,6 +65,38 @@ export interface BrokerStartOptions {
   readonly objectStore?: ObjectStore;
   /** Group coordinator tunables (rebalance delay, session bounds, offsets retention). */
   readonly groups?: GroupServiceOptions;
+  /** Whether to listen for followers on `network.rpc_listen`. @default true */
+  readonly replicationListener?: boolean;
+}
+
+/** The broker's identity and bound endpoints, for registering with a controller. */
+export interface BrokerSelf extends BrokerInfo {
+  /** Where followers fetch from this broker (`network.rpc_listen`), when it listens. */
+  readonly replication: { host: string; port: number } | null;
+}
+
+/** Metadata and manifest a broker works against, plus what else the binding serves. */
+export interface ClusterBinding {
+  readonly metadata: ClusterMetadata;
+  readonly manifest: ObjectManifest;
+  /** Extra HTTP routes on the operations port (standalone's admin REST API). */
+  readonly mountRoutes?: (app: Hono) => void;
+  close(): Promise<void>;
+}
+
+/** The default binding: local metadata and manifest files in `dataDir`. */
+export async function localClusterBinding(
+  self: BrokerSelf,
+  dataDir: string,
+): Promise<ClusterBinding> {
+  const metadata = await LocalMetadata.open(
+    self,
+    fileMetadataPersistence(`${dataDir}/metadata.json`),
+  );
+  const manifest = await LocalObjectManifest.open(
+    fileMetadataPersistence(`${dataDir}/manifest.json`),
+  );
+  return { metadata, manifest, close: () => Promise.resolve() };
 }
 
 /** A broker node id from its configured id: the trailing digits of `broker-007` are 7. */
@@ -73,6 +110,7 @@ export function nodeIdOf(brokerId: string): number {
 export interface BrokerAddrs {
   readonly kafka: Deno.NetAddr;
   readonly quic: Deno.NetAddr | null;
+  readonly replication: Deno.NetAddr | null;
   readonly http: { hostname: string; port: number } | null;
 }
 
@@ -91,8 +129,12 @@ export class Broker implements AsyncDisposable {
   readonly #ctx: { stopping: boolean };
   readonly #logger: Logger;
   readonly #tier: TierService;
+  readonly #replication: TcpListener | null;
+  readonly #binding: ClusterBinding;
 
   private constructor(parts: {
+    replication: TcpListener | null;
+    binding: ClusterBinding;
     tier: TierService;
     groups: GroupService;
     addrs: BrokerAddrs;
@@ -113,6 +155,8 @@ export class Broker implements AsyncDisposable {
     this.#wal = parts.wal;
     this.#tcp = parts.tcp;
     this.#quic = parts.quic;
+    this.#replication = parts.replication;
+    this.#binding = parts.binding;
     this.#ops = parts.ops;
     this.#waiter = parts.waiter;
     this.#ctx = parts.ctx;
@@ -190,17 +234,26 @@ export class Broker implements AsyncDisposable {
     });
     const quic = options.quicTls ? _startQuic(cfg, handler, options.quicTls, log) : null;
 
-    const metadata = options.metadata ?? await LocalMetadata.open(
-      { nodeId, host: advertisedHost, port: tcp.addr.port, rack: cfg.broker.rack_id || null },
-      fileMetadataPersistence(`${options.dataDir}/metadata.json`),
+    const replicationListener = options.replicationListener === false
+      ? null
+      : _startReplicationListener(cfg, handler, log);
+    const self: BrokerSelf = {
+      nodeId,
+      host: advertisedHost,
+      port: tcp.addr.port,
+      rack: cfg.broker.rack_id || null,
+      replication: replicationListener
+        ? { host: advertisedHost, port: replicationListener.addr.port }
+        : null,
+    };
+    const binding = await (options.cluster ?? ((s) => localClusterBinding(s, options.dataDir)))(
+      self,
     );
+    const { metadata, manifest } = binding;
     const store = options.objectStore ?? createResilientObjectStore(cfg.object_storage, {
       clock: systemObjectStoreClock,
       random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
     });
-    const manifest = await LocalObjectManifest.open(
-      fileMetadataPersistence(`${options.dataDir}/manifest.json`),
-    );
     const blockCache = new BlockCache(cfg.cache.read_cache_size_bytes);
     const reader = new TieredReader(manifest, store, blockCache);
     const prefix = `${cfg.object_storage.key_prefix}objects/${cfg.broker.id}/`;
@@ -290,10 +343,11 @@ export class Broker implements AsyncDisposable {
 
     const ops = options.serveHttp === false
       ? null
-      : _startOps(cfg, wal, cache, partitions, groups, log);
+      : _startOps(cfg, wal, cache, partitions, groups, binding, log);
     const addrs: BrokerAddrs = {
       kafka: tcp.addr,
       quic: quic?.addr ?? null,
+      replication: replicationListener?.addr ?? null,
       http: ops ? { hostname: parseHostPort(cfg.network.http_listen)!.host, port: ops.port } : null,
     };
     log.info("broker started", {
@@ -317,6 +371,8 @@ export class Broker implements AsyncDisposable {
       logger: log,
       tier,
       groups,
+      replication: replicationListener,
+      binding,
     });
   }
 
@@ -326,9 +382,15 @@ export class Broker implements AsyncDisposable {
     this.#waiter.wakeAll();
     // Parked JoinGroup/SyncGroup requests are answered first, so connections can close promptly.
     this.groups.close();
-    await Promise.allSettled([this.#tcp.close(), this.#quic?.close(), this.#ops?.close()]);
+    await Promise.allSettled([
+      this.#tcp.close(),
+      this.#quic?.close(),
+      this.#replication?.close(),
+      this.#ops?.close(),
+    ]);
     await this.#tier.stop();
     await this.#wal.close();
+    await this.#binding.close();
     this.#logger.info("broker stopped");
   }
 
@@ -364,6 +426,7 @@ function _startOps(
   cache: LogCache,
   partitions: PartitionManager,
   groups: GroupService,
+  binding: ClusterBinding,
   log: Logger,
 ): OpsServer {
   const { app, registry } = createOpsApp({
@@ -390,6 +453,7 @@ function _startOps(
     () => [...partitions.partitions()].length,
   );
   _consumerLagGauge(registry, partitions, groups);
+  binding.mountRoutes?.(app);
   const http = parseHostPort(cfg.network.http_listen)!;
   return serveOps(app, { hostname: http.host, port: http.port }, log.child("http"));
 }
@@ -420,5 +484,24 @@ function _consumerLagGauge(
         }
       }
     },
+  });
+}
+
+function _startReplicationListener(
+  cfg: BrokerConfig,
+  handler: FrameHandler,
+  log: Logger,
+): TcpListener {
+  const addr = parseHostPort(cfg.network.rpc_listen)!;
+  // Followers speak the same Kafka frames (Fetch with a replica id, OffsetForLeaderEpoch); a
+  // port of their own keeps replication traffic apart from clients' connection limits.
+  return listenTcp(handler, {
+    hostname: addr.host,
+    port: addr.port,
+    maxConnections: 1024,
+    connectionTimeoutMs: cfg.network.connection_timeout_ms,
+    maxRequestBytes: cfg.network.max_request_bytes,
+    maxInFlightRequests: cfg.network.max_in_flight_requests,
+    logger: log.child("replication"),
   });
 }

@@ -11,7 +11,35 @@ import { loadOrReport } from "../config/check_cmd.ts";
 import { loadBrokerConfig } from "../config/load.ts";
 import { createLogger, type LogLevel } from "../ops/logger.ts";
 import { ensureDevCertificates } from "./net/dev_certs.ts";
-import { Broker } from "./broker.ts";
+import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
+import { EmbeddedController } from "../controller/embedded_controller.ts";
+import { mountAdminApi } from "../controller/admin_api.ts";
+import type { Logger } from "../ops/logger.ts";
+
+/**
+ * Standalone's metadata: a single-voter controller in this process, with the admin REST API on
+ * the operations port. Metadata and a manifest written by older versions of standalone (JSON
+ * files) are imported once.
+ */
+export async function embeddedClusterBinding(
+  self: BrokerSelf,
+  dataDir: string,
+  logger: Logger,
+): Promise<ClusterBinding> {
+  const read = (name: string) => Deno.readTextFile(`${dataDir}/${name}`).catch(() => null);
+  const controller = await EmbeddedController.start({
+    dataDir: `${dataDir}/controller`,
+    broker: { nodeId: self.nodeId, host: self.host, port: self.port, rack: self.rack },
+    logger: logger.child("controller"),
+    importLocal: { metadata: await read("metadata.json"), manifest: await read("manifest.json") },
+  });
+  return {
+    metadata: controller,
+    manifest: controller,
+    mountRoutes: (app) => mountAdminApi(app, controller.node),
+    close: () => controller.close(),
+  };
+}
 
 const MIB = 1024 * 1024;
 
@@ -67,6 +95,8 @@ export const standaloneCommand: Command = {
       dataDir,
       logger,
       quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
+      replicationListener: false,
+      cluster: (self) => embeddedClusterBinding(self, dataDir, logger),
     });
     io.out(
       `RustMQ standalone is ready: kafka tcp://${broker.addrs.kafka.hostname}:${broker.addrs.kafka.port}` +

@@ -141,6 +141,21 @@ export function mountAdminApi(
     return c.json({ brokers: node.sm.brokers().map(_brokerJson) });
   });
   api.get("/metrics", (c) => c.json(_metrics(node)));
+  // The object manifest: what object storage holds and which offset ranges each object serves.
+  api.get("/objects", async (c) => {
+    await node.linearizableRead();
+    const objects = node.sm.state.manifest.objects.map((o) => ({
+      object_key: o.objectKey,
+      size_bytes: o.sizeBytes,
+      created_ms: o.createdMs,
+      ranges: o.ranges.map((r) => ({
+        partition: r.key,
+        base_offset: r.baseOffset,
+        last_offset: r.lastOffset,
+      })),
+    }));
+    return c.json({ objects });
+  });
   api.all(
     "*",
     (c) => _error(c, new MetadataError("NOT_FOUND", `No route ${c.req.method} ${c.req.path}`)),

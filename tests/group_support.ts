@@ -31,6 +31,7 @@ export async function startGroupTestBroker(dataDir?: string): Promise<GroupTestB
     dataDir: dir,
     logger: createLogger("t", { level: "error" }),
     serveHttp: false,
+    replicationListener: false,
     groups: { initialRebalanceDelayMs: 300, offsetsTopicPartitions: 4 },
   });
   let closed = false;

@@ -39,6 +39,7 @@ export async function startTestBroker(extraToml = ""): Promise<TestBroker> {
     dataDir: dir,
     logger: createLogger("sdk-test", { level: "error" }),
     quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
+    replicationListener: false,
   });
   return {
     tcpUrl: `tcp://127.0.0.1:${broker.addrs.kafka.port}`,

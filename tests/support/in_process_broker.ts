@@ -32,7 +32,7 @@ export async function startTestBroker(
   // Tests provoke errors on purpose; set RUSTMQ_TEST_LOG=debug to see the broker's lines.
   const level = Deno.env.get("RUSTMQ_TEST_LOG") as "debug" | undefined;
   const logger = createLogger("test", level ? { level } : { sink: () => {} });
-  const broker = await Broker.start(cfg, { dataDir, logger, ...extra });
+  const broker = await Broker.start(cfg, { dataDir, logger, replicationListener: false, ...extra });
   return {
     broker,
     dir: dataDir,
