@@ -27,9 +27,13 @@ import { PartitionManager } from "./partition_manager.ts";
 import { listenTcp, type TcpListener } from "./net/tcp_listener.ts";
 import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
 import type { FrameHandler } from "./net/frame_handler.ts";
-import { createRequestRouter } from "./kafka_api/request_router.ts";
+import { type ApiRoute, createRequestRouter } from "./kafka_api/request_router.ts";
 import type { BrokerContext } from "./kafka_api/broker_context.ts";
 import { BROKER_ROUTES } from "./kafka_api/routes.ts";
+import { ReplicaFetcherManager } from "./replication/replica_fetcher_manager.ts";
+import { ReplicaFetcher, systemFetcherClock } from "./replication/replica_fetcher.ts";
+import { connect as connectTransport } from "../client/transport/connect.ts";
+import { offsetForLeaderEpochRoute } from "./replication/offset_for_leader_epoch_handler.ts";
 import { GroupService, type GroupServiceOptions } from "./group/group_service.ts";
 import { createResilientObjectStore } from "./object_store/object_store_factory.ts";
 import { seededRandom, systemObjectStoreClock } from "./object_store/object_store_clock.ts";
@@ -131,10 +135,12 @@ export class Broker implements AsyncDisposable {
   readonly #tier: TierService;
   readonly #replication: TcpListener | null;
   readonly #binding: ClusterBinding;
+  readonly #fetchers: ReplicaFetcherManager;
 
   private constructor(parts: {
     replication: TcpListener | null;
     binding: ClusterBinding;
+    fetchers: ReplicaFetcherManager;
     tier: TierService;
     groups: GroupService;
     addrs: BrokerAddrs;
@@ -157,6 +163,7 @@ export class Broker implements AsyncDisposable {
     this.#quic = parts.quic;
     this.#replication = parts.replication;
     this.#binding = parts.binding;
+    this.#fetchers = parts.fetchers;
     this.#ops = parts.ops;
     this.#waiter = parts.waiter;
     this.#ctx = parts.ctx;
@@ -280,14 +287,39 @@ export class Broker implements AsyncDisposable {
       nowMs: () => Date.now(),
       walHighWaterBytes: cfg.wal.capacity_bytes - cfg.wal.segment_size_bytes,
       tiering: { manifest, reader, removePartition: (key) => maintenance.removePartition(key) },
+      replication: {
+        nodeId,
+        maxLagMessages: cfg.replication.max_replication_lag,
+        maxLagTimeMs: cfg.replication.heartbeat_timeout_ms,
+        ackTimeoutMs: cfg.replication.ack_timeout_ms,
+        clock: {
+          nowMs: () => Date.now(),
+          setTimer: (fn, ms) => setTimeout(fn, ms),
+          clearTimer: (h) => clearTimeout(h as number),
+        },
+        epochDir: `${options.dataDir}/epochs`,
+      },
     });
+    await Deno.mkdir(`${options.dataDir}/epochs`, { recursive: true });
+    const fetchers = new ReplicaFetcherManager((leaderId, url) =>
+      new ReplicaFetcher({
+        nodeId,
+        leaderId,
+        url,
+        connect: (u) => connectTransport(u, { connectTimeoutMs: 5000 }),
+        sink: partitions.followerSink(),
+        clock: systemFetcherClock,
+        logger: log.child("fetcher"),
+      })
+    );
+    partitions.attachFetchers(fetchers);
     await partitions.recover(recovered);
     const uploader = new Uploader({
       cache,
       store,
       manifest,
       partitions: () =>
-        [...partitions.partitions()].map((p) => ({
+        [...partitions.partitions()].filter((p) => p.role === "leader").map((p) => ({
           key: p.key,
           streamId: p.streamId,
           highWatermark: p.log.highWatermark,
@@ -339,7 +371,19 @@ export class Broker implements AsyncDisposable {
       stopping: () => ctx.stopping,
       groups,
     };
-    route = createRequestRouter(BROKER_ROUTES, brokerCtx);
+    const epochRoute = offsetForLeaderEpochRoute((topic, partition) => {
+      const p = partitions.get(topic, partition);
+      if (p === undefined || p.role !== "leader") return undefined;
+      return {
+        leaderEpochCache: p.epochs,
+        logEndOffset: p.log.logEndOffset,
+        currentLeaderEpoch: p.leaderEpoch,
+      };
+    });
+    route = createRequestRouter(
+      [...BROKER_ROUTES, epochRoute as unknown as ApiRoute<never, never>],
+      brokerCtx,
+    );
 
     const ops = options.serveHttp === false
       ? null
@@ -373,6 +417,7 @@ export class Broker implements AsyncDisposable {
       groups,
       replication: replicationListener,
       binding,
+      fetchers,
     });
   }
 
@@ -388,6 +433,7 @@ export class Broker implements AsyncDisposable {
       this.#replication?.close(),
       this.#ops?.close(),
     ]);
+    await this.#fetchers.stop();
     await this.#tier.stop();
     await this.#wal.close();
     await this.#binding.close();

@@ -28,6 +28,42 @@ import type { ObjectManifest } from "./tiering/object_manifest.ts";
 import type { TieredReader } from "./tiering/tiered_reader.ts";
 import type { ObjectRange } from "./tiering/stream_object.ts";
 import type { TimestampOffset } from "./log/partition_log.ts";
+import type { PartitionMeta } from "./metadata/cluster_metadata.ts";
+import {
+  assignEpochsFromBatches,
+  LeaderEpochCache,
+  LeaderEpochCheckpoint,
+} from "./replication/leader_epoch_cache.ts";
+import { LeaderReplication, type ReplicationClock } from "./replication/leader_replication.ts";
+import { ackLevelFromWire } from "./replication/replica_tracker.ts";
+import type { ReplicaFetcherManager } from "./replication/replica_fetcher_manager.ts";
+import type { FollowerSink } from "./replication/replica_fetcher.ts";
+import type { FollowerLogView } from "./replication/follower_state.ts";
+import { validateReplicaFetch } from "./replication/replica_fetch_validation.ts";
+import {
+  applyTruncations,
+  encodeTruncationMarker,
+  markerWalBaseOffset,
+} from "./replication/wal_truncation.ts";
+import { fileMetadataPersistence, type MetadataPersistence } from "./metadata/cluster_metadata.ts";
+
+/** How this broker takes part in replication. */
+export interface ReplicationSettings {
+  /** This broker's node id. */
+  readonly nodeId: number;
+  /** `replication.max_replication_lag`: a follower further behind leaves the ISR. */
+  readonly maxLagMessages: number;
+  /** `replication.heartbeat_timeout_ms`: a follower not caught up for this long leaves the ISR. */
+  readonly maxLagTimeMs: number;
+  /** `replication.ack_timeout_ms`: acks=all waits this long, then REQUEST_TIMED_OUT. */
+  readonly ackTimeoutMs: number;
+  readonly clock: ReplicationClock;
+  /** Where leader-epoch checkpoints live, one file per stream. @default none: kept in memory */
+  readonly epochDir?: string;
+}
+
+/** A partition's part in replication on this broker. */
+export type ReplicaRole = "leader" | "follower" | "offline";
 
 /** The object-storage half of a partition's log, when tiering is on. */
 export interface Tiering {
@@ -48,6 +84,15 @@ export interface HostedPartition {
   config: Readonly<TopicConfig>;
   /** Resolves when every append submitted so far is durable (or failed). */
   durable: Promise<void>;
+  role: ReplicaRole;
+  leaderId: number;
+  leaderEpoch: number;
+  replicas: readonly number[];
+  isr: readonly number[];
+  readonly epochs: LeaderEpochCache;
+  readonly epochCheckpoint: LeaderEpochCheckpoint;
+  /** The leader's replication state; null unless this broker leads the partition. */
+  leader: LeaderReplication | null;
 }
 
 /** The result of a produce to one partition. */
@@ -56,6 +101,23 @@ export interface ProduceResult extends AssignedOffsets {
   /** True when the batch was a retry of one already appended. */
   readonly duplicate: boolean;
 }
+
+/** What a replica fetch returns: batches, or where the follower's log diverged. */
+export type ReplicaRead =
+  | {
+    readonly kind: "read";
+    readonly batches: Uint8Array[];
+    readonly sizeBytes: number;
+    readonly highWatermark: number;
+    readonly logStartOffset: number;
+  }
+  | {
+    readonly kind: "diverging";
+    readonly epoch: number;
+    readonly endOffset: number;
+    readonly highWatermark: number;
+    readonly logStartOffset: number;
+  };
 
 /** The result of a fetch read from one partition. */
 export interface FetchRead {
@@ -80,6 +142,7 @@ export interface PartitionManagerOptions {
   readonly walFullWaitMs?: number;
   /** Object storage for data that left the log cache. @default none: the cache holds all */
   readonly tiering?: Tiering;
+  readonly replication: ReplicationSettings;
 }
 
 /** Hosts partitions and runs produce and fetch against them. */
@@ -88,6 +151,7 @@ export class PartitionManager {
   readonly #partitions = new Map<string, HostedPartition>();
   #fatal: Error | null = null;
   #syncChain: Promise<void> = Promise.resolve();
+  #fetchers: ReplicaFetcherManager | null = null;
 
   constructor(options: PartitionManagerOptions) {
     this.#o = options;
@@ -113,18 +177,33 @@ export class PartitionManager {
    * lists. Entries of streams no longer registered (deleted topics) are skipped.
    */
   async recover(entries: readonly RecoveredEntry[]): Promise<void> {
+    // Host first (without roles: leading needs the recovered log end), then replay.
+    await this.#sync(false);
+    const storedEnd = (streamId: number) => {
+      const key = this.#o.streams.keyOf(streamId);
+      return key === undefined
+        ? undefined
+        : this.#o.tiering?.manifest.partition(key)?.uploadedEndOffset;
+    };
+    // Follower truncations are marker entries in the WAL; applying them drops the suffixes they
+    // cancelled, so a divergent, never-committed tail cannot come back after a crash.
+    const { entries: kept, resets } = applyTruncations(entries, { storedEndOffset: storedEnd });
     const byStream = new Map<number, Uint8Array[]>();
-    for (const e of entries) {
+    for (const e of kept) {
       let list = byStream.get(e.streamId);
       if (list === undefined) byStream.set(e.streamId, list = []);
       list.push(e.payload);
     }
-    await this.syncWithMetadata();
+    for (const [streamId, start] of resets) {
+      const key = this.#o.streams.keyOf(streamId);
+      const p = key === undefined ? undefined : this.#partitions.get(key);
+      if (p !== undefined && start > p.log.logEndOffset) p.log.resetTo(start);
+    }
     for (const [streamId, batches] of byStream) {
       const key = this.#o.streams.keyOf(streamId);
       const p = key === undefined ? undefined : this.#partitions.get(key);
       if (p === undefined) {
-        this.#o.logger.info("skipping WAL entries of a deleted partition", {
+        this.#o.logger.info("skipping WAL entries of a partition not hosted here", {
           streamId,
           entries: batches.length,
         });
@@ -132,6 +211,11 @@ export class PartitionManager {
       }
       await this.#recoverPartition(p, batches);
     }
+    for (const p of this.#partitions.values()) {
+      // A crash between a truncation marker and the epoch checkpoint leaves stale epochs.
+      if (p.epochs.truncateFromEnd(p.log.logEndOffset)) await p.epochCheckpoint.save(p.epochs);
+    }
+    await this.syncWithMetadata();
   }
 
   async #recoverPartition(p: HostedPartition, batches: Uint8Array[]): Promise<void> {
@@ -143,6 +227,7 @@ export class PartitionManager {
     const applied = p.log.recover(
       batches.filter((b) => readBatchHeader(b).lastOffset >= storedEnd),
     );
+    if (assignEpochsFromBatches(p.epochs, applied)) await p.epochCheckpoint.save(p.epochs);
     for (const batch of applied) {
       // Not yet uploaded, so the cache must hold it; one that cannot fit fails start-up with
       // StorageFullError rather than being silently unreadable.
@@ -174,45 +259,62 @@ export class PartitionManager {
    * would replace the first after it had already taken appends.
    */
   syncWithMetadata(): Promise<void> {
-    const run = this.#syncChain.then(() => this.#sync());
-    this.#syncChain = run.catch(() => {});
+    const run = this.#syncChain.then(() => this.#sync(true));
+    this.#syncChain = run.catch((err) => {
+      this.#o.logger.error("applying metadata failed", { err: err as Error });
+    });
     return run;
   }
 
-  async #sync(): Promise<void> {
+  /** The follower fetchers of a cluster broker (standalone has none). */
+  attachFetchers(fetchers: ReplicaFetcherManager): void {
+    this.#fetchers = fetchers;
+  }
+
+  /** Hosts the partitions that name this broker as a replica; with `roles`, leads or follows. */
+  async #sync(roles: boolean): Promise<void> {
+    const me = this.#o.replication.nodeId;
     const wanted = new Set<string>();
     for (const t of this.#o.metadata.topics()) {
       for (const pm of t.partitions) {
+        if (!pm.replicas.includes(me)) continue;
         const key = partitionKey(t.name, pm.partition);
         wanted.add(key);
-        const existing = this.#partitions.get(key);
-        if (existing) {
-          existing.config = t.config;
-          existing.log.setTimestampType(t.config["message.timestamp.type"]);
-          continue;
-        }
-        await this.#host(t, pm.partition, key);
+        let p = this.#partitions.get(key);
+        if (p === undefined) p = await this.#host(t, pm.partition, key);
+        p.config = t.config;
+        p.log.setTimestampType(t.config["message.timestamp.type"]);
+        if (roles) await this.#applyRole(p, pm);
       }
     }
     for (const key of [...this.#partitions.keys()]) {
-      if (wanted.has(key)) continue;
-      const p = this.#partitions.get(key)!;
-      this.#partitions.delete(key);
-      this.#o.cache.drop(key);
-      this.#o.wal.checkpoint(p.streamId, BigInt(Number.MAX_SAFE_INTEGER));
-      await this.#o.streams.remove(key);
-      await this.#o.tiering?.removePartition(key);
-      this.#o.waiter.notify(key);
+      if (!wanted.has(key)) await this.#unhost(this.#partitions.get(key)!);
     }
   }
 
-  async #host(t: TopicMeta, partition: number, key: string): Promise<void> {
+  async #unhost(p: HostedPartition): Promise<void> {
+    this.#partitions.delete(p.key);
+    p.leader?.close();
+    this.#fetchers?.unfollow(p.topic, p.partition);
+    this.#o.cache.drop(p.key);
+    this.#o.wal.checkpoint(p.streamId, BigInt(Number.MAX_SAFE_INTEGER));
+    await this.#o.streams.remove(p.key);
+    // Only a deleted topic's objects go; a partition that merely moved away keeps them.
+    const topic = this.#o.metadata.topic(p.topic);
+    if (topic === undefined || topic.partitions.length <= p.partition) {
+      await this.#o.tiering?.removePartition(p.key);
+    }
+    this.#o.waiter.notify(p.key);
+  }
+
+  async #host(t: TopicMeta, partition: number, key: string): Promise<HostedPartition> {
     const streamId = await this.#o.streams.ensure(key);
     // What object storage already holds: the log continues after it, and the WAL may drop it
     // (checkpoints live in memory, so they are re-established on every start).
     const stored = this.#o.tiering?.manifest.partition(key);
     if (stored !== undefined) this.#o.wal.checkpoint(streamId, BigInt(stored.uploadedEndOffset));
-    this.#partitions.set(key, {
+    const epochCheckpoint = new LeaderEpochCheckpoint(this.#epochPersistence(streamId));
+    const p: HostedPartition = {
       key,
       topic: t.name,
       partition,
@@ -226,7 +328,140 @@ export class PartitionManager {
       producers: new ProducerStateTable(),
       config: t.config,
       durable: Promise.resolve(),
+      role: "offline",
+      leaderId: -1,
+      leaderEpoch: -1,
+      replicas: [],
+      isr: [],
+      epochs: await epochCheckpoint.load(),
+      epochCheckpoint,
+      leader: null,
+    };
+    this.#partitions.set(key, p);
+    return p;
+  }
+
+  #epochPersistence(streamId: number): MetadataPersistence {
+    const dir = this.#o.replication.epochDir;
+    if (dir !== undefined) return fileMetadataPersistence(`${dir}/${streamId}.epochs`);
+    let text: string | null = null;
+    return { load: () => Promise.resolve(text), save: (t) => Promise.resolve(void (text = t)) };
+  }
+
+  /** Leads, follows or idles the partition as the metadata says. */
+  async #applyRole(p: HostedPartition, pm: PartitionMeta): Promise<void> {
+    const me = this.#o.replication.nodeId;
+    const isrChanged = !_sameSet(p.isr, pm.isr);
+    p.replicas = pm.replicas;
+    p.isr = pm.isr;
+    if (pm.leader === me) {
+      if (p.role !== "leader" || p.leaderEpoch !== pm.leaderEpoch) await this.#becomeLeader(p, pm);
+      else if (isrChanged) p.leader?.isrCommitted(pm.isr);
+      return;
+    }
+    if (pm.leader < 0) {
+      this.#stopLeading(p);
+      this.#fetchers?.unfollow(p.topic, p.partition);
+      p.role = "offline";
+      p.leaderId = -1;
+      p.leaderEpoch = pm.leaderEpoch;
+      return;
+    }
+    if (p.role !== "follower" || p.leaderId !== pm.leader || p.leaderEpoch !== pm.leaderEpoch) {
+      this.#becomeFollower(p, pm);
+    }
+  }
+
+  async #becomeLeader(p: HostedPartition, pm: PartitionMeta): Promise<void> {
+    this.#fetchers?.unfollow(p.topic, p.partition);
+    this.#stopLeading(p);
+    const leo = p.log.logEndOffset;
+    if (p.epochs.assign(pm.leaderEpoch, leo)) await p.epochCheckpoint.save(p.epochs);
+    if (pm.leaderEpoch > p.log.leaderEpoch) p.log.setLeaderEpoch(pm.leaderEpoch);
+    const r = this.#o.replication;
+    p.leader = new LeaderReplication({
+      leaderId: r.nodeId,
+      replicas: pm.replicas,
+      isr: pm.isr,
+      leaderEpoch: pm.leaderEpoch,
+      leaderEpochStartOffset: leo,
+      logEndOffset: leo,
+      highWatermark: p.log.highWatermark,
+      maxLagMessages: r.maxLagMessages,
+      maxLagTimeMs: r.maxLagTimeMs,
+      minInSyncReplicas: Math.min(p.config["min.insync.replicas"], pm.replicas.length),
+      ackTimeoutMs: r.ackTimeoutMs,
+      clock: r.clock,
+      onAlterIsr: (isr, epoch) => this.#alterIsr(p, isr, epoch),
+      onHighWatermark: (hw) => this.#advanceHighWatermark(p, hw),
     });
+    p.role = "leader";
+    p.leaderId = r.nodeId;
+    p.leaderEpoch = pm.leaderEpoch;
+    // Everything in the log is durable here (followers append durably), which may already move
+    // the high watermark, at once on a single replica.
+    p.leader.leaderDurable(leo);
+    this.#o.logger.info("leading partition", {
+      partition: p.key,
+      epoch: pm.leaderEpoch,
+      logEndOffset: leo,
+    });
+  }
+
+  #becomeFollower(p: HostedPartition, pm: PartitionMeta): void {
+    this.#stopLeading(p);
+    p.role = "follower";
+    p.leaderId = pm.leader;
+    p.leaderEpoch = pm.leaderEpoch;
+    const endpoint = this.#o.metadata.replicationEndpoint?.(pm.leader);
+    if (this.#fetchers === null || endpoint === undefined) {
+      this.#o.logger.warn("cannot follow: no replication endpoint for the leader", {
+        partition: p.key,
+        leader: pm.leader,
+      });
+      return;
+    }
+    this.#fetchers.follow(p.topic, p.partition, {
+      leaderId: pm.leader,
+      url: `tcp://${endpoint.host}:${endpoint.port}`,
+      leaderEpoch: pm.leaderEpoch,
+    });
+    this.#o.logger.info("following partition", {
+      partition: p.key,
+      leader: pm.leader,
+      epoch: pm.leaderEpoch,
+    });
+  }
+
+  #stopLeading(p: HostedPartition): void {
+    p.leader?.close();
+    p.leader = null;
+  }
+
+  #advanceHighWatermark(p: HostedPartition, hw: number): void {
+    const to = Math.min(hw, p.log.logEndOffset);
+    if (to > p.log.highWatermark) p.log.advanceHighWatermark(to);
+    this.#o.waiter.notify(p.key);
+  }
+
+  #alterIsr(p: HostedPartition, isr: readonly number[], leaderEpoch: number): void {
+    const alter = this.#o.metadata.proposeIsr;
+    if (alter === undefined) {
+      p.leader?.isrChangeFailed();
+      return;
+    }
+    alter.call(this.#o.metadata, p.topic, p.partition, leaderEpoch, isr).then(
+      () => {
+        if (p.leader !== null && p.leaderEpoch === leaderEpoch) {
+          p.isr = isr;
+          p.leader.isrCommitted(isr);
+        }
+      },
+      (err: unknown) => {
+        this.#o.logger.warn("ISR change refused", { partition: p.key, isr, err: err as Error });
+        p.leader?.isrChangeFailed();
+      },
+    );
   }
 
   /**
@@ -236,8 +471,27 @@ export class PartitionManager {
    *   OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH
    * @throws {CorruptRecordError | RecordTooLargeError} for a bad batch
    */
-  async produce(topic: string, partition: number, records: Uint8Array): Promise<ProduceResult> {
+  async produce(
+    topic: string,
+    partition: number,
+    records: Uint8Array,
+    acks = -1,
+  ): Promise<ProduceResult> {
     const p = this.#hosted(topic, partition);
+    const leader = p.leader;
+    if (p.role !== "leader" || leader === null) {
+      throw new KafkaProtocolError(
+        "NOT_LEADER_OR_FOLLOWER",
+        `Cannot append to ${p.key} as broker ${this.#o.replication.nodeId} does not lead it: the leader is ${p.leaderId}`,
+        { retriable: true },
+      );
+    }
+    const level = ackLevelFromWire(acks);
+    if (level === null) {
+      throw new KafkaProtocolError("INVALID_REQUIRED_ACKS", `Cannot append with acks=${acks}`);
+    }
+    // min.insync.replicas is checked before anything is appended (NOT_ENOUGH_REPLICAS).
+    if (acks !== 0) leader.checkProduce(level);
     const header = validateBatch(records, { maxBytes: p.config["max.message.bytes"] });
     await this.#awaitWalSpace();
     // Own copy: the request frame's buffer must not be pinned by the cache, nor mutated later.
@@ -259,8 +513,10 @@ export class PartitionManager {
     if (check.kind !== "append") {
       this.#o.cache.cancelReservation(batch.length);
       if (check.kind === "error") throw new KafkaProtocolError(check.code, check.message);
-      // A retry: answer only once the original is durable, which acks promise.
+      // A retry: answer only once the original is as safe as these acks ask.
       await p.durable;
+      const end = check.baseOffset + seq.lastOffsetDelta + 1;
+      if (acks !== 0 && acks !== 1) await leader.awaitAck(end, level);
       return {
         ..._dup(check.baseOffset, seq.lastOffsetDelta),
         logStartOffset: p.log.logStartOffset,
@@ -285,8 +541,12 @@ export class PartitionManager {
         },
       );
     }
-    p.log.advanceHighWatermark(Math.max(p.log.highWatermark, assigned.lastOffset + 1));
+    const end = assigned.lastOffset + 1;
+    // The WAL acknowledges in order, so everything up to `end` is durable on the leader now;
+    // the tracker moves the high watermark once the ISR has it too.
+    leader.leaderDurable(end);
     this.#o.waiter.notify(p.key);
+    if (acks !== 0 && acks !== 1) await leader.awaitAck(end, level);
     return { ...assigned, logStartOffset: p.log.logStartOffset, duplicate: false };
   }
 
@@ -303,6 +563,11 @@ export class PartitionManager {
     maxBytes: number,
   ): Promise<FetchRead> {
     const p = this.#hosted(topic, partition);
+    if (p.role !== "leader") {
+      throw new KafkaProtocolError("NOT_LEADER_OR_FOLLOWER", `${p.key} is led by ${p.leaderId}`, {
+        retriable: true,
+      });
+    }
     const start = p.log.logStartOffset;
     if (offset < start || offset > p.log.logEndOffset) {
       throw new KafkaProtocolError(
@@ -329,6 +594,185 @@ export class PartitionManager {
       sizeBytes += b.length;
     }
     return { batches, sizeBytes, highWatermark: hw, logStartOffset: p.log.logStartOffset };
+  }
+
+  /**
+   * A follower's Fetch from this leader: whole batches from `fetchOffset` up to the log end
+   * (not the high watermark, which can only advance once followers have the data), after the
+   * epoch checks of KIP-320. Records the follower's progress for the ISR and acks.
+   *
+   * @throws {KafkaProtocolError} NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH,
+   *   UNKNOWN_LEADER_EPOCH, OFFSET_OUT_OF_RANGE
+   */
+  async readForReplica(
+    topic: string,
+    partition: number,
+    replicaId: number,
+    fetch: { fetchOffset: number; currentLeaderEpoch: number; lastFetchedEpoch: number },
+    maxBytes: number,
+  ): Promise<ReplicaRead> {
+    const p = this.#hosted(topic, partition);
+    this.#o.logger.debug("replica fetch", { partition: p.key, replicaId, ...fetch, role: p.role });
+    if (p.role !== "leader" || p.leader === null) {
+      throw new KafkaProtocolError("NOT_LEADER_OR_FOLLOWER", `${p.key} is not led here`, {
+        retriable: true,
+      });
+    }
+    const verdict = validateReplicaFetch(fetch, {
+      leaderEpoch: p.leaderEpoch,
+      epochs: p.epochs,
+      logStartOffset: p.log.logStartOffset,
+      logEndOffset: p.log.logEndOffset,
+    });
+    const positions = { highWatermark: p.log.highWatermark, logStartOffset: p.log.logStartOffset };
+    if (verdict.kind === "error") {
+      throw new KafkaProtocolError(
+        verdict.code,
+        `Replica fetch of ${p.key} refused: ${verdict.code}`,
+        {
+          retriable: true,
+        },
+      );
+    }
+    if (verdict.kind === "diverging") {
+      return {
+        kind: "diverging",
+        epoch: verdict.epoch,
+        endOffset: verdict.endOffset,
+        ...positions,
+      };
+    }
+    p.leader.followerFetched(replicaId, fetch.fetchOffset);
+    const empty = {
+      kind: "read" as const,
+      batches: [],
+      sizeBytes: 0,
+      ...positions,
+      highWatermark: p.log.highWatermark,
+    };
+    if (fetch.fetchOffset >= p.log.logEndOffset) return empty;
+    const hit = this.#o.cache.read(p.key, fetch.fetchOffset, maxBytes) ??
+      await this.#o.tiering?.reader.read(p.key, fetch.fetchOffset, maxBytes) ?? null;
+    if (hit === null) {
+      throw new KafkaProtocolError(
+        "OFFSET_OUT_OF_RANGE",
+        `Cannot serve ${p.key} at ${fetch.fetchOffset} to replica ${replicaId}: no cached or stored batch holds it`,
+      );
+    }
+    return {
+      ...empty,
+      batches: hit.batches,
+      sizeBytes: hit.sizeBytes,
+      highWatermark: p.log.highWatermark,
+    };
+  }
+
+  /** What the replica fetchers call to apply what they fetched. */
+  followerSink(): FollowerSink {
+    return {
+      view: (t, i) => this.#followerView(t, i),
+      appendAsFollower: (t, i, batches, hw, start) =>
+        this.#appendAsFollower(t, i, batches, hw, start),
+      truncateTo: (t, i, offset) => this.#truncateFollower(t, i, offset),
+      resetTo: (t, i, offset) => this.#resetFollower(t, i, offset),
+      requestMetadataRefresh: (reason) => {
+        this.#o.logger.debug("replica fetcher asked for fresh metadata", { reason });
+        void this.syncWithMetadata();
+      },
+    };
+  }
+
+  #followerView(topic: string, partition: number): FollowerLogView | undefined {
+    const p = this.#partitions.get(partitionKey(topic, partition));
+    if (p === undefined) return undefined;
+    // The fetcher keeps this view for as long as it follows: getters, so it always sees the
+    // log as it is now, not as it was when following started.
+    return {
+      get logStartOffset() {
+        return p.log.logStartOffset;
+      },
+      get logEndOffset() {
+        return p.log.logEndOffset;
+      },
+      get highWatermark() {
+        return p.log.highWatermark;
+      },
+      epochs: p.epochs,
+    };
+  }
+
+  /** Appends fetched batches durably, then moves the follower's high watermark. */
+  async #appendAsFollower(
+    topic: string,
+    partition: number,
+    batches: readonly Uint8Array[],
+    leaderHighWatermark: number,
+    leaderLogStartOffset: number,
+  ): Promise<void> {
+    const p = this.#hosted(topic, partition);
+    if (p.role !== "follower") return;
+    let last: Promise<unknown> = Promise.resolve();
+    const own: Uint8Array[] = [];
+    for (const fetched of batches) {
+      validateBatch(fetched, { maxBytes: Number.MAX_SAFE_INTEGER, strictCount: false });
+      const batch = fetched.slice();
+      const h = readBatchHeader(batch);
+      if (h.lastOffset < p.log.logEndOffset) continue; // already have it
+      await this.#o.cache.reserve(batch.length);
+      p.log.appendAssigned(batch);
+      this.#o.cache.appendReserved(p.key, batch);
+      last = this.#o.wal.append(p.streamId, BigInt(h.baseOffset), batch);
+      own.push(batch);
+      if (h.producerId >= 0) {
+        p.producers.record({
+          producerId: h.producerId,
+          producerEpoch: h.producerEpoch,
+          baseSequence: h.baseSequence,
+          lastOffsetDelta: h.lastOffsetDelta,
+        }, h.baseOffset);
+      }
+    }
+    // The next fetch tells the leader this follower has the data: it must be durable by then.
+    await last;
+    if (assignEpochsFromBatches(p.epochs, own)) await p.epochCheckpoint.save(p.epochs);
+    const hw = Math.min(leaderHighWatermark, p.log.logEndOffset);
+    if (hw > p.log.highWatermark) p.log.advanceHighWatermark(hw);
+    if (
+      leaderLogStartOffset > p.log.logStartOffset && leaderLogStartOffset <= p.log.highWatermark
+    ) {
+      p.log.advanceLogStartOffset(leaderLogStartOffset);
+    }
+    this.#o.waiter.notify(p.key);
+  }
+
+  /** Removes a divergent suffix: a durable WAL marker first, so a crash cannot resurrect it. */
+  async #truncateFollower(topic: string, partition: number, offset: number): Promise<void> {
+    const p = this.#hosted(topic, partition);
+    if (offset >= p.log.logEndOffset) return;
+    const marker = encodeTruncationMarker({ kind: "truncate", offset, leaderEpoch: p.leaderEpoch });
+    await this.#o.wal.append(p.streamId, markerWalBaseOffset(offset, p.log.logEndOffset), marker);
+    this.#o.cache.truncateTo(p.key, offset);
+    const newEnd = this.#o.cache.endOffset(p.key) ?? offset;
+    p.log.truncateTo(Math.min(newEnd, offset));
+    p.producers.clear();
+    if (p.epochs.truncateFromEnd(p.log.logEndOffset)) await p.epochCheckpoint.save(p.epochs);
+    this.#o.logger.warn("truncated a divergent suffix", {
+      partition: p.key,
+      logEndOffset: p.log.logEndOffset,
+    });
+  }
+
+  /** The leader's log starts past ours: start over at `offset` (older data is in storage). */
+  async #resetFollower(topic: string, partition: number, offset: number): Promise<void> {
+    const p = this.#hosted(topic, partition);
+    const marker = encodeTruncationMarker({ kind: "reset", offset, leaderEpoch: p.leaderEpoch });
+    await this.#o.wal.append(p.streamId, markerWalBaseOffset(offset, p.log.logEndOffset), marker);
+    this.#o.cache.drop(p.key);
+    p.log.resetTo(offset);
+    p.producers.clear();
+    p.epochs.clear();
+    await p.epochCheckpoint.save(p.epochs);
+    this.#o.logger.info("reset a follower log", { partition: p.key, logStartOffset: offset });
   }
 
   /**
@@ -424,6 +868,10 @@ export class PartitionManager {
       },
     );
   }
+}
+
+function _sameSet(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x) => b.includes(x));
 }
 
 function _dup(baseOffset: number, lastOffsetDelta: number): AssignedOffsets {

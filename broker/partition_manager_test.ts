@@ -73,6 +73,17 @@ Deno.test("PartitionManager.recover skips stored batches with gaps and replays t
       logger: silentLogger,
       nowMs: () => 0,
       walHighWaterBytes: 3 << 20,
+      replication: {
+        nodeId: 1,
+        maxLagMessages: 1000,
+        maxLagTimeMs: 10_000,
+        ackTimeoutMs: 1000,
+        clock: {
+          nowMs: () => 0,
+          setTimer: () => 0,
+          clearTimer: () => {},
+        },
+      },
       tiering: {
         manifest,
         reader: new TieredReader(manifest, new MemoryObjectStore(), new BlockCache(1024)),

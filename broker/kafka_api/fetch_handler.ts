@@ -55,6 +55,33 @@ function _concat(batches: readonly Uint8Array[], size: number): Uint8Array {
 }
 
 /** Reads every requested partition once; returns the response and the bytes it carries. */
+/**
+ * Reads one partition: a consumer reads below the high watermark; a follower (replica id >= 0)
+ * reads up to the log end after the epoch checks, and may be told where its log diverged.
+ */
+async function _read(
+  broker: BrokerContext,
+  req: FetchRequest,
+  topic: string,
+  p: FetchRequest["topics"][number]["partitions"][number],
+  limit: number,
+  data: FetchResponsePartitionData,
+): Promise<{ batches: Uint8Array[]; sizeBytes: number } | null> {
+  const offset = Number(p.fetchOffset);
+  const replicaId = req.replicaId >= 0 ? req.replicaId : req.replicaState.replicaId;
+  if (replicaId < 0) return await broker.partitions.read(topic, p.partition, offset, limit);
+  const r = await broker.partitions.readForReplica(topic, p.partition, replicaId, {
+    fetchOffset: offset,
+    currentLeaderEpoch: p.currentLeaderEpoch,
+    lastFetchedEpoch: p.lastFetchedEpoch,
+  }, limit);
+  if (r.kind === "diverging") {
+    data.divergingEpoch = { epoch: r.epoch, endOffset: BigInt(r.endOffset) };
+    return null;
+  }
+  return r;
+}
+
 async function _readOnce(
   req: FetchRequest,
   broker: BrokerContext,
@@ -70,9 +97,7 @@ async function _readOnce(
         // Once the response budget is spent, the remaining partitions report offsets only.
         const skip = budget <= 0 && bytes > 0;
         const limit = Math.min(p.partitionMaxBytes, Math.max(1, budget));
-        const read = skip
-          ? null
-          : await broker.partitions.read(t.topic, p.partition, Number(p.fetchOffset), limit);
+        const read = skip ? null : await _read(broker, req, t.topic, p, limit, data);
         const log = broker.partitions.get(t.topic, p.partition)?.log;
         if (log === undefined) {
           throw new KafkaProtocolError(

@@ -1,6 +1,7 @@
 /**
  * Produce (API key 0). Every partition of the request is appended concurrently; each answers
- * once its batch is durable in the WAL (acks=1 and acks=-1 are the same on one replica). With
+ * once its batch is as safe as `acks` asks: durable on the leader (1), on the whole ISR (-1), on
+ * a majority of the replicas (-2) or on n replicas (n >= 2). With
  * acks=0 the batch is still appended, but no response is sent, as Kafka does.
  *
  * Versions 0-2 carry message-format v0/v1, which RustMQ does not store, so 3 is the minimum.
@@ -24,7 +25,13 @@ import type { ApiRoute } from "./request_router.ts";
 import type { BrokerContext, RequestContext } from "./broker_context.ts";
 import { topicOrAutoCreate } from "./metadata_handler.ts";
 
-const _ACKS_ALLOWED = new Set([-1, 0, 1]);
+/**
+ * Valid `acks`: 0 (none), 1 (leader), -1 (all of the ISR), -2 (a majority of the replicas, an
+ * extension) and n >= 2 (n replicas including the leader, an extension).
+ */
+function _acksValid(acks: number): boolean {
+  return acks >= -2 && acks <= 32767;
+}
 
 function _partitionError(
   index: number,
@@ -48,6 +55,7 @@ async function _producePartition(
   topic: string,
   index: number,
   records: Uint8Array | null,
+  acks: number,
 ): Promise<ProduceResponsePartitionProduceResponse> {
   if (records === null || records.length === 0) {
     return _partitionError(
@@ -59,7 +67,7 @@ async function _producePartition(
   try {
     let first: ProduceResponsePartitionProduceResponse | null = null;
     for (const batch of splitBatches(records)) {
-      const r = await broker.partitions.produce(topic, index, batch);
+      const r = await broker.partitions.produce(topic, index, batch, acks);
       first ??= {
         ..._partitionError(index, ErrorCode.NONE, null),
         baseOffset: BigInt(r.baseOffset),
@@ -81,7 +89,7 @@ async function _producePartition(
 async function _handle(req: ProduceRequest, ctx: RequestContext): Promise<ProduceResponse | null> {
   const broker = ctx.broker;
   const res = createProduceResponse();
-  const acksOk = _ACKS_ALLOWED.has(req.acks);
+  const acksOk = _acksValid(req.acks);
   const work = req.topicData.map(async (t) => {
     const found = acksOk
       ? await topicOrAutoCreate(broker, t.name, true)
@@ -91,7 +99,7 @@ async function _handle(req: ProduceRequest, ctx: RequestContext): Promise<Produc
       if (p.index < 0 || p.index >= found.partitions.length) {
         return _partitionError(p.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null);
       }
-      return _producePartition(broker, t.name, p.index, p.records);
+      return _producePartition(broker, t.name, p.index, p.records, req.acks);
     }));
     return { name: t.name, partitionResponses: partitions };
   });

@@ -84,6 +84,18 @@ export interface ClusterMetadata {
   allocateProducerId(): Promise<bigint>;
   /** Called after every change, with the names of the topics that changed. */
   onChange(listener: (topics: readonly string[]) => void): void;
+  /** Where followers fetch from broker `nodeId` (its replication listener), when known. */
+  replicationEndpoint?(nodeId: number): { host: string; port: number } | undefined;
+  /**
+   * Proposes the ISR of a partition this broker leads at `leaderEpoch`. Resolves once the
+   * controller committed it; rejects when the broker's view is stale.
+   */
+  proposeIsr?(
+    topic: string,
+    partition: number,
+    leaderEpoch: number,
+    isr: readonly number[],
+  ): Promise<void>;
 }
 
 /** Where {@linkcode LocalMetadata} keeps its state. */

@@ -138,6 +138,30 @@ export class RemoteClusterMetadata implements ClusterMetadata {
   }
 
   /** A partition's full replicated state, including the `partitionEpoch` ISR changes quote. */
+  replicationEndpoint(nodeId: number): { host: string; port: number } | undefined {
+    const b = this.#s.cache.brokers().find((x) => x.nodeId === nodeId);
+    return b?.endpoints["replication"];
+  }
+
+  /** {@linkcode ClusterMetadata.proposeIsr}: the partition epoch is the one this broker last saw. */
+  async proposeIsr(
+    topic: string,
+    partition: number,
+    leaderEpoch: number,
+    isr: readonly number[],
+  ): Promise<void> {
+    const state = this.partitionState(topic, partition);
+    if (state === undefined) {
+      throw new MetadataError("UNKNOWN_TOPIC_OR_PARTITION", `${topic}/${partition} is unknown`);
+    }
+    await this.alterIsr(
+      topic,
+      partition,
+      { leaderEpoch, partitionEpoch: state.partitionEpoch },
+      isr,
+    );
+  }
+
   partitionState(topic: string, partition: number): PartitionRecord | undefined {
     return this.#s.cache.topic(topic)?.partitions[partition];
   }

@@ -76,7 +76,7 @@ export class BrokerProcess {
       stdout: "piped",
       stderr: "piped",
       stdin: "null",
-      env: { NO_COLOR: "1", RUSTMQ_LOG_LEVEL: "info" },
+      env: { NO_COLOR: "1", RUSTMQ_LOG_LEVEL: Deno.env.get("RUSTMQ_TEST_BROKER_LOG") ?? "info" },
     }).spawn();
     this.#child = child;
     const dec = new TextDecoder();
