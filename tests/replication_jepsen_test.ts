@@ -1,0 +1,283 @@
+/**
+ * Jepsen-style check of replication: three brokers (separate processes) and a topic of six
+ * partitions with RF=3 and min.insync.replicas=2. Idempotent producers write unique values with
+ * acks=all while a nemesis SIGKILLs and restarts a random broker every few seconds, the leader
+ * of the most partitions more often than not. Afterwards everything is consumed, and:
+ * - every acknowledged value is present exactly once, at the offset its acknowledgement named;
+ * - within each partition, each producer's values appear in the order they were acknowledged;
+ * - nothing appears that was never sent.
+ *
+ * `deno task soak --minutes N` runs the same scenario for longer (RUSTMQ_SOAK_SECONDS). A
+ * failure names the seed; `RUSTMQ_JEPSEN_SEED=S` replays the nemesis schedule.
+ */
+
+import assert from "node:assert/strict";
+import { Cluster, waitFor } from "./support/cluster_harness.ts";
+import { RustMqClient } from "../mod.ts";
+
+const SEED = Number(Deno.env.get("RUSTMQ_JEPSEN_SEED") ?? Math.floor(Math.random() * 2 ** 31));
+const NEMESIS_SECONDS = Number(Deno.env.get("RUSTMQ_SOAK_SECONDS") ?? 35);
+const TOPIC = "jepsen";
+const PARTITIONS = 6;
+const PRODUCERS = 3;
+
+/** mulberry32: a small seeded PRNG, so the nemesis schedule replays from the seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Ack {
+  value: string;
+  producer: number;
+  partition: number;
+  offset: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Writes unique values until `stop`; records every acknowledgement in order. */
+async function produceLoop(
+  bootstrap: string[],
+  id: number,
+  stop: () => boolean,
+  acks: Ack[],
+  sent: Set<string>,
+): Promise<void> {
+  const client = await RustMqClient.connect({
+    brokers: bootstrap.map((b) => `tcp://${b}`),
+    clientId: `jepsen-${id}`,
+    requestTimeoutMs: 5000,
+    connectTimeoutMs: 3000,
+  });
+  const producer = client.producer({
+    ackLevel: "All",
+    idempotent: true,
+    deliveryTimeoutMs: 60_000,
+    lingerMs: 2,
+  });
+  try {
+    for (let seq = 0; !stop(); seq++) {
+      const value = `p${id}-${seq}`;
+      const partition = seq % PARTITIONS;
+      sent.add(value);
+      try {
+        const r = await producer.send({ topic: TOPIC, partition, value });
+        acks.push({ value, producer: id, partition: r.partition, offset: r.offset });
+      } catch {
+        // Not acknowledged: it may or may not be in the log; both are allowed.
+        await sleep(50);
+      }
+    }
+  } finally {
+    await client.close().catch(() => {});
+  }
+}
+
+/** The broker leading the most partitions, from the controller. */
+async function busiestLeader(cluster: Cluster): Promise<number | null> {
+  try {
+    const t = await cluster.topic(TOPIC);
+    const counts = new Map<number, number>();
+    for (const p of t.partition_details as { leader: number }[]) {
+      if (p.leader >= 0) counts.set(p.leader, (counts.get(p.leader) ?? 0) + 1);
+    }
+    return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+async function nemesis(cluster: Cluster, random: () => number, stop: () => boolean, log: string[]) {
+  while (!stop()) {
+    await sleep(2000 + random() * 2000);
+    if (stop()) break;
+    const leader = await busiestLeader(cluster);
+    const pickLeader = random() < 0.65 && leader !== null;
+    const victim = cluster.brokers.find((b) => b.id === leader && pickLeader) ??
+      cluster.brokers[Math.floor(random() * cluster.brokers.length)]!;
+    log.push(
+      `${new Date().toISOString()} kill broker ${victim.id}${
+        victim.id === leader ? " (leader)" : ""
+      }`,
+    );
+    await victim.kill();
+    await sleep(1000 + random() * 1500);
+    await victim.start(30_000);
+    log.push(`${new Date().toISOString()} restarted broker ${victim.id}`);
+    // Let it rejoin the ISR before the next fault, so one failure at a time is tested.
+    await waitForFullIsr(cluster, 20_000).catch(() =>
+      log.push("ISR did not fully recover in time")
+    );
+  }
+}
+
+async function waitForFullIsr(cluster: Cluster, timeoutMs: number): Promise<void> {
+  await waitFor("every partition to have 3 in-sync replicas", timeoutMs, async () => {
+    const t = await cluster.topic(TOPIC);
+    const parts = t.partition_details as { leader: number; isr: number[] }[];
+    return parts.every((p) => p.leader >= 0 && p.isr.length === 3) ? true : undefined;
+  }, 200);
+}
+
+/** Reads every partition from the start to its high watermark. */
+async function consumeAll(
+  bootstrap: string[],
+): Promise<Map<number, { offset: number; value: string }[]>> {
+  const client = await RustMqClient.connect({
+    brokers: bootstrap.map((b) => `tcp://${b}`),
+    clientId: "jepsen-check",
+  });
+  const out = new Map<number, { offset: number; value: string }[]>();
+  try {
+    const consumer = client.consumer({ autoOffsetReset: "earliest", maxWaitMs: 200 });
+    const tps = Array.from({ length: PARTITIONS }, (_, partition) => ({ topic: TOPIC, partition }));
+    consumer.assign(tps);
+    for (const tp of tps) await consumer.seek(tp, "earliest");
+    const ends = await consumer.endOffsets(tps);
+    const dec = new TextDecoder();
+    const deadline = Date.now() + 60_000;
+    let remaining = tps.filter((_, i) => ends[i]! > 0).length;
+    const done = new Set<number>();
+    while (remaining > 0 && Date.now() < deadline) {
+      for (const r of await consumer.poll({ timeoutMs: 500, maxRecords: 5000 })) {
+        const list = out.get(r.partition) ?? [];
+        list.push({ offset: r.offset, value: dec.decode(r.value!) });
+        out.set(r.partition, list);
+        if (r.offset + 1 >= ends[r.partition]! && !done.has(r.partition)) {
+          done.add(r.partition);
+          remaining--;
+        }
+      }
+    }
+    assert.equal(remaining, 0, `timed out consuming: ends ${ends}`);
+    await consumer.close();
+  } finally {
+    await client.close();
+  }
+  return out;
+}
+
+function check(
+  acks: readonly Ack[],
+  sent: ReadonlySet<string>,
+  log: Map<number, { offset: number; value: string }[]>,
+) {
+  const problems: string[] = [];
+  const where = new Map<string, { partition: number; offset: number }>();
+  for (const [partition, records] of log) {
+    for (const r of records) {
+      if (where.has(r.value)) problems.push(`duplicate ${r.value} at ${partition}/${r.offset}`);
+      where.set(r.value, { partition, offset: r.offset });
+      if (!sent.has(r.value)) problems.push(`extra value ${r.value} at ${partition}/${r.offset}`);
+    }
+  }
+  const lastOffset = new Map<string, number>();
+  for (const a of acks) {
+    const found = where.get(a.value);
+    if (found === undefined) {
+      problems.push(`missing acknowledged ${a.value} (acked at ${a.partition}/${a.offset})`);
+      continue;
+    }
+    if (found.partition !== a.partition || found.offset !== a.offset) {
+      problems.push(
+        `${a.value} acked at ${a.partition}/${a.offset} but found at ${found.partition}/${found.offset}`,
+      );
+    }
+    const k = `${a.producer}/${a.partition}`;
+    if ((lastOffset.get(k) ?? -1) >= found.offset) {
+      problems.push(`${a.value} is out of acknowledgement order in partition ${a.partition}`);
+    }
+    lastOffset.set(k, found.offset);
+  }
+  return problems;
+}
+
+Deno.test({
+  name:
+    "replication keeps every acknowledged write through SIGKILLed brokers (acks=all, RF=3, min ISR 2)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const random = rng(SEED);
+    console.log(
+      `jepsen seed ${SEED} (replay: RUSTMQ_JEPSEN_SEED=${SEED} deno task test tests/replication_jepsen_test.ts)`,
+    );
+    await using cluster = await Cluster.start({
+      brokers: 3,
+      brokerLeaseMs: 2000,
+      brokerConfig: {
+        replication: ["heartbeat_timeout_ms = 6000", "max_replication_lag = 100000"],
+      },
+    });
+    await cluster.createTopic(TOPIC, PARTITIONS, 3, { "min.insync.replicas": "2" });
+    await waitForFullIsr(cluster, 20_000);
+    const acks: Ack[] = [];
+    const sent = new Set<string>();
+    const events: string[] = [];
+    let stopped = false;
+    const stop = () => stopped;
+    const bootstrap = cluster.bootstrap();
+    const producers = Array.from(
+      { length: PRODUCERS },
+      (_, i) => produceLoop(bootstrap, i, stop, acks, sent),
+    );
+    const chaos = nemesis(cluster, random, stop, events);
+    await sleep(NEMESIS_SECONDS * 1000);
+    stopped = true;
+    await chaos;
+    await Promise.all(producers);
+    for (const b of cluster.brokers) if (!b.running) await b.start();
+    await waitForFullIsr(cluster, 30_000);
+    const log = await consumeAll(cluster.bootstrap());
+    const problems = check(acks, sent, log);
+    const kills = events.filter((e) => e.includes("kill")).length;
+    console.log(
+      `jepsen seed ${SEED}: ${acks.length} acknowledged of ${sent.size} sent, ${kills} kills`,
+    );
+    assert.ok(kills >= 3, `the nemesis should have struck several times: ${events.join("; ")}`);
+    assert.ok(
+      acks.length > 200,
+      `too few writes were acknowledged to mean anything: ${acks.length}`,
+    );
+    assert.deepEqual(
+      problems.slice(0, 20),
+      [],
+      `seed ${SEED}: ${problems.length} problem(s); nemesis: ${events.join("; ")}`,
+    );
+  },
+});
+
+Deno.test("jepsen checker reports missing, duplicated, extra, moved and reordered values", () => {
+  const acks: Ack[] = [
+    { value: "a", producer: 0, partition: 0, offset: 0 },
+    { value: "b", producer: 0, partition: 0, offset: 1 },
+    { value: "c", producer: 0, partition: 0, offset: 2 },
+    { value: "d", producer: 1, partition: 1, offset: 0 },
+  ];
+  const sent = new Set(["a", "b", "c", "d", "e"]);
+  const log = new Map([
+    [0, [{ offset: 0, value: "b" }, { offset: 1, value: "a" }, { offset: 2, value: "x" }, {
+      offset: 3,
+      value: "a",
+    }]],
+    [1, [{ offset: 0, value: "e" }]],
+  ]);
+  const problems = check(acks, sent, log).join("\n");
+  assert.match(problems, /duplicate a/);
+  assert.match(problems, /extra value x/);
+  assert.match(problems, /missing acknowledged c/);
+  assert.match(problems, /missing acknowledged d/);
+  assert.match(problems, /b acked at 0\/1 but found at 0\/0/);
+  assert.match(problems, /out of acknowledgement order/);
+  assert.deepEqual(
+    check(acks.slice(0, 1), new Set(["a"]), new Map([[0, [{ offset: 0, value: "a" }]]])),
+    [],
+  );
+});
