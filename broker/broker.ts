@@ -34,7 +34,7 @@ import { ReplicaFetcherManager } from "./replication/replica_fetcher_manager.ts"
 import { ReplicaFetcher, systemFetcherClock } from "./replication/replica_fetcher.ts";
 import { connect as connectTransport } from "../client/transport/connect.ts";
 import { offsetForLeaderEpochRoute } from "./replication/offset_for_leader_epoch_handler.ts";
-import { GroupService, type GroupServiceOptions } from "./group/group_service.ts";
+import { GroupService, type GroupServiceOptions, OFFSETS_TOPIC } from "./group/group_service.ts";
 import { createResilientObjectStore } from "./object_store/object_store_factory.ts";
 import { seededRandom, systemObjectStoreClock } from "./object_store/object_store_clock.ts";
 import type { ObjectStore } from "./object_store/object_store.ts";
@@ -343,6 +343,8 @@ export class Broker implements AsyncDisposable {
       store,
       manifest,
       blockCache,
+      cache,
+      checkpoint: (streamId, offset) => wal.checkpoint(streamId, BigInt(offset)),
       maintenanceIntervalMs: cfg.object_storage.maintenance_interval_ms,
       logger: log.child("tier"),
     });
@@ -356,6 +358,10 @@ export class Broker implements AsyncDisposable {
       logger: log.child("groups"),
       replicationFactor: cfg.replication.default_replication_factor,
     }, options.groups);
+    // A coordinator that takes over an offsets partition (failover) loads its committed offsets.
+    partitions.onLeadership((p) => {
+      if (p.topic === OFFSETS_TOPIC) void groups.reloadPartition(p.partition);
+    });
 
     const brokerCtx: BrokerContext = {
       nodeId,
@@ -499,6 +505,7 @@ function _startOps(
     () => [...partitions.partitions()].length,
   );
   _consumerLagGauge(registry, partitions, groups);
+  _replicationGauges(registry, partitions);
   binding.mountRoutes?.(app);
   const http = parseHostPort(cfg.network.http_listen)!;
   return serveOps(app, { hostname: http.host, port: http.port }, log.child("http"));
@@ -549,5 +556,63 @@ function _startReplicationListener(
     maxRequestBytes: cfg.network.max_request_bytes,
     maxInFlightRequests: cfg.network.max_in_flight_requests,
     logger: log.child("replication"),
+  });
+}
+
+/**
+ * Replication health of the partitions this broker hosts: ISR size and follower lag of those it
+ * leads, and the count of under-replicated (ISR smaller than the replica set) and offline (no
+ * leader) partitions among them.
+ */
+function _replicationGauges(registry: Registry, partitions: PartitionManager): void {
+  const labels = (p: { topic: string; partition: number }) => ({
+    topic: p.topic,
+    partition: String(p.partition),
+  });
+  new Gauge({
+    name: "rustmq_partition_isr_size",
+    help: "In-sync replicas of each partition this broker leads",
+    labelNames: ["topic", "partition"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of partitions.partitions()) {
+        if (p.leader !== null) this.set(labels(p), p.leader.tracker.isr.length);
+      }
+    },
+  });
+  new Gauge({
+    name: "rustmq_replication_lag_messages",
+    help: "Offsets a follower is behind the leader's log end, per partition this broker leads",
+    labelNames: ["topic", "partition", "replica"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const p of partitions.partitions()) {
+        for (const [replica, lag] of p.leader?.tracker.followerLags() ?? []) {
+          this.set({ ...labels(p), replica: String(replica) }, lag);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: "rustmq_under_replicated_partitions",
+    help: "Partitions led here whose ISR is smaller than their replica set",
+    registers: [registry],
+    collect() {
+      let n = 0;
+      for (const p of partitions.partitions()) if (p.leader?.tracker.underReplicated) n++;
+      this.set(n);
+    },
+  });
+  new Gauge({
+    name: "rustmq_offline_partitions",
+    help: "Partitions hosted here that have no leader",
+    registers: [registry],
+    collect() {
+      let n = 0;
+      for (const p of partitions.partitions()) if (p.role === "offline") n++;
+      this.set(n);
+    },
   });
 }

@@ -152,6 +152,7 @@ export class PartitionManager {
   #fatal: Error | null = null;
   #syncChain: Promise<void> = Promise.resolve();
   #fetchers: ReplicaFetcherManager | null = null;
+  readonly #leadershipListeners: ((p: HostedPartition) => void)[] = [];
 
   constructor(options: PartitionManagerOptions) {
     this.#o = options;
@@ -264,6 +265,11 @@ export class PartitionManager {
       this.#o.logger.error("applying metadata failed", { err: err as Error });
     });
     return run;
+  }
+
+  /** Calls `listener` each time this broker becomes the leader of a partition. */
+  onLeadership(listener: (p: HostedPartition) => void): void {
+    this.#leadershipListeners.push(listener);
   }
 
   /** The follower fetchers of a cluster broker (standalone has none). */
@@ -401,6 +407,7 @@ export class PartitionManager {
     // Everything in the log is durable here (followers append durably), which may already move
     // the high watermark, at once on a single replica.
     p.leader.leaderDurable(leo);
+    for (const listener of this.#leadershipListeners) listener(p);
     this.#o.logger.info("leading partition", {
       partition: p.key,
       epoch: pm.leaderEpoch,
@@ -751,9 +758,9 @@ export class PartitionManager {
     if (offset >= p.log.logEndOffset) return;
     const marker = encodeTruncationMarker({ kind: "truncate", offset, leaderEpoch: p.leaderEpoch });
     await this.#o.wal.append(p.streamId, markerWalBaseOffset(offset, p.log.logEndOffset), marker);
-    this.#o.cache.truncateTo(p.key, offset);
-    const newEnd = this.#o.cache.endOffset(p.key) ?? offset;
-    p.log.truncateTo(Math.min(newEnd, offset));
+    // Batches are never split: a batch straddling `offset` goes too.
+    const { endOffset } = this.#o.cache.truncateTo(p.key, offset);
+    p.log.truncateTo(Math.max(p.log.logStartOffset, endOffset));
     p.producers.clear();
     if (p.epochs.truncateFromEnd(p.log.logEndOffset)) await p.epochCheckpoint.save(p.epochs);
     this.#o.logger.warn("truncated a divergent suffix", {

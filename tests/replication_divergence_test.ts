@@ -79,7 +79,8 @@ Deno.test({
     assert.ok(
       outcome instanceof Error || outcome.errorCode !== 0,
       `the isolated leader must not acknowledge the suffix: ${JSON.stringify(outcome)}\n` +
-        oldLeader.stderr().split("\n").filter((l) => /follow|lead|isr|ISR|warn|error/.test(l)).slice(-15).join("\n"),
+        oldLeader.stderr().split("\n").filter((l) => /follow|lead|isr|ISR|warn|error/.test(l))
+          .slice(-15).join("\n"),
     );
     await waitFor("the old leader to rejoin the ISR", 30_000, async () => {
       const s = await state(cluster);

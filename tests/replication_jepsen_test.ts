@@ -119,11 +119,24 @@ async function nemesis(cluster: Cluster, random: () => number, stop: () => boole
 }
 
 async function waitForFullIsr(cluster: Cluster, timeoutMs: number): Promise<void> {
-  await waitFor("every partition to have 3 in-sync replicas", timeoutMs, async () => {
-    const t = await cluster.topic(TOPIC);
-    const parts = t.partition_details as { leader: number; isr: number[] }[];
-    return parts.every((p) => p.leader >= 0 && p.isr.length === 3) ? true : undefined;
-  }, 200);
+  let last = "";
+  try {
+    await waitFor("every partition to have 3 in-sync replicas", timeoutMs, async () => {
+      const t = await cluster.topic(TOPIC);
+      const parts = t.partition_details as { leader: number; isr: number[] }[];
+      last = JSON.stringify(parts.map((p) => [p.leader, p.isr]));
+      return parts.every((p) => p.leader >= 0 && p.isr.length === 3) ? true : undefined;
+    }, 200);
+  } catch (err) {
+    const logs = cluster.brokers.map((b) =>
+      `broker ${b.id}:\n` +
+      b.stderr().split("\n").filter((l) => /"(warn|error)"|ISR|truncat/.test(l))
+        .slice(-12).map((l) => l.slice(0, 300)).join("\n")
+    ).join("\n");
+    throw new Error(
+      `${(err as Error).message}; last [leader, isr] per partition: ${last}\n${logs}`,
+    );
+  }
 }
 
 /** Reads every partition from the start to its high watermark. */
@@ -162,6 +175,29 @@ async function consumeAll(
     await client.close();
   }
   return out;
+}
+
+/** Each partition's leader reports an ISR of 3 on /metrics, and nothing is under-replicated. */
+async function assertReplicationMetrics(cluster: Cluster): Promise<void> {
+  const isr = new Map<string, number>();
+  for (const b of cluster.brokers) {
+    const text = await (await fetch(`http://127.0.0.1:${b.httpPort}/metrics`)).text();
+    for (
+      const m of text.matchAll(
+        /^rustmq_partition_isr_size\{topic="jepsen",partition="(\d+)"\} (\d+)$/gm,
+      )
+    ) {
+      isr.set(m[1]!, Number(m[2]));
+    }
+    assert.match(text, /^rustmq_under_replicated_partitions 0$/m, `broker ${b.id} metrics`);
+    assert.match(text, /^rustmq_offline_partitions 0$/m);
+  }
+  assert.equal(
+    isr.size,
+    PARTITIONS,
+    `every partition has one leader reporting its ISR: ${[...isr]}`,
+  );
+  for (const [p, n] of isr) assert.equal(n, 3, `ISR of partition ${p}`);
 }
 
 function check(
@@ -235,6 +271,7 @@ Deno.test({
     await Promise.all(producers);
     for (const b of cluster.brokers) if (!b.running) await b.start();
     await waitForFullIsr(cluster, 30_000);
+    await assertReplicationMetrics(cluster);
     const log = await consumeAll(cluster.bootstrap());
     const problems = check(acks, sent, log);
     const kills = events.filter((e) => e.includes("kill")).length;

@@ -255,6 +255,26 @@ export class GroupService {
   }
 
   /** Replays every partition of the internal topic into the offset cache. */
+  /**
+   * Reloads one partition of the offsets topic when this broker becomes its leader (after a
+   * failover), so the new coordinator serves the offsets the old one committed.
+   */
+  async reloadPartition(partition: number, readBytesMax = 1024 * 1024): Promise<void> {
+    try {
+      const records = await this.#loadPartition(partition, readBytesMax);
+      for (const groupId of this.offsets.groups()) {
+        if (this.offsets.partitionFor(groupId) !== partition) continue;
+        this.coordinator.ensureGroup(groupId, this.offsets.lastCommitMs(groupId));
+      }
+      this.#deps.logger.info("took over committed offsets", { partition, records });
+    } catch (err) {
+      this.#deps.logger.error("cannot reload committed offsets of a partition", {
+        partition,
+        err: err as Error,
+      });
+    }
+  }
+
   async #load(readBytesMax: number): Promise<void> {
     let records = 0;
     for (let p = 0; p < this.offsets.partitionCount; p++) {

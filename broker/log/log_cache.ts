@@ -290,24 +290,21 @@ export class LogCache {
   }
 
   /**
-   * Drops every batch of the partition at or above `offset` (follower truncation). `offset`
-   * must be a batch boundary: a batch straddling it is a bug in the caller.
+   * Drops every batch of the partition that holds an offset at or above `offset` (follower
+   * truncation). A batch straddling `offset` goes too, since batches are never split; the
+   * returned `endOffset` is where the partition's cached log now ends (`offset` when nothing
+   * straddled it).
    */
-  truncateTo(key: PartitionKey, offset: number): number {
+  truncateTo(key: PartitionKey, offset: number): { freedBytes: number; endOffset: number } {
     const p = this.#partitions.get(key);
-    if (p === undefined) return 0;
-    // Find the cut first, so a bad offset leaves the cache untouched.
+    if (p === undefined) return { freedBytes: 0, endOffset: offset };
     let cut = p.entries.length;
     while (cut > p.head && p.entries[cut - 1]!.lastOffset >= offset) cut--;
-    const first = p.entries[cut];
-    assertLog(
-      first === undefined || first.baseOffset >= offset,
-      `truncation at ${offset} splits the batch at ${first?.baseOffset}`,
-    );
+    const endOffset = Math.min(offset, p.entries[cut]?.baseOffset ?? offset);
     let freed = 0;
     for (const e of p.entries.splice(cut)) freed += e.bytes.length;
     this.#free(key, p, freed);
-    return freed;
+    return { freedBytes: freed, endOffset };
   }
 
   /** Forgets a partition (deleted, or no longer led here) and frees its bytes. */

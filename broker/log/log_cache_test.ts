@@ -203,18 +203,20 @@ Deno.test("LogCache rejects invalid options", () => {
   );
 });
 
-Deno.test("LogCache truncateTo drops a suffix at a batch boundary and refuses to split a batch", async () => {
+Deno.test("LogCache truncateTo drops a suffix, whole batches only", async () => {
   const cache = new LogCache({ capacityBytes: 1 << 20, waitTimeoutMs: 10, timer: new FakeTimer() });
   const key = partitionKey("t", 0);
   const batches = await fill(cache, key, 0, 5, 2); // offsets 0-9 in batches of two
   const used = cache.usedBytes;
-  const freed = cache.truncateTo(key, 6);
-  assert.equal(freed, batches[3]!.length + batches[4]!.length);
-  assert.equal(cache.usedBytes, used - freed);
+  const cut = cache.truncateTo(key, 6);
+  assert.equal(cut.freedBytes, batches[3]!.length + batches[4]!.length);
+  assert.equal(cut.endOffset, 6);
+  assert.equal(cache.usedBytes, used - cut.freedBytes);
   assert.equal(cache.endOffset(key), 6);
-  assert.throws(() => cache.truncateTo(key, 3), LogInvariantError);
-  assert.equal(cache.endOffset(key), 6, "a refused truncation changes nothing");
+  // Offset 5 is inside the batch 4-5: the whole batch goes, and the log ends at 4.
+  assert.deepEqual(cache.truncateTo(key, 5), { freedBytes: batches[2]!.length, endOffset: 4 });
+  assert.equal(cache.endOffset(key), 4);
   // The log continues from the truncation point.
-  await cache.append(key, await batchAt(6, 2));
-  assert.equal(cache.endOffset(key), 8);
+  await cache.append(key, await batchAt(4, 2));
+  assert.equal(cache.endOffset(key), 6);
 });

@@ -172,16 +172,19 @@ export class PartitionLog {
   }
 
   /**
-   * Cuts the log back to `offset` (a follower removing a divergent, never-committed suffix
-   * after a leader change). Committed data is never truncated: `offset` must be at or above
-   * the high watermark.
+   * Cuts the log back to `offset` (a follower removing a divergent suffix after a leader
+   * change). A follower's high watermark is only what its leader last told it, so, as in Kafka,
+   * it comes down with the log end when the new leader's log is shorter; what is really
+   * committed is on every ISR member, which the controller chose the new leader from.
    */
   truncateTo(offset: number): void {
     assertLog(
-      Number.isSafeInteger(offset) && offset >= this.#highWatermark && offset <= this.#logEndOffset,
-      `truncation must stay in [${this.#highWatermark}, ${this.#logEndOffset}]: got ${offset}`,
+      Number.isSafeInteger(offset) && offset >= this.#logStartOffset &&
+        offset <= this.#logEndOffset,
+      `truncation must stay in [${this.#logStartOffset}, ${this.#logEndOffset}]: got ${offset}`,
     );
     this.#logEndOffset = offset;
+    this.#highWatermark = Math.min(this.#highWatermark, offset);
   }
 
   /**

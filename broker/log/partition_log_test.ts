@@ -164,13 +164,16 @@ Deno.test("PartitionLog.offsetForTimestamp uses the append time of LogAppendTime
   assert.deepEqual(await log.offsetForTimestamp(0, [a, b]), { offset: 0, timestamp: 1_000 });
 });
 
-Deno.test("PartitionLog truncateTo cuts an uncommitted suffix but never committed data", async () => {
+Deno.test("PartitionLog truncateTo cuts a suffix, lowering a follower's high watermark with it", async () => {
   const log = new PartitionLog({ nowMs: () => 0 });
   for (let i = 0; i < 5; i++) log.assign(await producerBatch(2)); // offsets 0-9
   log.advanceHighWatermark(6);
   log.truncateTo(8);
   assert.equal(log.logEndOffset, 8);
-  assert.throws(() => log.truncateTo(5), LogInvariantError);
+  assert.equal(log.highWatermark, 6);
+  log.truncateTo(5);
+  assert.deepEqual([log.logEndOffset, log.highWatermark], [5, 5]);
+  assert.throws(() => log.truncateTo(9), LogInvariantError);
   log.resetTo(100);
   assert.deepEqual([log.logStartOffset, log.logEndOffset, log.highWatermark], [100, 100, 100]);
 });

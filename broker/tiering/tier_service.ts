@@ -15,6 +15,7 @@ import type { BlockCache } from "./block_cache.ts";
 import type { TierMaintenance } from "./tier_maintenance.ts";
 import type { Uploader } from "./uploader.ts";
 import type { ObjectManifest } from "./object_manifest.ts";
+import type { LogCache } from "../log/log_cache.ts";
 
 /** How often the uploader is asked whether an upload is due. */
 const UPLOAD_TICK_MS = 100;
@@ -27,6 +28,10 @@ export interface TierServiceOptions {
   readonly store: ObjectStore;
   readonly manifest: ObjectManifest;
   readonly blockCache: BlockCache;
+  /** The log cache, released on followers as uploads cover it. */
+  readonly cache: LogCache;
+  /** WAL checkpoint of a stream, for followers. */
+  readonly checkpoint: (streamId: number, offset: number) => void;
   readonly maintenanceIntervalMs: number;
   readonly logger: Logger;
 }
@@ -73,11 +78,30 @@ export class TierService {
   }
 
   start(): void {
-    this.#uploadTimer = setInterval(() => void this.#o.uploader.tick(), UPLOAD_TICK_MS);
+    this.#uploadTimer = setInterval(() => {
+      void this.#o.uploader.tick();
+      this.releaseFollowers();
+    }, UPLOAD_TICK_MS);
     this.#maintenanceTimer = setInterval(
       () => void this.maintainNow(),
       this.#o.maintenanceIntervalMs,
     );
+  }
+
+  /**
+   * Followers never upload: they free their log cache and WAL once the leader's upload of the
+   * same offsets is in the manifest, since object storage then holds them for everyone.
+   */
+  releaseFollowers(): void {
+    for (const p of this.#o.partitions.partitions()) {
+      if (p.role === "leader") continue;
+      const end = this.#o.manifest.partition(p.key)?.uploadedEndOffset;
+      if (end === undefined) continue;
+      // Never past what this follower has durably appended itself.
+      const upto = Math.min(end, p.log.logEndOffset);
+      this.#o.cache.release(p.key, upto);
+      this.#o.checkpoint(p.streamId, upto);
+    }
   }
 
   /** One pass of retention, compaction and garbage collection (skipped if one is running). */
