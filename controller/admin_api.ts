@@ -20,6 +20,7 @@
  * @module
  */
 
+import { mountConsumerGroupsApi } from "./consumer_groups_api.ts";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ControllerNode } from "./controller_node.ts";
@@ -156,6 +157,10 @@ export function mountAdminApi(
     }));
     return c.json({ objects });
   });
+  mountConsumerGroupsApi(
+    api,
+    () => node.sm.brokers().filter((b) => !b.fenced).map((b) => `${b.host}:${b.port}`),
+  );
   api.all(
     "*",
     (c) => _error(c, new MetadataError("NOT_FOUND", `No route ${c.req.method} ${c.req.path}`)),
