@@ -60,6 +60,7 @@ export const adminCommand: Command = {
   },
   details: "Commands: create-topic <name> <partitions> <replication_factor> [--config k=v ...],\n" +
     "list-topics, describe-topic <name>, delete-topic <name>, cluster-health, brokers,\n" +
+    "elect-preferred-leaders [topic],\n" +
     "consumer-groups (list | describe <group> | reset-offsets <group> ...; see its help)\n" +
     "Every --controller URL is tried in turn until one answers.",
   async run(values, positionals, io) {
@@ -160,6 +161,19 @@ async function _dispatch(
       _args(args, 0, "cluster-health");
       const h = await client.request("GET", "/api/v1/cluster/health") as _Json;
       print(h, () => _health(h));
+      return EXIT_OK;
+    }
+    case "elect-preferred-leaders": {
+      const topic = args[0];
+      const r = await client.request(
+        "POST",
+        "/api/v1/cluster/preferred-leader-election",
+        topic === undefined ? {} : { topic },
+      ) as { moved?: number };
+      print(
+        r,
+        () => `Moved leadership of ${r.moved ?? 0} partition(s) to their preferred replicas\n`,
+      );
       return EXIT_OK;
     }
     case "brokers": {

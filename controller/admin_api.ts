@@ -137,6 +137,26 @@ export function mountAdminApi(
     return c.json({ deleted: name });
   });
   api.get("/cluster/health", (c) => c.json(clusterHealth(node)));
+  // Moves leadership back to preferred replicas (first in each replica list) that are in sync.
+  api.post("/cluster/preferred-leader-election", async (c) => {
+    const raw = await c.req.text();
+    let topic: string | undefined;
+    if (raw.trim() !== "") {
+      const body = JSON.parse(raw) as { topic?: unknown };
+      if (body.topic !== undefined && typeof body.topic !== "string") {
+        throw new _FieldError(
+          "topic",
+          "Cannot elect preferred leaders as field 'topic' must be a string",
+        );
+      }
+      topic = body.topic;
+    }
+    const result = await node.execute(
+      { v: 1, op: "elect_preferred_leaders", ...(topic === undefined ? {} : { topic }) },
+      _key(c),
+    );
+    return c.json(result.value as Record<string, unknown>);
+  });
   api.get("/brokers", async (c) => {
     await node.linearizableRead();
     return c.json({ brokers: node.sm.brokers().map(_brokerJson) });

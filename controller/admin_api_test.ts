@@ -287,3 +287,19 @@ Deno.test("Admin API serves over a real socket", async () => {
     await node.close();
   }
 });
+
+Deno.test("Admin API runs a preferred-leader election and validates its body", async () => {
+  const { node, req } = await setup();
+  try {
+    await req("POST", "/api/v1/topics", { name: "pl", partitions: 3, replication_factor: 3 });
+    // Every partition already has its preferred leader: nothing moves.
+    const r = await req("POST", "/api/v1/cluster/preferred-leader-election", { topic: "pl" });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json, { moved: 0 });
+    const bad = await req("POST", "/api/v1/cluster/preferred-leader-election", { topic: 7 });
+    assert.equal(bad.status, 400);
+    assert.equal(errorOf(bad.json).field, "topic");
+  } finally {
+    await node.close();
+  }
+});

@@ -151,6 +151,17 @@ export interface DecommissionEndCommand {
   nodeId: number;
 }
 
+/**
+ * Moves leadership back to each partition's preferred replica (the first in its replica list)
+ * where that replica is live and in the ISR, as Kafka's preferred-leader election does after
+ * failures have piled leadership onto a few brokers. `topic` limits it to one topic.
+ */
+export interface ElectPreferredLeadersCommand {
+  v: 1;
+  op: "elect_preferred_leaders";
+  topic?: string;
+}
+
 /** One topic of {@linkcode ImportLocalCommand}. */
 export interface ImportedTopic {
   name: string;
@@ -191,6 +202,7 @@ export type MetadataCommand =
   | RemovePartitionCommand
   | DecommissionStartCommand
   | DecommissionEndCommand
+  | ElectPreferredLeadersCommand
   | ImportLocalCommand;
 
 /** The operation names, for validating commands that arrive over the network. */
@@ -211,6 +223,7 @@ export const COMMAND_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
   "remove_partition",
   "decommission_start",
   "decommission_end",
+  "elect_preferred_leaders",
   "import_local",
 ]);
 
@@ -274,6 +287,7 @@ const _SHAPES: Record<MetadataCommand["op"], _Shape> = {
   remove_partition: { key: "string" },
   decommission_start: { nodeId: "number" },
   decommission_end: { nodeId: "number" },
+  elect_preferred_leaders: {},
   import_local: {
     clusterId: "string",
     nextProducerId: "string",

@@ -333,6 +333,8 @@ export class MetadataStateMachine {
         return this.#decommissionStart(cmd.nodeId);
       case "decommission_end":
         return this.#decommissionEnd(cmd.nodeId);
+      case "elect_preferred_leaders":
+        return this.#electPreferredLeaders(cmd.topic);
       case "import_local":
         return this.#importLocal(index, cmd);
       default:
@@ -736,6 +738,30 @@ export class MetadataStateMachine {
     this.#replaceBroker({ ...b, decommissioning: true });
     this.#state.decommissioning = [...this.#state.decommissioning, nodeId];
     return { slot: this.#state.decommissioning.length - 1 };
+  }
+
+  #electPreferredLeaders(topic: string | undefined): unknown {
+    const live = (id: number) => this.broker(id)?.fenced === false;
+    let moved = 0;
+    for (const t of this.topics()) {
+      if (topic !== undefined && t.name !== topic) continue;
+      const partitions = t.partitions.map((p) => {
+        const preferred = p.replicas[0];
+        if (preferred === undefined || p.leader === preferred) return p;
+        if (!p.isr.includes(preferred) || !live(preferred)) return p;
+        moved++;
+        return {
+          ...p,
+          leader: preferred,
+          leaderEpoch: p.leaderEpoch + 1,
+          partitionEpoch: p.partitionEpoch + 1,
+        };
+      });
+      if (partitions.every((p, i) => p === t.partitions[i])) continue;
+      this.#state.topics[t.name] = { ...t, partitions };
+      this.#change.topics.add(t.name);
+    }
+    return { moved };
   }
 
   #decommissionEnd(nodeId: number): unknown {

@@ -362,3 +362,44 @@ Deno.test("MetadataStateMachine imports local state only into an empty state", (
   const again = run(sm, at(), cmd);
   assert.equal(!again.ok && again.error.code, "INVALID_REQUEST");
 });
+
+Deno.test("MetadataStateMachine moves leadership back to in-sync, live preferred replicas", () => {
+  const { sm, at } = cluster([[1, null], [2, null], [3, null]]);
+  run(sm, at(), topic("t", 3, 3));
+  const preferred = sm.topic("t")!.partitions.map((p) => p.replicas[0]);
+  const epoch1 = sm.broker(1)!.epoch;
+  // Broker 1 fails: the partitions it led move to other ISR members.
+  run(sm, at(), { v: 1, op: "fence_broker", nodeId: 1, brokerEpoch: epoch1, unclean: false });
+  assert.ok(sm.topic("t")!.partitions.every((p) => p.leader !== 1));
+  // While broker 1 is down and out of the ISR, nothing moves back.
+  assert.deepEqual(run(sm, at(), { v: 1, op: "elect_preferred_leaders" }), {
+    ok: true,
+    value: { moved: 0 },
+  });
+  run(sm, at(), { v: 1, op: "unfence_broker", nodeId: 1, brokerEpoch: epoch1 } as MetadataCommand);
+  for (const p of sm.topic("t")!.partitions) {
+    run(sm, at(), {
+      v: 1,
+      op: "alter_isr",
+      nodeId: p.leader,
+      brokerEpoch: sm.broker(p.leader)!.epoch,
+      topic: "t",
+      partition: p.partition,
+      leaderEpoch: p.leaderEpoch,
+      partitionEpoch: p.partitionEpoch,
+      isr: [1, 2, 3],
+    });
+  }
+  const before = sm.topic("t")!.partitions.map((p) => p.leaderEpoch);
+  const result = run(sm, at(), { v: 1, op: "elect_preferred_leaders" }) as unknown as {
+    value: { moved: number };
+  };
+  const after = sm.topic("t")!.partitions;
+  assert.deepEqual(after.map((p) => p.leader), preferred);
+  assert.ok(result.value.moved >= 1);
+  after.forEach((p, i) => {
+    if (p.leaderEpoch !== before[i]) {
+      assert.equal(p.leaderEpoch, before[i]! + 1, "a move bumps the epoch");
+    }
+  });
+});
