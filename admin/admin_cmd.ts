@@ -60,7 +60,7 @@ export const adminCommand: Command = {
   },
   details: "Commands: create-topic <name> <partitions> <replication_factor> [--config k=v ...],\n" +
     "list-topics, describe-topic <name>, delete-topic <name>, cluster-health, brokers,\n" +
-    "elect-preferred-leaders [topic],\n" +
+    "elect-preferred-leaders [topic], reassign-partition <topic> <partition> <id,id,...>,\n" +
     "consumer-groups (list | describe <group> | reset-offsets <group> ...; see its help)\n" +
     "Every --controller URL is tried in turn until one answers.",
   async run(values, positionals, io) {
@@ -161,6 +161,27 @@ async function _dispatch(
       _args(args, 0, "cluster-health");
       const h = await client.request("GET", "/api/v1/cluster/health") as _Json;
       print(h, () => _health(h));
+      return EXIT_OK;
+    }
+    case "reassign-partition": {
+      const [topic, partition, list] = _args(
+        args,
+        3,
+        "reassign-partition <topic> <partition> <id,id,...>",
+      );
+      const replicas = list!.split(",").map((x) => Number(x.trim()));
+      const r = await client.request(
+        "POST",
+        `/api/v1/topics/${encodeURIComponent(topic!)}/partitions/${Number(partition)}/reassign`,
+        { replicas },
+      ) as { replicas?: number[]; targetReplicas?: number[] };
+      print(
+        r,
+        () =>
+          r.targetReplicas
+            ? `Reassigning ${topic}-${partition} to [${r.targetReplicas}]: replicas now [${r.replicas}]\n`
+            : `Partition ${topic}-${partition} now has replicas [${r.replicas}]\n`,
+      );
       return EXIT_OK;
     }
     case "elect-preferred-leaders": {

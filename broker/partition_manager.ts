@@ -358,11 +358,15 @@ export class PartitionManager {
   async #applyRole(p: HostedPartition, pm: PartitionMeta): Promise<void> {
     const me = this.#o.replication.nodeId;
     const isrChanged = !_sameSet(p.isr, pm.isr);
+    const replicasChanged = !_sameSet(p.replicas, pm.replicas);
     p.replicas = pm.replicas;
     p.isr = pm.isr;
     if (pm.leader === me) {
-      if (p.role !== "leader" || p.leaderEpoch !== pm.leaderEpoch) await this.#becomeLeader(p, pm);
-      else if (isrChanged) p.leader?.isrCommitted(pm.isr);
+      // A reassignment changes the replica set under the same leader: the leader's tracker is
+      // rebuilt so it follows the new replicas (in-flight acks are retried by producers).
+      if (p.role !== "leader" || p.leaderEpoch !== pm.leaderEpoch || replicasChanged) {
+        await this.#becomeLeader(p, pm);
+      } else if (isrChanged) p.leader?.isrCommitted(pm.isr);
       return;
     }
     if (pm.leader < 0) {

@@ -137,6 +137,26 @@ export function mountAdminApi(
     return c.json({ deleted: name });
   });
   api.get("/cluster/health", (c) => c.json(clusterHealth(node)));
+  // Moves a partition to a new replica set: new replicas catch up first, then old ones leave.
+  api.post("/topics/:name/partitions/:partition/reassign", async (c) => {
+    const body = await c.req.json().catch(() => null) as { replicas?: unknown } | null;
+    const replicas = body?.replicas;
+    if (!Array.isArray(replicas) || replicas.some((r) => !Number.isInteger(r))) {
+      throw new _FieldError(
+        "replicas",
+        "Cannot reassign as field 'replicas' must be a list of broker ids",
+      );
+    }
+    const partition = Number(c.req.param("partition"));
+    const result = await node.execute({
+      v: 1,
+      op: "reassign_partition",
+      topic: c.req.param("name"),
+      partition,
+      replicas: replicas as number[],
+    }, _key(c));
+    return c.json(result.value as Record<string, unknown>);
+  });
   // Moves leadership back to preferred replicas (first in each replica list) that are in sync.
   api.post("/cluster/preferred-leader-election", async (c) => {
     const raw = await c.req.text();

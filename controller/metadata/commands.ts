@@ -162,6 +162,19 @@ export interface ElectPreferredLeadersCommand {
   topic?: string;
 }
 
+/**
+ * Moves a partition to a new replica set, Kafka style: the new replicas are added first and
+ * follow the leader; once every target replica is in the ISR the old ones are dropped (and the
+ * leader moves if it is one of them). Scaling out and decommissioning build on this.
+ */
+export interface ReassignPartitionCommand {
+  v: 1;
+  op: "reassign_partition";
+  topic: string;
+  partition: number;
+  replicas: number[];
+}
+
 /** One topic of {@linkcode ImportLocalCommand}. */
 export interface ImportedTopic {
   name: string;
@@ -203,6 +216,7 @@ export type MetadataCommand =
   | DecommissionStartCommand
   | DecommissionEndCommand
   | ElectPreferredLeadersCommand
+  | ReassignPartitionCommand
   | ImportLocalCommand;
 
 /** The operation names, for validating commands that arrive over the network. */
@@ -224,6 +238,7 @@ export const COMMAND_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
   "decommission_start",
   "decommission_end",
   "elect_preferred_leaders",
+  "reassign_partition",
   "import_local",
 ]);
 
@@ -288,6 +303,7 @@ const _SHAPES: Record<MetadataCommand["op"], _Shape> = {
   decommission_start: { nodeId: "number" },
   decommission_end: { nodeId: "number" },
   elect_preferred_leaders: {},
+  reassign_partition: { topic: "string", partition: "number", replicas: "array" },
   import_local: {
     clusterId: "string",
     nextProducerId: "string",

@@ -65,6 +65,8 @@ export interface PartitionRecord {
   partitionEpoch: number;
   replicas: number[];
   isr: number[];
+  /** The replica set a reassignment in progress moves to (replicas holds old and new). */
+  targetReplicas?: number[];
 }
 
 /** One topic's replicated state. */
@@ -335,6 +337,8 @@ export class MetadataStateMachine {
         return this.#decommissionEnd(cmd.nodeId);
       case "elect_preferred_leaders":
         return this.#electPreferredLeaders(cmd.topic);
+      case "reassign_partition":
+        return this.#reassign(cmd.topic, cmd.partition, cmd.replicas);
       case "import_local":
         return this.#importLocal(index, cmd);
       default:
@@ -610,11 +614,11 @@ export class MetadataStateMachine {
       );
     }
     this.#checkIsrUpdate(p, cmd);
-    const next: PartitionRecord = {
+    const next: PartitionRecord = this.#completeReassignment({
       ...p,
       isr: p.replicas.filter((id) => cmd.isr.includes(id)),
       partitionEpoch: p.partitionEpoch + 1,
-    };
+    });
     this.#state.topics[t.name] = {
       ...t,
       partitions: t.partitions.map((x) => x.partition === cmd.partition ? next : x),
@@ -762,6 +766,58 @@ export class MetadataStateMachine {
       this.#change.topics.add(t.name);
     }
     return { moved };
+  }
+
+  #reassign(topic: string, partition: number, target: number[]): unknown {
+    const t = this.#mustTopic(topic);
+    const p = t.partitions[partition];
+    if (p === undefined) {
+      throw new MetadataError(
+        "UNKNOWN_TOPIC_OR_PARTITION",
+        `Partition ${topic}-${partition} does not exist`,
+      );
+    }
+    const ids = target.map(Number);
+    if (
+      ids.length === 0 || new Set(ids).size !== ids.length ||
+      ids.some((id) => this.broker(id) === undefined)
+    ) {
+      throw new MetadataError(
+        "INVALID_REPLICA_ASSIGNMENT",
+        `Cannot reassign ${topic}-${partition} to [${target}]: replicas must be distinct registered brokers`,
+      );
+    }
+    // New replicas join first and follow; the old ones leave once the new ones are in sync.
+    const replicas = [...p.replicas, ...ids.filter((id) => !p.replicas.includes(id))];
+    const next = this.#completeReassignment({
+      ...p,
+      replicas,
+      targetReplicas: ids,
+      partitionEpoch: p.partitionEpoch + 1,
+    });
+    this.#state.topics[t.name] = {
+      ...t,
+      partitions: t.partitions.map((x) => x.partition === partition ? next : x),
+    };
+    this.#change.topics.add(t.name);
+    return next;
+  }
+
+  /** Finishes a reassignment once every target replica is in the ISR. */
+  #completeReassignment(p: PartitionRecord): PartitionRecord {
+    const target = p.targetReplicas;
+    if (target === undefined || !target.every((id) => p.isr.includes(id))) return p;
+    const { targetReplicas: _done, ...rest } = p;
+    const next: PartitionRecord = {
+      ...rest,
+      replicas: [...target],
+      isr: p.isr.filter((id) => target.includes(id)),
+    };
+    if (!target.includes(p.leader)) {
+      next.leader = this.#electLeader(next, false);
+      next.leaderEpoch = p.leaderEpoch + 1;
+    }
+    return next;
   }
 
   #decommissionEnd(nodeId: number): unknown {

@@ -403,3 +403,43 @@ Deno.test("MetadataStateMachine moves leadership back to in-sync, live preferred
     }
   });
 });
+
+Deno.test("MetadataStateMachine reassigns a partition: new replicas first, old ones once in sync", () => {
+  const { sm, at } = cluster([[1, null], [2, null], [3, null], [4, null]]);
+  run(sm, at(), topic("r", 1, 3));
+  const p0 = sm.topic("r")!.partitions[0]!;
+  const old = p0.replicas;
+  const added = [1, 2, 3, 4].find((id) => !old.includes(id))!;
+  const target = [...old.slice(1), added];
+  run(sm, at(), { v: 1, op: "reassign_partition", topic: "r", partition: 0, replicas: target });
+  const moving = sm.topic("r")!.partitions[0]!;
+  assert.deepEqual(moving.replicas, [...old, added], "the new replica joins first");
+  assert.deepEqual(moving.targetReplicas, target);
+  assert.equal(moving.leader, p0.leader, "leadership stays while the new replica catches up");
+  // The leader adds the caught-up replica to the ISR: the reassignment completes.
+  run(sm, at(), {
+    v: 1,
+    op: "alter_isr",
+    nodeId: moving.leader,
+    brokerEpoch: sm.broker(moving.leader)!.epoch,
+    topic: "r",
+    partition: 0,
+    leaderEpoch: moving.leaderEpoch,
+    partitionEpoch: moving.partitionEpoch,
+    isr: [...moving.isr, added],
+  });
+  const done = sm.topic("r")!.partitions[0]!;
+  assert.deepEqual(done.replicas, target);
+  assert.equal(done.targetReplicas, undefined);
+  assert.ok(!done.isr.includes(old[0]!), "the removed replica left the ISR");
+  assert.ok(target.includes(done.leader), "the leader is one of the target replicas");
+  if (p0.leader === old[0]) assert.equal(done.leaderEpoch, moving.leaderEpoch + 1);
+  const bad = run(sm, at(), {
+    v: 1,
+    op: "reassign_partition",
+    topic: "r",
+    partition: 0,
+    replicas: [9],
+  });
+  assert.equal((bad as { ok: boolean }).ok, false);
+});
