@@ -623,7 +623,6 @@ export class PartitionManager {
     maxBytes: number,
   ): Promise<ReplicaRead> {
     const p = this.#hosted(topic, partition);
-    this.#o.logger.debug("replica fetch", { partition: p.key, replicaId, ...fetch, role: p.role });
     if (p.role !== "leader" || p.leader === null) {
       throw new KafkaProtocolError("NOT_LEADER_OR_FOLLOWER", `${p.key} is not led here`, {
         retriable: true,

@@ -80,7 +80,7 @@ Deno.test({
 
 Deno.test({
   name: "kcat -G with group.instance.id rejoins as the same static member without a rebalance",
-  ignore: kcatMissing,
+  ignore: kcatMissing, // CI installs kcat; a machine without it skips this visibly.
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

@@ -167,6 +167,7 @@ conformance("acknowledges without fsync and flushes on an interval", async (open
 
 Deno.test({
   name: "Wal[portable] surfaces a real ENOSPC (/dev/full) as WalDiskFullError and recovers",
+  // /dev/full, the only way to get a real ENOSPC here, exists only on Linux.
   ignore: Deno.build.os !== "linux",
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "rustmq-wal-enospc-" });
