@@ -49,7 +49,13 @@ Deno.test({
     const first = await state(cluster);
     const oldLeader = cluster.brokers.find((b) => b.id === first.leader)!;
     const followers = cluster.brokers.filter((b) => b.id !== first.leader);
-    assert.equal(await produceTo(cluster, oldLeader.id, "committed-1"), 0);
+    // The controller can name the leader a moment before that broker has heard of it, so
+    // NOT_LEADER_OR_FOLLOWER (6, nothing appended) is retried; any other error fails the test.
+    const firstWrite = await waitFor("the leader to take the first write", 20_000, async () => {
+      const code = await produceTo(cluster, oldLeader.id, "committed-1");
+      return code === 6 ? undefined : code;
+    });
+    assert.equal(firstWrite, 0);
 
     // The followers stop, so the next append stays on the leader alone: never acknowledged.
     // Their fetches parked at the leader must time out (500 ms) first; otherwise the leader would
