@@ -43,7 +43,13 @@ Deno.test({
           { length: 10 },
           (_, j) => `before-${i * 10 + j}-${"x".repeat(200)}`,
         );
-        assert.equal((await produceValues(c, TOPIC, 0, batch)).errorCode, 0);
+        // The controller can name the leader before that broker has heard of it: retry
+        // NOT_LEADER_OR_FOLLOWER (6, nothing appended) on the first batch only.
+        const code = await waitFor("the leader to take a write", 20_000, async () => {
+          const r = await produceValues(c, TOPIC, 0, batch);
+          return i === 0 && r.errorCode === 6 ? undefined : r.errorCode;
+        });
+        assert.equal(code, 0);
         sent.push(...batch);
       }
     }
