@@ -44,11 +44,14 @@ export class _ScriptedHandler {
   active = 0;
   maxActive = 0;
   calls = 0;
+  /** Correlation ids in the order the handler was called. */
+  readonly started: number[] = [];
   /** GATED requests wait until {@linkcode _ScriptedHandler.openGate}. */
   openGate!: () => void;
   readonly #gate = new Promise<void>((resolve) => this.openGate = resolve);
   readonly handle: FrameHandler = async (frame) => {
     this.calls += 1;
+    this.started.push(new DataView(frame.buffer, frame.byteOffset).getInt32(4));
     this.active += 1;
     this.maxActive = Math.max(this.maxActive, this.active);
     try {

@@ -9,9 +9,11 @@
  * server → client: Size Response, then FIN    (or just FIN when the request takes no response)
  * ```
  *
- * Each request has its own stream, so a slow Fetch never holds back a Produce
- * on the same connection: there is no head-of-line blocking and no ordering
- * between requests.
+ * Each request has its own stream. Requests are *started* in the order their
+ * streams were opened, as Kafka processes a TCP connection's requests in order,
+ * so an idempotent producer's pipelined batches reach the log in sequence even
+ * when a later stream's bytes arrive first. They *complete* independently: a
+ * Fetch parked for `maxWaitMs` never holds back a Produce behind it.
  *
  * @module
  */
@@ -261,6 +263,8 @@ class _QuicConnection {
   readonly #options: _ResolvedQuicOptions;
   readonly #counters: NetCounters;
   readonly #streams = new Set<Promise<void>>();
+  /** Resolves once the handler of the last accepted stream has started. */
+  #dispatched: Promise<void> = Promise.resolve();
   #ctx: ConnectionContext;
   #conn: Deno.QuicConn | null = null;
   #closed = false;
@@ -336,19 +340,31 @@ class _QuicConnection {
   }
 
   async #serveStream(stream: Deno.QuicBidirectionalStream): Promise<void> {
-    const frame = await this.#readRequest(stream);
-    if (frame === null) return;
-    this.#counters.requests += 1;
+    // Streams are read concurrently, but each handler starts only after the handlers of the
+    // streams accepted before it have started.
+    const earlier = this.#dispatched;
+    let started!: () => void;
+    this.#dispatched = new Promise<void>((resolve) => started = resolve);
     let response: Uint8Array | null;
+    let frame: Uint8Array | null = null;
     try {
-      response = await this.#handler(frame, this.#ctx);
+      frame = await this.#readRequest(stream);
+      await earlier;
+      if (frame === null) return;
+      this.#counters.requests += 1;
+      const handled = this.#handler(frame, this.#ctx);
+      started();
+      response = await handled;
     } catch (error) {
+      if (frame === null) throw error;
       this.#counters.connectionsErrored += 1;
       this.#ctx.logger.error("Closing the connection as the request handler failed", {
         apiKey: new DataView(frame.buffer, frame.byteOffset).getInt16(0, false),
         error,
       });
       return this.#close(QuicCloseCode.HANDLER_FAILED, "request handler failed");
+    } finally {
+      started();
     }
     try {
       const writer = stream.writable.getWriter();

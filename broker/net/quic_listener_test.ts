@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { encodeFrame } from "../../client/transport/frame_decoder.ts";
+import { QUIC_ALPN } from "./quic_listener.ts";
 import {
+  _CERTS,
   _client,
   _defineTransportConformance,
   _Op,
@@ -27,6 +30,43 @@ Deno.test({
       assert.deepEqual(order, ["fast", "slow"]);
     } finally {
       client.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "QuicListener starts requests in stream order even when a later stream completes first",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const server = _startServer("quic");
+    const conn = await Deno.connectQuic({
+      hostname: "localhost",
+      port: server.port,
+      alpnProtocols: [QUIC_ALPN],
+      caCerts: [_CERTS.caPem],
+    });
+    try {
+      const first = encodeFrame(_request(1, _Op.ECHO));
+      const a = await conn.createBidirectionalStream();
+      const aw = a.writable.getWriter();
+      await aw.write(first.subarray(0, 6)); // only part of the first request
+      const b = await conn.createBidirectionalStream();
+      const bw = b.writable.getWriter();
+      await bw.write(encodeFrame(_request(2, _Op.ECHO)));
+      await bw.close();
+      await new Promise((r) => setTimeout(r, 100));
+      assert.deepEqual(server.handler.started, [], "the second waits for the first");
+      await aw.write(first.subarray(6));
+      await aw.close();
+      for (const s of [a, b]) {
+        const reader = s.readable.getReader();
+        while (!(await reader.read()).done);
+      }
+      assert.deepEqual(server.handler.started, [1, 2]);
+    } finally {
+      conn.close();
       await server.close();
     }
   },
