@@ -31,7 +31,7 @@ import type { TimestampOffset } from "./log/partition_log.ts";
 import type { PartitionMeta } from "./metadata/cluster_metadata.ts";
 import {
   assignEpochsFromBatches,
-  LeaderEpochCache,
+  type LeaderEpochCache,
   LeaderEpochCheckpoint,
 } from "./replication/leader_epoch_cache.ts";
 import { LeaderReplication, type ReplicationClock } from "./replication/leader_replication.ts";

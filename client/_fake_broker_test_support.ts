@@ -1,7 +1,9 @@
 /**
  * An in-memory broker for unit tests of the client: it answers ApiVersions, Metadata,
  * InitProducerId and Produce through a fake {@linkcode Transport}, and lets a test script the
- * error code of each Produce call. Not a `_test.ts` file so tests can import it.
+ * error code of each Produce call. Sequences are checked with the broker's own
+ * {@linkcode ProducerStateTable}, so duplicates and gaps behave as on the real broker. Not a
+ * `_test.ts` file so tests can import it.
  *
  * @module
  */
@@ -11,6 +13,7 @@ import { decodeRequestHeader, encodeResponseHeader } from "../protocol/kafka/hea
 import * as m from "../protocol/kafka/messages/mod.ts";
 import { Reader, Writer } from "../protocol/kafka/wire.ts";
 import { readBatchHeader } from "../protocol/record/record_batch.ts";
+import { ProducerStateTable } from "../broker/produce/producer_state.ts";
 import type { Dialer } from "./broker_connection.ts";
 import { TimeoutError } from "./transport/errors.ts";
 import type { RequestOptions, Transport } from "./transport/transport.ts";
@@ -25,6 +28,10 @@ export interface SeenProduce {
   baseSequence: number;
   /** The batch's record count. */
   recordCount: number;
+  /** The batch's producer id. */
+  producerId: number;
+  /** The error code answered. */
+  errorCode: number;
 }
 
 /** A scripted single-node broker. */
@@ -37,7 +44,11 @@ export class _FakeBroker {
   partitions = 2;
   /** Called before each Produce is answered; a test can hold a response back. */
   beforeProduce: () => Promise<void> = () => Promise.resolve();
+  /** Per partition, the batches appended (duplicates and refused ones are not). */
+  readonly log = new Map<number, Uint8Array[]>();
   #offsets = new Map<number, number>();
+  #producerStates = new Map<number, ProducerStateTable>();
+  #nextProducerId = 7;
 
   /** A dialer whose transports talk to this broker. */
   readonly dial: Dialer = () => {
@@ -86,7 +97,7 @@ export class _FakeBroker {
       );
     } else if (h.apiKey === ApiKey.InitProducerId) {
       const res = m.createInitProducerIdResponse();
-      res.producerId = 7n;
+      res.producerId = BigInt(this.#nextProducerId++);
       res.producerEpoch = 0;
       m.encodeInitProducerIdResponse(w, res, h.apiVersion);
     } else if (h.apiKey === ApiKey.Produce) {
@@ -129,19 +140,40 @@ export class _FakeBroker {
       name: t.name,
       partitionResponses: t.partitionData.map((p) => {
         const header = readBatchHeader(p.records!);
+        const out = m.createProduceResponsePartitionProduceResponse();
+        out.index = p.index;
+        out.errorCode = this.produceErrors.shift() ?? 0;
         this.produced.push({
           partition: p.index,
           records: p.records!.slice(),
           baseSequence: header.baseSequence,
           recordCount: header.recordCount,
+          producerId: header.producerId,
+          errorCode: out.errorCode,
         });
-        const out = m.createProduceResponsePartitionProduceResponse();
-        out.index = p.index;
-        out.errorCode = this.produceErrors.shift() ?? 0;
-        if (out.errorCode === 0) {
+        if (out.errorCode !== 0) return out;
+        let states = this.#producerStates.get(p.index);
+        if (states === undefined) {
+          this.#producerStates.set(p.index, states = new ProducerStateTable());
+        }
+        const seq = {
+          producerId: header.producerId,
+          producerEpoch: header.producerEpoch,
+          baseSequence: header.baseSequence,
+          lastOffsetDelta: header.lastOffsetDelta,
+        };
+        const check = states.check(seq);
+        if (check.kind === "error") {
+          out.errorCode = check.code === "OUT_OF_ORDER_SEQUENCE_NUMBER" ? 45 : 47;
+          this.produced[this.produced.length - 1]!.errorCode = out.errorCode;
+        } else if (check.kind === "duplicate") {
+          out.baseOffset = BigInt(check.baseOffset);
+        } else {
           const base = this.#offsets.get(p.index) ?? 0;
           out.baseOffset = BigInt(base);
           this.#offsets.set(p.index, base + header.recordCount);
+          states.record(seq, base);
+          this.log.set(p.index, [...(this.log.get(p.index) ?? []), p.records!.slice()]);
         }
         return out;
       }),

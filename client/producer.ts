@@ -1,17 +1,24 @@
 /**
  * The producer: it buffers messages per partition, seals them into RecordBatch v2 batches,
- * and sends each partition's batches one at a time to the partition's leader.
+ * and pipelines up to `maxInFlight` (5) batches per partition to the partition's leader.
  *
- * Ordering and exactly-once delivery per partition come from two rules. First, a partition has
- * at most one batch in flight, so batches cannot overtake each other. Second, with
- * `idempotent: true` every batch carries the producer id and the partition's next sequence
- * number, fixed before the first attempt; a retry (after NOT_LEADER_OR_FOLLOWER, a timeout, or
- * a lost connection) resends the very same bytes, and the broker answers a batch it already
- * has with its original offset instead of writing it twice. The sequence only advances when a
- * batch is acknowledged, so a batch that fails for good leaves no gap.
+ * Ordering and exactly-once delivery per partition, as Kafka's idempotent producer does them:
+ * - With `idempotent: true` each batch is numbered when it is sealed: the producer id and the
+ *   partition's next sequence number. The broker appends a batch only if its sequence follows
+ *   the last one it has, and answers a batch it already has (one of the producer's last five)
+ *   with the original offset instead of writing it twice.
+ * - Attempts leave in sequence order. Until the broker has acknowledged one batch of a producer
+ *   id (and so checks its sequences strictly), a partition sends one batch at a time.
+ * - When an attempt fails with a retriable error (NOT_LEADER_OR_FOLLOWER, a timeout, a lost
+ *   connection), nothing new is sent; once the partition's outstanding requests settle, the
+ *   unsettled batches are resent one at a time, in order, with their very same bytes.
+ * - A batch that fails for good must not leave a hole: if it was certainly refused, the next
+ *   batch reuses its sequence; if it may have been written, the partition moves to a new
+ *   producer id. A later batch the broker refuses as out of sequence is renumbered under a new
+ *   producer id (it was not written, since the broker refused it).
  *
- * Records pile up while a batch is in flight and leave together in the next one, so batches
- * grow with load without any linger; `lingerMs` adds a wait before a partition's first batch.
+ * Records pile up while the window is full and leave together, so batches grow with load
+ * without any linger; `lingerMs` adds a wait before a partition's first batch.
  *
  * @module
  */
@@ -25,13 +32,15 @@ import {
 } from "../protocol/record/record_batch.ts";
 import { type AckLevel, ackLevelToWire } from "./ack_level.ts";
 import { INIT_PRODUCER_ID, PRODUCE } from "./api_specs.ts";
-import type { TimerHandle } from "./clock.ts";
+import type { BrokerConnection } from "./broker_connection.ts";
+import { sleep, type TimerHandle } from "./clock.ts";
 import type { Cluster } from "./cluster.ts";
 import {
   BrokerError,
   brokerError,
   BufferFullError,
   ClosedError,
+  isRetriable,
   MessageTooLargeError,
   UnknownTopicError,
 } from "./errors.ts";
@@ -67,6 +76,12 @@ export interface ProducerOptions {
   defaultHeaders?: MessageHeaders;
   /** Picks partitions. @default {murmur2 for keys, sticky for null keys} */
   partitioner?: Partitioner;
+  /**
+   * Most batches in flight per partition, like Kafka's
+   * `max.in.flight.requests.per.connection`; at most 5 with idempotence, which keeps order and
+   * exactly-once across retries. @default {5}
+   */
+  maxInFlight?: number;
   /** A record fails once it has waited this long in total, retries included. @default {120000} */
   deliveryTimeoutMs?: number;
   /** Most records buffered or in flight; `send` waits and `sendAsync` throws beyond. @default {100000} */
@@ -84,13 +99,48 @@ interface _Pending {
   reject: (error: unknown) => void;
 }
 
+/** A sealed batch: its records, and the producer id and sequence it was numbered with. */
+interface _Batch {
+  readonly pending: _Pending[];
+  readonly deadlineMs: number;
+  identity: _Identity | null;
+  baseSequence: number;
+  /** The encoded batch, built on first send and rebuilt only if renumbered. */
+  bytes: Uint8Array | null;
+  /** Some attempt may have been written although it failed (a timeout, a lost connection). */
+  maybeWritten: boolean;
+  /** Renumbered already after OUT_OF_ORDER_SEQUENCE_NUMBER; a second refusal is final. */
+  renumbered: boolean;
+  /** Why the last attempt failed, while a resend is due. */
+  lastError: unknown;
+}
+
 interface _PartitionQueue {
   topic: string;
   partition: number;
   queue: _Pending[];
   queueBytes: number;
-  inFlight: boolean;
+  /** Sealed batches not settled yet, in sequence order. */
+  unsettled: _Batch[];
+  /** Requests sent and not answered. */
+  outstanding: number;
+  /** A send failed: nothing new goes out until the unsettled batches were resent one by one. */
+  recovering: boolean;
+  recoveryRunning: boolean;
+  /** The producer id this partition numbers its batches with (idempotent only). */
+  identity: _Identity | null;
+  /** The last identity this partition numbered with: a fresh one must differ from it. */
+  lastIdentity: _Identity | null;
+  acquiringIdentity: boolean;
+  /** The sequence of the next sealed batch under `identity`. */
   nextSequence: number;
+  /**
+   * The broker acknowledged a batch under `identity`, so it knows the producer and rejects a
+   * batch that skips a sequence; until then only one batch is sent at a time.
+   */
+  confirmed: boolean;
+  /** Requests leave in sequence order: each send waits for the previous one to be written. */
+  sendChain: Promise<void>;
   timer: TimerHandle | null;
   drainQueued: boolean;
 }
@@ -135,6 +185,7 @@ export class Producer {
   readonly #defaultHeaders: RecordHeader[];
   readonly #partitioner: Partitioner;
   readonly #deliveryTimeoutMs: number;
+  readonly #maxInFlight: number;
   readonly #bufferRecordsMax: number;
   readonly #bufferBytesMax: number;
   readonly #onError: (error: unknown, message: ProducerMessage) => void;
@@ -143,6 +194,7 @@ export class Producer {
   readonly #roomWaiters: (() => void)[] = [];
   readonly #idleWaiters: (() => void)[] = [];
   #identity: Promise<_Identity> | null = null;
+  #identityValue: _Identity | null = null;
   #ordered: Promise<unknown> = Promise.resolve();
   #orderedPending = 0;
   #buffered = 0;
@@ -164,6 +216,16 @@ export class Producer {
     this.#partitioner = options.partitioner ??
       createDefaultPartitioner({ stickyRecords: this.#batchSize });
     this.#deliveryTimeoutMs = _positiveInt("deliveryTimeoutMs", options.deliveryTimeoutMs, 120_000);
+    this.#maxInFlight = _positiveInt("maxInFlight", options.maxInFlight, 5);
+    if (this.#maxInFlight < 1 || (this.#idempotent && this.#maxInFlight > 5)) {
+      // The broker remembers a producer's last five batches: a sixth in flight could be
+      // written twice by a retry, as in Kafka.
+      throw new RangeError(
+        `Cannot create the producer as maxInFlight must be 1 to ${
+          this.#idempotent ? "5 with idempotence" : "any"
+        }: current value is ${this.#maxInFlight}`,
+      );
+    }
     this.#bufferRecordsMax = Math.max(
       1,
       _positiveInt("bufferRecordsMax", options.bufferRecordsMax, 100_000),
@@ -335,8 +397,16 @@ export class Producer {
         partition,
         queue: [],
         queueBytes: 0,
-        inFlight: false,
+        unsettled: [],
+        outstanding: 0,
+        recovering: false,
+        recoveryRunning: false,
+        identity: null,
+        lastIdentity: null,
+        acquiringIdentity: false,
         nextSequence: 0,
+        confirmed: false,
+        sendChain: Promise.resolve(),
         timer: null,
         drainQueued: false,
       };
@@ -347,8 +417,14 @@ export class Producer {
     this.#schedule(pq);
   }
 
+  /** Whether the partition may send another batch now. */
+  #canSend(pq: _PartitionQueue): boolean {
+    const window = this.#idempotent && !pq.confirmed ? 1 : this.#maxInFlight;
+    return !pq.recovering && !pq.acquiringIdentity && pq.unsettled.length < window;
+  }
+
   #schedule(pq: _PartitionQueue): void {
-    if (pq.inFlight || pq.drainQueued) return;
+    if (!this.#canSend(pq) || pq.drainQueued) return;
     const full = pq.queue.length >= this.#batchSize || pq.queueBytes >= this.#batchBytes;
     if (full || this.#flushing > 0 || this.#lingerMs === 0) {
       // A microtask lets a synchronous burst of sends join the same batch.
@@ -367,11 +443,18 @@ export class Producer {
   }
 
   #drain(pq: _PartitionQueue): void {
-    if (pq.inFlight || pq.queue.length === 0) return;
+    if (pq.queue.length === 0 || !this.#canSend(pq)) return;
     if (pq.timer !== null) {
       this.#cluster.clock.clearTimer(pq.timer);
       pq.timer = null;
     }
+    if (this.#idempotent && pq.identity === null) return this.#acquireIdentity(pq);
+    // Records that arrived while the window was full have waited already: send them now.
+    while (pq.queue.length > 0 && this.#canSend(pq)) this.#dispatch(pq, this.#seal(pq));
+  }
+
+  /** Takes a batch off the head of the queue and numbers it. */
+  #seal(pq: _PartitionQueue): _Batch {
     let count = 0;
     let bytes = 0;
     while (
@@ -381,84 +464,250 @@ export class Producer {
       bytes += pq.queue[count]!.sizeBytes;
       count += 1;
     }
-    const batch = pq.queue.splice(0, count);
+    const batch: _Batch = {
+      pending: pq.queue.splice(0, count),
+      deadlineMs: this.#cluster.clock.nowMs() + this.#deliveryTimeoutMs,
+      identity: null,
+      baseSequence: -1,
+      bytes: null,
+      maybeWritten: false,
+      renumbered: false,
+      lastError: null,
+    };
     pq.queueBytes -= bytes;
-    pq.inFlight = true;
-    this.#deliver(pq, batch).finally(() => {
-      pq.inFlight = false;
-      // Records that arrived meanwhile have waited a round trip already: send them now.
-      if (pq.queue.length > 0) this.#drain(pq);
+    this.#number(pq, batch);
+    pq.unsettled.push(batch);
+    return batch;
+  }
+
+  /** Gives `batch` the partition's identity and next sequence; its bytes are rebuilt. */
+  #number(pq: _PartitionQueue, batch: _Batch): void {
+    batch.identity = pq.identity;
+    batch.bytes = null;
+    if (pq.identity === null) {
+      batch.baseSequence = -1;
+      return;
+    }
+    batch.baseSequence = pq.nextSequence;
+    pq.nextSequence = (pq.nextSequence + batch.pending.length) % _SEQUENCE_MODULUS;
+  }
+
+  #acquireIdentity(pq: _PartitionQueue): void {
+    pq.acquiringIdentity = true;
+    const deadlineMs = this.#cluster.clock.nowMs() + this.#deliveryTimeoutMs;
+    this.#freshIdentity(pq, deadlineMs).catch((error) => {
+      // Without a producer id nothing can be sent: what waits fails with the reason.
+      const pending = pq.queue.splice(0);
+      pq.queueBytes = 0;
+      this.#counters.failedBatches += 1;
+      this.#settle(pending, error);
+    }).finally(() => {
+      pq.acquiringIdentity = false;
+      this.#drain(pq);
     });
   }
 
-  async #deliver(pq: _PartitionQueue, batch: _Pending[]): Promise<void> {
-    const deadlineMs = this.#cluster.clock.nowMs() + this.#deliveryTimeoutMs;
-    try {
-      const identity = this.#idempotent ? await this.#producerIdentity(deadlineMs) : null;
-      const bytes = await buildBatch(batch.map((p) => p.record), {
-        producerId: identity?.producerId ?? -1,
-        producerEpoch: identity?.producerEpoch ?? -1,
-        baseSequence: identity === null ? -1 : pq.nextSequence,
-        compression: this.#compression,
-      });
-      const baseOffset = await this.#cluster.retry(() => this.#produceOnce(pq, bytes), {
-        deadlineMs,
-        onRetry: () => {
-          this.#counters.retries += 1;
-          this.#cluster.metadata.invalidate(pq.topic);
-        },
-      });
-      if (identity !== null) {
-        pq.nextSequence = (pq.nextSequence + batch.length) % _SEQUENCE_MODULUS;
+  /** Moves the partition to a producer id it has not used before; sequences start at 0. */
+  async #freshIdentity(pq: _PartitionQueue, deadlineMs: number): Promise<void> {
+    const identity = await this.#producerIdentity(deadlineMs, pq.lastIdentity);
+    pq.identity = identity;
+    pq.lastIdentity = identity;
+    pq.nextSequence = 0;
+    pq.confirmed = false;
+  }
+
+  /** The first attempt of a batch, pipelined behind the partition's other batches. */
+  #dispatch(pq: _PartitionQueue, batch: _Batch): void {
+    pq.outstanding += 1;
+    this.#attempt(pq, batch).then(
+      (baseOffset) => this.#acknowledged(pq, batch, baseOffset),
+      (error) => this.#attemptFailed(pq, batch, error),
+    ).finally(() => {
+      pq.outstanding -= 1;
+      if (pq.recovering) {
+        if (pq.outstanding === 0 && !pq.recoveryRunning) void this.#recover(pq);
+      } else {
+        this.#drain(pq);
       }
-      this.#counters.sentBatches += 1;
-      this.#counters.sentMessages += batch.length;
-      this.#counters.sentBytes += bytes.length;
-      batch.forEach((p, i) =>
-        p.resolve({
-          topic: pq.topic,
-          partition: pq.partition,
-          offset: baseOffset < 0 ? -1 : baseOffset + i,
-          timestamp: p.record.timestamp,
-        })
-      );
-      this.#release(batch);
-    } catch (error) {
-      this.#counters.failedBatches += 1;
-      this.#settle(batch, error);
+    });
+  }
+
+  /**
+   * Sends `batch` once and resolves to its base offset. Attempts of one partition leave in the
+   * order they were made: each waits until the previous one was handed to its connection.
+   */
+  #attempt(pq: _PartitionQueue, batch: _Batch): Promise<number> {
+    const previous = pq.sendChain;
+    let sent!: () => void;
+    pq.sendChain = new Promise<void>((resolve) => sent = resolve);
+    return (async () => {
+      try {
+        await previous;
+        batch.bytes ??= await buildBatch(batch.pending.map((p) => p.record), {
+          producerId: batch.identity?.producerId ?? -1,
+          producerEpoch: batch.identity?.producerEpoch ?? -1,
+          baseSequence: batch.baseSequence,
+          compression: this.#compression,
+        });
+        const conn = await this.#cluster.leaderConnection(pq.topic, pq.partition);
+        // The request is written synchronously by this call, before `sent` lets the next go.
+        const response = this.#produceOn(conn, pq, batch.bytes);
+        sent();
+        try {
+          return await response;
+        } catch (error) {
+          if (_outcomeUnknown(error)) batch.maybeWritten = true;
+          throw error;
+        }
+      } finally {
+        sent();
+      }
+    })();
+  }
+
+  #acknowledged(pq: _PartitionQueue, batch: _Batch, baseOffset: number): void {
+    _remove(pq.unsettled, batch);
+    if (batch.identity !== null && batch.identity === pq.identity) pq.confirmed = true;
+    this.#counters.sentBatches += 1;
+    this.#counters.sentMessages += batch.pending.length;
+    this.#counters.sentBytes += batch.bytes?.length ?? 0;
+    batch.pending.forEach((p, i) =>
+      p.resolve({
+        topic: pq.topic,
+        partition: pq.partition,
+        offset: baseOffset < 0 ? -1 : baseOffset + i,
+        timestamp: p.record.timestamp,
+      })
+    );
+    this.#release(batch.pending);
+  }
+
+  #attemptFailed(pq: _PartitionQueue, batch: _Batch, error: unknown): void {
+    if (isRetriable(error) || _sequenceRefused(error)) {
+      // Later batches may be failing too: once nothing is outstanding, the unsettled batches
+      // are resent one at a time, in order, so none can overtake another.
+      batch.lastError = error;
+      pq.recovering = true;
+      this.#counters.retries += 1;
+      this.#cluster.metadata.invalidate(pq.topic);
+      return;
+    }
+    this.#failBatch(pq, batch, error);
+  }
+
+  /** Resends the unsettled batches one at a time until each is acknowledged or fails for good. */
+  async #recover(pq: _PartitionQueue): Promise<void> {
+    pq.recoveryRunning = true;
+    try {
+      while (pq.unsettled.length > 0) {
+        const batch = pq.unsettled[0]!;
+        if (batch.lastError !== null) {
+          const waitMs = this.#cluster.backoffMs(0);
+          if (this.#cluster.clock.nowMs() + waitMs > batch.deadlineMs) {
+            this.#failBatch(pq, batch, batch.lastError);
+            continue;
+          }
+          await sleep(this.#cluster.clock, waitMs);
+        }
+        try {
+          const baseOffset = await this.#cluster.retry(() => this.#attempt(pq, batch), {
+            deadlineMs: batch.deadlineMs,
+            onRetry: () => {
+              this.#counters.retries += 1;
+              this.#cluster.metadata.invalidate(pq.topic);
+            },
+          });
+          this.#acknowledged(pq, batch, baseOffset);
+        } catch (error) {
+          batch.lastError = error;
+          if (!_sequenceRefused(error) || batch.identity === null || batch.renumbered) {
+            this.#failBatch(pq, batch, error);
+            continue;
+          }
+          // The broker refused the sequence, so the batch is not in the log; neither is any
+          // later batch of the same producer id, which could only follow it. Number them all
+          // again under a new producer id, once.
+          try {
+            await this.#renumber(pq, batch);
+          } catch (identityError) {
+            this.#failBatch(pq, batch, identityError);
+          }
+        }
+      }
+    } finally {
+      pq.recovering = false;
+      pq.recoveryRunning = false;
+      this.#drain(pq);
     }
   }
 
-  async #produceOnce(pq: _PartitionQueue, bytes: Uint8Array): Promise<number> {
-    const conn = await this.#cluster.leaderConnection(pq.topic, pq.partition);
+  async #renumber(pq: _PartitionQueue, from: _Batch): Promise<void> {
+    const stale = from.identity;
+    await this.#freshIdentity(pq, from.deadlineMs);
+    for (const b of pq.unsettled.slice(pq.unsettled.indexOf(from))) {
+      if (b.identity !== stale) continue;
+      b.maybeWritten = false;
+      this.#number(pq, b);
+    }
+    from.renumbered = true;
+    from.lastError = null;
+  }
+
+  /** Fails a batch for good and keeps the partition's numbering sound without it. */
+  #failBatch(pq: _PartitionQueue, batch: _Batch, error: unknown): void {
+    const index = _remove(pq.unsettled, batch);
+    this.#counters.failedBatches += 1;
+    this.#settle(batch.pending, error);
+    // What is still unsettled goes out one batch at a time before anything new does.
+    if (pq.unsettled.length > 0) pq.recovering = true;
+    if (batch.identity === null || batch.identity !== pq.identity) return;
+    // Later batches of the same id are resent as they are: the broker takes them, finds them
+    // duplicates, or refuses their sequence (and they are renumbered then).
+    if (pq.unsettled.slice(index).some((b) => b.identity === batch.identity)) return;
+    if (batch.maybeWritten) {
+      // It may be in the log, so its sequence is spent: the next batch needs a new id.
+      pq.identity = null;
+    } else {
+      // Refused for certain (too large, corrupt): the next batch reuses its sequence.
+      pq.nextSequence = batch.baseSequence;
+    }
+  }
+
+  #produceOn(conn: BrokerConnection, pq: _PartitionQueue, bytes: Uint8Array): Promise<number> {
     const req = createProduceRequest();
     req.acks = this.#acks;
     req.timeoutMs = this.#cluster.settings.requestTimeoutMs;
     req.topicData = [{ name: pq.topic, partitionData: [{ index: pq.partition, records: bytes }] }];
-    const res = await conn.request(PRODUCE, req, { expectResponse: this.#acks !== 0 });
-    if (res === null) return -1;
-    const p = res.responses[0]?.partitionResponses[0];
-    if (p === undefined) {
-      throw new BrokerError(ErrorCode.UNKNOWN_SERVER_ERROR, {
-        topic: pq.topic,
-        partition: pq.partition,
-        brokerMessage: "the response names no partition",
-      });
-    }
-    if (p.errorCode !== ErrorCode.NONE) {
-      throw brokerError(p.errorCode, {
-        topic: pq.topic,
-        partition: pq.partition,
-        brokerMessage: p.errorMessage,
-        leaderId: p.currentLeader.leaderId,
-      });
-    }
-    return Number(p.baseOffset);
+    return conn.request(PRODUCE, req, { expectResponse: this.#acks !== 0 }).then((res) => {
+      if (res === null) return -1;
+      const p = res.responses[0]?.partitionResponses[0];
+      if (p === undefined) {
+        throw new BrokerError(ErrorCode.UNKNOWN_SERVER_ERROR, {
+          topic: pq.topic,
+          partition: pq.partition,
+          brokerMessage: "the response names no partition",
+        });
+      }
+      if (p.errorCode !== ErrorCode.NONE) {
+        throw brokerError(p.errorCode, {
+          topic: pq.topic,
+          partition: pq.partition,
+          brokerMessage: p.errorMessage,
+          leaderId: p.currentLeader.leaderId,
+        });
+      }
+      return Number(p.baseOffset);
+    });
   }
 
-  #producerIdentity(deadlineMs: number): Promise<_Identity> {
+  /**
+   * The producer id to number batches with. A partition that retires `stale` (its batch may be
+   * in the log under a sequence it can no longer follow) gets a new one from the broker.
+   */
+  #producerIdentity(deadlineMs: number, stale: _Identity | null): Promise<_Identity> {
+    if (stale !== null && this.#identityValue === stale) this.#identity = null;
     if (this.#identity !== null) return this.#identity;
-    const identity = this.#cluster.retry(async () => {
+    const identity: Promise<_Identity> = this.#cluster.retry(async () => {
       const conn = await this.#cluster.anyConnection();
       const res = await conn.request(INIT_PRODUCER_ID, {
         transactionalId: null,
@@ -470,7 +719,10 @@ export class Producer {
         throw brokerError(res?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR);
       }
       return { producerId: Number(res.producerId), producerEpoch: res.producerEpoch };
-    }, { deadlineMs });
+    }, { deadlineMs }).then((value) => {
+      if (this.#identity === identity) this.#identityValue = value;
+      return value;
+    });
     this.#identity = identity;
     // A failed InitProducerId is asked again by the next batch.
     identity.catch(() => {
@@ -493,4 +745,30 @@ export class Producer {
     while (this.#roomWaiters.length > 0 && !this.#isFull()) this.#roomWaiters.shift()!();
     if (this.#buffered === 0) { for (const wake of this.#idleWaiters.splice(0)) wake(); }
   }
+}
+
+/**
+ * Whether a failed attempt may have been written: no answer came (timeout, lost connection),
+ * or the broker appended but could not confirm.
+ */
+function _outcomeUnknown(error: unknown): boolean {
+  if (!(error instanceof BrokerError)) return true;
+  return error.kafkaCode === ErrorCode.REQUEST_TIMED_OUT ||
+    error.kafkaCode === ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND ||
+    error.kafkaCode === ErrorCode.KAFKA_STORAGE_ERROR ||
+    error.kafkaCode === ErrorCode.UNKNOWN_SERVER_ERROR;
+}
+
+/** The broker refused the batch's sequence: it did not write it. */
+function _sequenceRefused(error: unknown): boolean {
+  return error instanceof BrokerError &&
+    (error.kafkaCode === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER ||
+      error.kafkaCode === ErrorCode.UNKNOWN_PRODUCER_ID);
+}
+
+/** Removes `item` from `list`; returns where it was. */
+function _remove<T>(list: T[], item: T): number {
+  const index = list.indexOf(item);
+  if (index >= 0) list.splice(index, 1);
+  return index;
 }
