@@ -17,8 +17,10 @@
  *   producer id. A later batch the broker refuses as out of sequence is renumbered under a new
  *   producer id (it was not written, since the broker refused it).
  *
- * Records pile up while the window is full and leave together, so batches grow with load
- * without any linger; `lingerMs` adds a wait before a partition's first batch.
+ * With nothing in flight a partition sends at once. With a batch in flight, the next leaves
+ * once it holds 64 KiB or `batchSize` records, or when the in-flight one is answered; records
+ * pile up meanwhile, so batches grow with load without any linger, and a light load does not
+ * turn into a stream of one-record requests. `lingerMs` adds a wait before a first batch.
  *
  * @module
  */
@@ -151,6 +153,8 @@ interface _Identity {
 }
 
 const _SEQUENCE_MODULUS = 2 ** 31;
+/** A partial batch this large may join others in flight (Kafka's default batch.size is 16 KiB). */
+const _PIPELINE_BATCH_BYTES = 64 * 1024;
 
 function _positiveInt(name: string, value: number | undefined, fallback: number): number {
   const resolved = value ?? fallback;
@@ -420,7 +424,14 @@ export class Producer {
   /** Whether the partition may send another batch now. */
   #canSend(pq: _PartitionQueue): boolean {
     const window = this.#idempotent && !pq.confirmed ? 1 : this.#maxInFlight;
-    return !pq.recovering && !pq.acquiringIdentity && pq.unsettled.length < window;
+    if (pq.recovering || pq.acquiringIdentity || pq.unsettled.length >= window) return false;
+    // With a batch in flight, another goes out only once it is worth a request: tiny batches
+    // sent back to back load the broker and raise the tail (e2e p99 at 5,000 records/s went
+    // from 12-24 ms to 2-9 ms), while a loaded producer fills this much in well under a
+    // round trip and keeps the pipeline full.
+    if (pq.unsettled.length === 0 || this.#flushing > 0) return true;
+    return pq.queue.length >= this.#batchSize ||
+      pq.queueBytes >= Math.min(this.#batchBytes, _PIPELINE_BATCH_BYTES);
   }
 
   #schedule(pq: _PartitionQueue): void {
