@@ -3,7 +3,8 @@
 # standalone (WAL with fsync on every write), on loopback, in one run. Prints a table with
 # both and the RustMQ/NATS ratios (for latency, lower is better, so a ratio < 1 favours RustMQ).
 #
-# Usage: bench/peer_nats.sh            (from the repository root; needs nats-server and deno)
+# Usage: bench/peer_nats.sh            (from the repository root; needs deno, and nats-server,
+#                                       which it installs with apt-get when run as root)
 # Env:   RECORDS_SMALL (200000), RECORDS_LARGE (100000), RECORDS_LATENCY (2000),
 #        RECORDS_E2E (10000), E2E_RATE (5000)
 #
@@ -13,6 +14,18 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+
+# A fresh machine has no nats-server: install Debian's package when we can.
+PATH="$PATH:/usr/sbin"
+if ! command -v nats-server >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing nats-server (apt-get)" >&2
+    (apt-get update -qq && apt-get install -y -qq nats-server) >&2
+  else
+    echo "bench/peer_nats.sh needs nats-server: apt-get install nats-server" >&2
+    exit 1
+  fi
+fi
 RECORDS_SMALL=${RECORDS_SMALL:-200000}
 RECORDS_LARGE=${RECORDS_LARGE:-100000}
 RECORDS_LATENCY=${RECORDS_LATENCY:-2000}
