@@ -143,6 +143,12 @@ const SPARE_READY = "spare.ready";
  */
 const SPLIT_WRITE_BYTES_MIN = crc32cBackend() === "native" ? Infinity : 256 * 1024;
 const SPARE_TEMP = "spare.tmp";
+/**
+ * Longest a spare-segment chunk waits for the appends to pause. Zero-filling at full speed
+ * halved a single 1 MiB writer (0.73 ms per append alone, 1.7 ms beside it); paced, it uses
+ * idle time, and under saturation still writes one 256 KiB chunk per 25 ms.
+ */
+const SPARE_PACE_MAX_MS = 25;
 
 const _silent: WalLogger = { info() {} };
 
@@ -183,6 +189,9 @@ export class Wal {
   #idle: (() => void) | null = null;
   #spareReady = false;
   #spareTask: Promise<void> | null = null;
+  /** Append writes submitted and not completed; the spare zero-fill waits for zero. */
+  #writesInFlight = 0;
+  #idleWaiters: (() => void)[] = [];
 
   private constructor(
     config: _Config,
@@ -353,6 +362,7 @@ export class Wal {
     this.#stats.paddingBytes += write.length - at;
     this.#stats.bytesWritten += write.length;
     const release = () => buffer.release();
+    this.#writesInFlight += 1;
     this.#writerFor(write)
       .then((writer) => this.#submit(writer, buffer, write, starts))
       .then(() => this.#completed(write, release), (error) => this.#failed(write, release, error));
@@ -403,8 +413,14 @@ export class Wal {
     return writer;
   }
 
+  #writeSettled(): void {
+    this.#writesInFlight -= 1;
+    if (this.#writesInFlight === 0) { for (const wake of this.#idleWaiters.splice(0)) wake(); }
+  }
+
   #completed(write: PlannedWrite<_Waiter>, release: () => void): void {
     release();
+    this.#writeSettled();
     this.#stats.writes++;
     if (!this.#config.fsyncOnWrite) this.#dirty.add(write.segmentId);
     const acked = this.#committer.complete(write.writeId, this.#config.fsyncOnWrite);
@@ -415,6 +431,7 @@ export class Wal {
 
   #failed(write: PlannedWrite<_Waiter>, release: () => void, error: unknown): void {
     release();
+    this.#writeSettled();
     this.#firstError ??= error;
     this.#config.logger.warn?.("WAL write failed", { segment: write.segmentId, error: `${error}` });
     this.#committer.fail(write.writeId);
@@ -542,7 +559,8 @@ export class Wal {
     if (!this.#config.spareSegment || this.#spareTask !== null || this.#closing) return;
     const temp = `${this.#config.path}/${SPARE_TEMP}`;
     const ready = `${this.#config.path}/${SPARE_READY}`;
-    this.#spareTask = this.#backend.prepareSpare(temp, this.#config.segmentBytes)
+    const pace = () => this.#idleOrBound();
+    this.#spareTask = this.#backend.prepareSpare(temp, this.#config.segmentBytes, pace)
       .then(() => this.#backend.rename(temp, ready))
       .then(
         () => {
@@ -556,6 +574,27 @@ export class Wal {
       .finally(() => {
         this.#spareTask = null;
       });
+  }
+
+  /**
+   * Resolves once no append is being written, or after `SPARE_PACE_MAX_MS` at the latest, so
+   * background zero-filling takes the disk's idle time and still progresses under load.
+   */
+  #idleOrBound(): Promise<void> {
+    if (this.#writesInFlight === 0 || this.#closing) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        cancel();
+        const at = this.#idleWaiters.indexOf(finish);
+        if (at >= 0) this.#idleWaiters.splice(at, 1);
+        resolve();
+      };
+      const cancel = this.#config.clock.setTimer(SPARE_PACE_MAX_MS, finish);
+      this.#idleWaiters.push(finish);
+    });
   }
 
   #armFlush(): void {

@@ -76,9 +76,14 @@ export class FakeWalBackend implements WalIoBackend {
   }
 
   /** @inheritdoc */
-  prepareSpare(path: string, sizeBytes: number): Promise<void> {
+  async prepareSpare(
+    path: string,
+    sizeBytes: number,
+    pace?: () => Promise<void>,
+  ): Promise<void> {
+    // One chunk: it waits for the pace like every chunk of a real backend.
+    await pace?.();
     this.files.set(path, new Uint8Array(sizeBytes));
-    return Promise.resolve();
   }
 
   /** @inheritdoc */

@@ -13,6 +13,9 @@ import type { WalBuffer, WalIoBackend, WalSegmentWriter } from "./wal_io.ts";
 import { listDir, syncDir, syncFile, truncateDurably } from "./wal_portable_files.ts";
 import { alignUp } from "./wal_format.ts";
 
+/** Zero-fill chunk of a spare segment. */
+const SPARE_CHUNK_BYTES = 256 * 1024;
+
 /** Options for {@linkcode FfiBackend.open}. */
 export interface FfiBackendOptions {
   /** Submission engine. @default "auto" (io_uring when it initialises, else pwrite) */
@@ -146,14 +149,20 @@ export class FfiBackend implements WalIoBackend {
   }
 
   /** Reserves the file with fallocate, then writes zeros over it with direct I/O and syncs. */
-  async prepareSpare(path: string, sizeBytes: number): Promise<void> {
+  async prepareSpare(
+    path: string,
+    sizeBytes: number,
+    pace?: () => Promise<void>,
+  ): Promise<void> {
     const file = DirectFile.open(this.#libc, path, { create: true, dsync: false });
-    const chunk = Math.min(alignUp(sizeBytes), 1 << 20);
+    // Small chunks: an append that arrives while one is on the disk waits behind less.
+    const chunk = Math.min(alignUp(sizeBytes), SPARE_CHUNK_BYTES);
     const zeros = this.allocate(chunk);
     try {
       file.preallocate(sizeBytes);
       zeros.bytes.fill(0, 0, chunk);
       for (let at = 0; at < sizeBytes; at += chunk) {
+        await pace?.();
         await this.write(file, zeros, Math.min(chunk, alignUp(sizeBytes - at)), at);
       }
       await file.datasync();

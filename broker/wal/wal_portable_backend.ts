@@ -59,11 +59,16 @@ export class PortableBackend implements WalIoBackend {
     return new _PortableWriter(file, options.dsync);
   }
 
-  /** Writes `sizeBytes` zeros in 1 MiB chunks, then syncs. */
-  async prepareSpare(path: string, sizeBytes: number): Promise<void> {
+  /** Writes `sizeBytes` zeros in 256 KiB chunks, awaiting `pace` before each, then syncs. */
+  async prepareSpare(
+    path: string,
+    sizeBytes: number,
+    pace?: () => Promise<void>,
+  ): Promise<void> {
     using file = await Deno.open(path, { write: true, create: true, truncate: true });
-    const zeros = new Uint8Array(Math.min(sizeBytes, 1 << 20));
+    const zeros = new Uint8Array(Math.min(sizeBytes, 256 * 1024));
     for (let at = 0; at < sizeBytes; at += zeros.length) {
+      await pace?.();
       const chunk = zeros.subarray(0, Math.min(zeros.length, sizeBytes - at));
       let done = 0;
       while (done < chunk.length) done += await file.write(chunk.subarray(done));

@@ -183,6 +183,37 @@ Deno.test("Wal keeps a zero-filled spare and uses it for the next segment", asyn
   assert.equal(disk.files.get("/wal/spare.ready")?.length, SEGMENT); // the next one
 });
 
+Deno.test("Wal zero-fills the next spare only while no append is being written", async () => {
+  const disk = new FakeWalBackend();
+  const clock = new ManualClock();
+  const { wal } = await Wal.open(
+    options(disk, { spareSegment: true, bufferSize: SEGMENT, clock }),
+  );
+  await tick();
+  assert.ok(disk.files.has("/wal/spare.ready"));
+  disk.hold();
+  const first = wal.append(1, 0n, payload(100)); // takes the spare: the next one starts
+  for (let i = 0; i < 5; i++) await tick();
+  assert.ok(!disk.files.has("/wal/spare.ready"), "the spare waits while the append is written");
+  disk.release();
+  await first;
+  for (let i = 0; i < 5 && !disk.files.has("/wal/spare.ready"); i++) await tick();
+  assert.ok(disk.files.has("/wal/spare.ready"), "and goes ahead once the disk is idle");
+
+  // Under a write that never ends, the spare still progresses after the pace bound.
+  await wal.append(1, 1n, payload(40_000));
+  disk.hold();
+  const second = wal.append(1, 2n, payload(40_000)); // does not fit in segment 1: it rolls
+  for (let i = 0; i < 5; i++) await tick();
+  assert.ok(!disk.files.has("/wal/spare.ready"));
+  clock.advance(25);
+  for (let i = 0; i < 5 && !disk.files.has("/wal/spare.ready"); i++) await tick();
+  assert.ok(disk.files.has("/wal/spare.ready"), "the bound let it through");
+  disk.release();
+  await second;
+  await wal.close();
+});
+
 Deno.test("Wal rejects a large append whose second part fails, and recovery stays clean", async () => {
   const disk = new FakeWalBackend();
   const { wal } = await Wal.open(
