@@ -115,7 +115,7 @@ export const BROKER_SCHEMA = {
       1000,
       1,
       1_000_000,
-      "QUIC bidirectional streams per connection",
+      "QUIC bidirectional streams per connection, and requests in progress per QUIC connection",
     ),
     max_idle_timeout_ms: _int(30000, 100, INT32_MAX, "QUIC idle timeout"),
     max_stream_data: _int(1024000, 1 * KIB, 1 * GIB, "QUIC per-stream flow-control window (bytes)"),

@@ -21,6 +21,7 @@ export type _Kind = "tcp" | "tls" | "quic";
 export const _CERTS = await generateDevCertificates();
 
 /** Operations the scripted handler understands, sent as the apiKey. */
+/** Ops, at the api key position: SLEEP is 1 like Fetch, so QUIC clients send it on the Fetch lane. */
 export const _Op = { ECHO: 0, SLEEP: 1, THROW: 2, SILENT: 3, GATED: 4 } as const;
 
 /** Builds a request: apiKey=op, apiVersion=0, correlationId, int32 sleep ms, payload. */

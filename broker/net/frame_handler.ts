@@ -102,6 +102,8 @@ export interface NetCounters {
   bytesOut: number;
   /** Request frames handed to the handler. */
   requests: number;
+  /** Streams accepted (QUIC; a TCP connection counts none). */
+  streams: number;
 }
 
 /** Returns a zeroed {@linkcode NetCounters}. */
@@ -114,6 +116,7 @@ export function newNetCounters(): NetCounters {
     bytesIn: 0,
     bytesOut: 0,
     requests: 0,
+    streams: 0,
   };
 }
 

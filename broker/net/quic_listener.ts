@@ -2,24 +2,30 @@
  * Kafka-protocol frames over QUIC (ALPN `rustmq`), on the same port number as
  * TCP but over UDP. Needs `--unstable-net`.
  *
- * Stream grammar, one request per client-opened bidirectional stream:
+ * Stream grammar: each client-opened bidirectional stream carries one or more
+ * requests, and the broker answers them on the same stream, in order:
  *
  * ```
- * client → server: Size Request, then FIN
- * server → client: Size Response, then FIN    (or just FIN when the request takes no response)
+ * client → server: Size Request [Size Request ...], then FIN
+ * server → client: Size Response ..., then FIN   (nothing for a request that takes no response)
  * ```
  *
- * Each request has its own stream. Requests are *started* in the order their
- * streams were opened, as Kafka processes a TCP connection's requests in order,
- * so an idempotent producer's pipelined batches reach the log in sequence even
- * when a later stream's bytes arrive first. They *complete* independently: a
- * Fetch parked for `maxWaitMs` never holds back a Produce behind it.
+ * The RustMQ client keeps one long-lived stream per connection for most requests (opening a
+ * stream per request cost 0.9 ms at p50 and 14 ms at p99 at 5,000 requests/s here, against
+ * 0.08 ms and 0.6 ms on one stream), and gives requests the broker may hold (Fetch, JoinGroup,
+ * SyncGroup) a stream of their own, so they never hold back the rest.
+ *
+ * Within a stream, requests start in order and are answered in order, as on a TCP connection.
+ * Across streams, a stream's first request starts after the first requests of the streams
+ * opened before it, so a client that opens a stream per request still gets Kafka's per
+ * connection order; they complete independently, so a parked Fetch holds nothing back.
  *
  * @module
  */
 import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from "../../client/transport/frame_decoder.ts";
 import { FrameTooLargeError } from "../../client/transport/errors.ts";
-import { readOneFrame, StreamFramingError } from "../../client/transport/quic_stream.ts";
+import { FrameDecoder } from "../../client/transport/frame_decoder.ts";
+import { StreamFramingError } from "../../client/transport/quic_stream.ts";
 import {
   type ConnectionContext,
   consoleNetLogger,
@@ -39,6 +45,8 @@ export const QUIC_ALPN = "rustmq";
 // How long a draining connection stays open after its last response was
 // written, so the response can be acknowledged before CONNECTION_CLOSE.
 const _CLOSE_LINGER_MS = 200;
+/** Requests of one stream handled and not yet answered before the next frame is read. */
+const _STREAM_PIPELINE_MAX = 16;
 
 function _sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -73,8 +81,9 @@ export interface QuicListenerOptions {
   /** PEM private key for `cert`. */
   key: string;
   /**
-   * Requests (bidirectional streams) a connection may have open at once;
-   * QUIC flow control makes the client wait for more.
+   * Bidirectional streams a connection may have open at once (QUIC flow
+   * control makes the client wait for more), and requests it may have in its
+   * handler at once, over all its streams.
    * @default {100}
    */
   maxConcurrentStreams?: number;
@@ -263,6 +272,9 @@ class _QuicConnection {
   readonly #options: _ResolvedQuicOptions;
   readonly #counters: NetCounters;
   readonly #streams = new Set<Promise<void>>();
+  /** Handlers running on this connection, at most `maxConcurrentStreams`. */
+  #active = 0;
+  readonly #slotWaiters: (() => void)[] = [];
   /** Resolves once the handler of the last accepted stream has started. */
   #dispatched: Promise<void> = Promise.resolve();
   #ctx: ConnectionContext;
@@ -310,6 +322,7 @@ class _QuicConnection {
       while (!this.#closed) {
         const { value: stream, done } = await streams.read();
         if (done) break;
+        this.#counters.streams += 1;
         const served = this.#serveStream(stream);
         this.#streams.add(served);
         served.finally(() => this.#streams.delete(served));
@@ -339,58 +352,42 @@ class _QuicConnection {
     this.#close(QuicCloseCode.SHUTDOWN, "shutdown");
   }
 
+  /**
+   * Serves every request frame of one stream, in order: each handler starts after the previous
+   * frame's (the first waits for the streams accepted before this one), and responses are
+   * written in request order. A stream may carry one request (then FIN) or many.
+   */
   async #serveStream(stream: Deno.QuicBidirectionalStream): Promise<void> {
-    // Streams are read concurrently, but each handler starts only after the handlers of the
-    // streams accepted before it have started.
     const earlier = this.#dispatched;
     let started!: () => void;
     this.#dispatched = new Promise<void>((resolve) => started = resolve);
-    let response: Uint8Array | null;
-    let frame: Uint8Array | null = null;
+    const reader = stream.readable.getReader();
+    const writer = stream.writable.getWriter();
+    const decoder = new FrameDecoder({ maxFrameBytes: this.#options.maxRequestBytes });
+    // Responses not yet written, oldest first; at most _STREAM_PIPELINE_MAX per stream.
+    const writes: Promise<boolean>[] = [];
+    let frames = 0;
     try {
-      frame = await this.#readRequest(stream);
-      await earlier;
-      if (frame === null) return;
-      this.#counters.requests += 1;
-      const handled = this.#handler(frame, this.#ctx);
-      started();
-      response = await handled;
-    } catch (error) {
-      if (frame === null) throw error;
-      this.#counters.connectionsErrored += 1;
-      this.#ctx.logger.error("Closing the connection as the request handler failed", {
-        apiKey: new DataView(frame.buffer, frame.byteOffset).getInt16(0, false),
-        error,
-      });
-      return this.#close(QuicCloseCode.HANDLER_FAILED, "request handler failed");
-    } finally {
-      started();
-    }
-    try {
-      const writer = stream.writable.getWriter();
-      if (response !== null) {
-        const wire = encodeFrame(response);
-        await writer.write(wire);
-        this.#counters.bytesOut += wire.length;
+      for (;;) {
+        const frame = await this.#nextFrame(reader, decoder, frames === 0);
+        if (frame === null) break;
+        if (frames++ === 0) await earlier;
+        await this.#acquireSlot();
+        this.#counters.requests += 1;
+        let handled: Promise<Uint8Array | null>;
+        try {
+          handled = Promise.resolve(this.#handler(frame, this.#ctx));
+        } catch (error) {
+          handled = Promise.reject(error);
+        }
+        handled.then(() => this.#releaseSlot(), () => this.#releaseSlot());
+        started();
+        const previous = writes[writes.length - 1] ?? Promise.resolve(true);
+        writes.push(this.#respond(frame, handled, previous, writer));
+        if (writes.length >= _STREAM_PIPELINE_MAX && !(await writes.shift()!)) return;
       }
+      for (const w of writes) if (!(await w)) return;
       await writer.close();
-    } catch (error) {
-      // The client reset the stream or the connection went away.
-      this.#ctx.logger.debug("Stream write failed", { error });
-    }
-  }
-
-  async #readRequest(stream: Deno.QuicBidirectionalStream): Promise<Uint8Array | null> {
-    try {
-      const { frame, bytesRead } = await readOneFrame(
-        stream.readable,
-        this.#options.maxRequestBytes,
-      );
-      this.#counters.bytesIn += bytesRead;
-      if (frame.length >= MIN_REQUEST_BYTES) return frame;
-      this.#protocolError("Closing the connection as a request is shorter than its header", {
-        sizeBytes: frame.length,
-      });
     } catch (error) {
       if (error instanceof FrameTooLargeError) {
         this.#counters.connectionsErrored += 1;
@@ -402,10 +399,94 @@ class _QuicConnection {
       } else if (error instanceof StreamFramingError) {
         this.#protocolError(`Closing the connection as ${error.message}`, {});
       } else {
-        this.#ctx.logger.debug("Stream read failed", { error });
+        // The client reset the stream or the connection went away.
+        this.#ctx.logger.debug("Stream failed", { error });
       }
+    } finally {
+      started();
+      reader.cancel().catch(() => {});
     }
-    return null;
+  }
+
+  /** Waits for a handler slot; requests of every stream take them in arrival order. */
+  #acquireSlot(): Promise<void> {
+    if (this.#active < this.#options.maxConcurrentStreams && this.#slotWaiters.length === 0) {
+      this.#active += 1;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+  }
+
+  #releaseSlot(): void {
+    const next = this.#slotWaiters.shift();
+    if (next !== undefined) next(); // the slot passes straight to the next request
+    else this.#active -= 1;
+  }
+
+  /**
+   * Writes one response once it is ready and the previous one was written; resolves false when
+   * the connection was closed (the handler threw) or the stream failed.
+   */
+  async #respond(
+    frame: Uint8Array,
+    handled: Promise<Uint8Array | null>,
+    previous: Promise<boolean>,
+    writer: WritableStreamDefaultWriter<Uint8Array>,
+  ): Promise<boolean> {
+    let response: Uint8Array | null;
+    try {
+      response = await handled;
+    } catch (error) {
+      this.#counters.connectionsErrored += 1;
+      this.#ctx.logger.error("Closing the connection as the request handler failed", {
+        apiKey: new DataView(frame.buffer, frame.byteOffset).getInt16(0, false),
+        error,
+      });
+      this.#close(QuicCloseCode.HANDLER_FAILED, "request handler failed");
+      return false;
+    }
+    if (!(await previous)) return false;
+    if (response === null) return true;
+    try {
+      const wire = encodeFrame(response);
+      await writer.write(wire);
+      this.#counters.bytesOut += wire.length;
+      return true;
+    } catch (error) {
+      this.#ctx.logger.debug("Stream write failed", { error });
+      return false;
+    }
+  }
+
+  /**
+   * The next request frame of a stream, or null when it ended cleanly after one. Throws
+   * `FrameTooLargeError` or {@linkcode StreamFramingError} (no frame at all, a cut frame, a frame
+   * shorter than a request header).
+   */
+  async #nextFrame(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    decoder: FrameDecoder,
+    first: boolean,
+  ): Promise<Uint8Array | null> {
+    for (;;) {
+      const frame = decoder.next();
+      if (frame !== null) {
+        if (frame.length < MIN_REQUEST_BYTES) {
+          throw new StreamFramingError(
+            `a request is shorter than its header: ${frame.length} bytes`,
+          );
+        }
+        return frame;
+      }
+      const { value, done } = await reader.read();
+      if (done) {
+        if (!decoder.atBoundary) throw new StreamFramingError("a stream ended inside a frame");
+        if (first) throw new StreamFramingError("a stream ended before carrying a frame");
+        return null;
+      }
+      this.#counters.bytesIn += value.length;
+      decoder.push(value);
+    }
   }
 
   #protocolError(message: string, fields: Record<string, unknown>): void {

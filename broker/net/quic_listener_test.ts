@@ -71,3 +71,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "QUIC transport pipelines requests on one stream; Fetches have a lane of their own",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const server = _startServer("quic");
+    const client = await _client(server);
+    const options = { expectResponse: true, timeoutMs: 10_000 };
+    try {
+      const ids = Array.from({ length: 20 }, (_, i) => 100 + i);
+      const echoes = await Promise.all(
+        ids.map((id) => client.request(_request(id, _Op.ECHO), options)),
+      );
+      assert.deepEqual(echoes.map((e) => new DataView(e!.buffer, e!.byteOffset).getInt32(0)), ids);
+      assert.deepEqual(server.handler.started, ids, "started in send order");
+      assert.equal(server.counters.streams, 1, "all on one stream");
+      // SLEEP frames carry api key 1, Fetch's: they go on the Fetch lane and hold nothing back.
+      const order: string[] = [];
+      const slow = client.request(_request(1, _Op.SLEEP, 300), options).then(() =>
+        order.push("slow")
+      );
+      const fast = client.request(_request(2, _Op.ECHO), options).then(() => order.push("fast"));
+      await Promise.all([slow, fast]);
+      assert.deepEqual(order, ["fast", "slow"]);
+      assert.equal(server.counters.streams, 2);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  },
+});

@@ -21,6 +21,19 @@ import {
   _validateTimeout,
 } from "./_request_window.ts";
 
+/**
+ * What the transport needs of its connection: a `Deno.Conn`, or one QUIC stream seen as a
+ * byte stream (see `quic_transport.ts`).
+ */
+export interface ByteConn {
+  /** Reads into `p`; resolves to the byte count, or null at the end of the stream. */
+  read(p: Uint8Array): Promise<number | null>;
+  /** Writes some of `p`; resolves to the byte count written. */
+  write(p: Uint8Array): Promise<number>;
+  /** Closes both directions. */
+  close(): void;
+}
+
 interface _Awaiting {
   entry: _RequestEntry;
   correlationId: number | null;
@@ -39,11 +52,11 @@ interface _Awaiting {
  * ```
  */
 export class TcpTransport implements Transport {
-  /** "tcp" or "tls". */
-  readonly protocol: "tcp" | "tls";
+  /** "tcp" or "tls" ("quic" for a QUIC transport's ordered lane). */
+  readonly protocol: "tcp" | "tls" | "quic";
   /** Resolves once the connection is closed. */
   readonly closed: Promise<void>;
-  readonly #conn: Deno.Conn;
+  readonly #conn: ByteConn;
   readonly #window: _RequestWindow;
   readonly #decoder: FrameDecoder;
   readonly #awaiting: _Awaiting[] = [];
@@ -52,7 +65,7 @@ export class TcpTransport implements Transport {
   #resolveClosed!: () => void;
 
   /** Takes ownership of `conn` and starts reading responses. */
-  constructor(conn: Deno.Conn, protocol: "tcp" | "tls", limits: TransportLimits = {}) {
+  constructor(conn: ByteConn, protocol: "tcp" | "tls" | "quic", limits: TransportLimits = {}) {
     this.protocol = protocol;
     this.#conn = conn;
     this.#window = new _RequestWindow(
