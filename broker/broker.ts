@@ -6,6 +6,8 @@
  * @module
  */
 
+import { resolve } from "node:path";
+import { type DirectoryLock, lockDirectory } from "../ops/dir_lock.ts";
 import { Gauge, type Registry } from "prom-client";
 import type { Hono } from "hono";
 import type { BrokerConfig } from "../config/schema.ts";
@@ -135,6 +137,7 @@ export class Broker implements AsyncDisposable {
   readonly #tier: TierService;
   readonly #replication: TcpListener | null;
   readonly #binding: ClusterBinding;
+  readonly #locks: DirectoryLock[];
   readonly #fetchers: ReplicaFetcherManager;
 
   private constructor(parts: {
@@ -153,7 +156,9 @@ export class Broker implements AsyncDisposable {
     waiter: FetchWaiter;
     ctx: { stopping: boolean };
     logger: Logger;
+    locks: DirectoryLock[];
   }) {
+    this.#locks = parts.locks;
     this.addrs = parts.addrs;
     this.partitions = parts.partitions;
     this.metadata = parts.metadata;
@@ -181,11 +186,30 @@ export class Broker implements AsyncDisposable {
     return this.#tier;
   }
 
-  /** Opens storage, recovers, and starts serving. */
+  /**
+   * Opens storage, recovers, and starts serving. The data and WAL directories are locked
+   * first: a second process on them fails with `DirectoryLockedError`.
+   */
   static async start(cfg: BrokerConfig, options: BrokerStartOptions): Promise<Broker> {
+    const locks: DirectoryLock[] = [];
+    try {
+      locks.push(await lockDirectory(options.dataDir, "broker data"));
+      if (_resolvePath(cfg.wal.path) !== _resolvePath(options.dataDir)) {
+        locks.push(await lockDirectory(cfg.wal.path, "WAL"));
+      }
+      return await Broker.#startLocked(cfg, options, locks);
+    } catch (error) {
+      for (const lock of locks) lock.release();
+      throw error;
+    }
+  }
+
+  static async #startLocked(
+    cfg: BrokerConfig,
+    options: BrokerStartOptions,
+    locks: DirectoryLock[],
+  ): Promise<Broker> {
     const log = options.logger;
-    await Deno.mkdir(options.dataDir, { recursive: true });
-    await Deno.mkdir(cfg.wal.path, { recursive: true });
     const kafkaListen = parseHostPort(cfg.network.kafka_listen)!;
     const nodeId = nodeIdOf(cfg.broker.id);
     const advertisedHost = cfg.broker.advertised_host ||
@@ -424,6 +448,7 @@ export class Broker implements AsyncDisposable {
       replication: replicationListener,
       binding,
       fetchers,
+      locks,
     });
   }
 
@@ -443,6 +468,7 @@ export class Broker implements AsyncDisposable {
     await this.#tier.stop();
     await this.#wal.close();
     await this.#binding.close();
+    for (const lock of this.#locks) lock.release();
     this.#logger.info("broker stopped");
   }
 
@@ -615,4 +641,8 @@ function _replicationGauges(registry: Registry, partitions: PartitionManager): v
       this.set(n);
     },
   });
+}
+
+function _resolvePath(path: string): string {
+  return resolve(path).replace(/\/+$/, "");
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type DirectoryLock, lockDirectory } from "../ops/dir_lock.ts";
 import { Gauge, type Registry } from "prom-client";
 import type { ControllerConfig } from "../config/schema.ts";
 import { VERSION } from "../config/version.ts";
@@ -126,8 +127,24 @@ export class Controller implements AsyncDisposable {
 
   /** Starts every listener of a controller described by `cfg`. */
   static async start(cfg: ControllerConfig, options: ControllerStartOptions): Promise<Controller> {
-    const log = options.logger;
     const peers = parsePeers(cfg);
+    // A second controller on the same directory would interleave writes into its Raft log.
+    const lock = await lockDirectory(cfg.controller.data_dir, "controller data");
+    try {
+      return await Controller.#startLocked(cfg, options, peers, lock);
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+
+  static async #startLocked(
+    cfg: ControllerConfig,
+    options: ControllerStartOptions,
+    peers: ReturnType<typeof parsePeers>,
+    lock: DirectoryLock,
+  ): Promise<Controller> {
+    const log = options.logger;
     const storage = await FileStorage.open(cfg.controller.data_dir);
     const transport = await GrpcRaftTransport.start({
       selfId: cfg.controller.node_id,
@@ -170,7 +187,12 @@ export class Controller implements AsyncDisposable {
     );
     const addrs = { raftPort: transport.port, rpcPort: rpc.port, httpPort: ops.port };
     log.info("controller started", { nodeId: cfg.controller.node_id, ...addrs, peers });
-    return new Controller(node, addrs, [() => ops.close(), () => rpc.close(), () => node.close()]);
+    return new Controller(node, addrs, [
+      () => ops.close(),
+      () => rpc.close(),
+      () => node.close(),
+      () => Promise.resolve(lock.release()),
+    ]);
   }
 
   /** Stops every listener; durable state stays in `data_dir`. */

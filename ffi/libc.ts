@@ -43,6 +43,7 @@ const SYMBOLS = {
     nonblocking: true,
   },
   fdatasync: { parameters: ["i32"], result: "i32" },
+  flock: { parameters: ["i32", "i32"], result: "i32" },
   fsync: { parameters: ["i32"], result: "i32" },
   fallocate: { parameters: ["i32", "i32", "i64", "i64"], result: "i32" },
   fdatasync_nb: { name: "fdatasync", parameters: ["i32"], result: "i32", nonblocking: true },
