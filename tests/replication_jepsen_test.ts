@@ -4,7 +4,8 @@
  * acks=all while a nemesis SIGKILLs and restarts a random broker every few seconds, the leader
  * of the most partitions more often than not. Afterwards everything is consumed, and:
  * - every acknowledged value is present exactly once, at the offset its acknowledgement named;
- * - within each partition, each producer's values appear in the order they were acknowledged;
+ * - within each partition, each producer's acknowledged values appear in the order it sent them
+ *   (one producer keeps 16 sends outstanding, so its pipelined batches are retried in order);
  * - nothing appears that was never sent.
  *
  * `deno task soak --minutes N` runs the same scenario for longer (RUSTMQ_SOAK_SECONDS). A
@@ -36,13 +37,23 @@ function rng(seed: number): () => number {
 interface Ack {
   value: string;
   producer: number;
+  /** The producer's send number: acknowledged values must sit in the log in this order. */
+  seq: number;
   partition: number;
   offset: number;
 }
 
+/**
+ * Sends each producer keeps outstanding. The last producer pipelines (several batches per
+ * partition in flight), so retries after a leader's death must keep its batches in order.
+ * RUSTMQ_JEPSEN_WINDOW sets its depth.
+ */
+const PIPELINE_WINDOW = Number(Deno.env.get("RUSTMQ_JEPSEN_WINDOW") ?? 16);
+const windowOf = (id: number) => id === PRODUCERS - 1 ? PIPELINE_WINDOW : 1;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Writes unique values until `stop`; records every acknowledgement in order. */
+/** Writes unique values until `stop`, `windowOf(id)` at a time; records every acknowledgement. */
 async function produceLoop(
   bootstrap: string[],
   id: number,
@@ -62,19 +73,23 @@ async function produceLoop(
     deliveryTimeoutMs: 60_000,
     lingerMs: 2,
   });
+  const inFlight = new Set<Promise<unknown>>();
   try {
     for (let seq = 0; !stop(); seq++) {
       const value = `p${id}-${seq}`;
       const partition = seq % PARTITIONS;
       sent.add(value);
-      try {
-        const r = await producer.send({ topic: TOPIC, partition, value });
-        acks.push({ value, producer: id, partition: r.partition, offset: r.offset });
-      } catch {
+      const sending = producer.send({ topic: TOPIC, partition, value }).then(
+        (r) => {
+          acks.push({ value, producer: id, seq, partition: r.partition, offset: r.offset });
+        },
         // Not acknowledged: it may or may not be in the log; both are allowed.
-        await sleep(50);
-      }
+        () => sleep(50),
+      ).finally(() => inFlight.delete(sending));
+      inFlight.add(sending);
+      if (inFlight.size >= windowOf(id)) await Promise.race(inFlight);
     }
+    await Promise.all(inFlight);
   } finally {
     await client.close().catch(() => {});
   }
@@ -215,7 +230,8 @@ function check(
     }
   }
   const lastOffset = new Map<string, number>();
-  for (const a of acks) {
+  const inSendOrder = [...acks].sort((x, y) => x.producer - y.producer || x.seq - y.seq);
+  for (const a of inSendOrder) {
     const found = where.get(a.value);
     if (found === undefined) {
       problems.push(`missing acknowledged ${a.value} (acked at ${a.partition}/${a.offset})`);
@@ -293,10 +309,10 @@ Deno.test({
 
 Deno.test("jepsen checker reports missing, duplicated, extra, moved and reordered values", () => {
   const acks: Ack[] = [
-    { value: "a", producer: 0, partition: 0, offset: 0 },
-    { value: "b", producer: 0, partition: 0, offset: 1 },
-    { value: "c", producer: 0, partition: 0, offset: 2 },
-    { value: "d", producer: 1, partition: 1, offset: 0 },
+    { value: "a", producer: 0, seq: 0, partition: 0, offset: 0 },
+    { value: "b", producer: 0, seq: 1, partition: 0, offset: 1 },
+    { value: "c", producer: 0, seq: 2, partition: 0, offset: 2 },
+    { value: "d", producer: 1, seq: 0, partition: 1, offset: 0 },
   ];
   const sent = new Set(["a", "b", "c", "d", "e"]);
   const log = new Map([
