@@ -495,7 +495,7 @@ export class ControllerNode {
 
   #applyEntry(index: number, kind: string, data: string): void {
     if (kind !== "normal" || data === "") {
-      this.sm.skip(index);
+      this.sm.markApplied(index);
       return;
     }
     const envelope = JSON.parse(data) as CommandEnvelope;

@@ -64,7 +64,9 @@ export function createRequestRouter(
     const route = byKey.get(header.apiKey);
     if (route === undefined) {
       throw new UnsupportedRequestError(
-        `Cannot serve API key ${header.apiKey}: it is not implemented`,
+        // Kafka closes the connection on an API key it does not know; ApiVersions tells
+        // clients which keys this broker serves (no transactions, no ACL or quota APIs).
+        `Cannot serve API key ${header.apiKey}: this broker does not offer it (see ApiVersions)`,
       );
     }
     if (header.apiVersion < route.minVersion || header.apiVersion > route.maxVersion) {

@@ -1,6 +1,7 @@
 /**
- * Reading the single frame a QUIC stream carries in each direction. Shared by
- * the broker's QUIC listener and the client's QUIC transport.
+ * Reading the single response frame of a QUIC stream that carried one request
+ * (the client's JoinGroup and SyncGroup streams), and the framing error the
+ * broker's QUIC listener also raises.
  *
  * @module
  */
@@ -15,7 +16,7 @@ export class StreamFramingError extends Error {
   }
 }
 
-/** What {@linkcode readOneFrame} returns. */
+/** What {@linkcode readOptionalFrame} returns. */
 export interface StreamFrame {
   /** The frame payload without its size prefix. */
   frame: Uint8Array;
@@ -24,23 +25,11 @@ export interface StreamFrame {
 }
 
 /**
- * Reads a stream to its end and returns the one frame it carried. Throws
- * `FrameTooLargeError` for a size prefix over `maxFrameBytes` (before
- * allocating), and {@linkcode StreamFramingError} when the stream ends early,
- * carries nothing, or carries bytes after the frame.
- */
-export async function readOneFrame(
-  readable: ReadableStream<Uint8Array>,
-  maxFrameBytes: number,
-): Promise<StreamFrame> {
-  const result = await readOptionalFrame(readable, maxFrameBytes);
-  if (result === null) throw new StreamFramingError("a stream ended before carrying a frame");
-  return result;
-}
-
-/**
- * Like {@linkcode readOneFrame}, but a stream that ends with no bytes at all
- * resolves to null (the answer to a request that takes no response).
+ * Reads a stream to its end and returns the one frame it carried, or null when
+ * it ended with no bytes at all (the answer to a request that takes no
+ * response). Throws `FrameTooLargeError` for a size prefix over
+ * `maxFrameBytes` (before allocating), and {@linkcode StreamFramingError} when
+ * the stream ends inside a frame or carries bytes after it.
  */
 export async function readOptionalFrame(
   readable: ReadableStream<Uint8Array>,

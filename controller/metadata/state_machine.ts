@@ -231,7 +231,7 @@ export class MetadataStateMachine {
   }
 
   /** Marks an entry that carries no command (a leader's empty entry) as applied. */
-  skip(index: number): void {
+  markApplied(index: number): void {
     this.#applied = Math.max(this.#applied, index);
   }
 

@@ -50,7 +50,7 @@ export class RegisterMachine {
   }
 
   /** Marks a non-command entry (a no-op or a config change) as applied. */
-  skip(index: number): void {
+  markApplied(index: number): void {
     this.applied = index;
   }
 

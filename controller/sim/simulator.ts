@@ -356,7 +356,7 @@ class _Simulation {
   #apply(node: SimNode, e: Entry): void {
     this.#checker.onApply(node.id, e);
     if (e.kind === "config") {
-      node.sm.skip(e.index);
+      node.sm.markApplied(e.index);
       const { change } = JSON.parse(e.data) as ConfigEntryData;
       // An operator shuts a removed controller down once its removal is committed.
       // It is deferred to the end of the step: the node may be the one applying right now.
@@ -364,7 +364,7 @@ class _Simulation {
       return;
     }
     if (e.data === "") {
-      node.sm.skip(e.index);
+      node.sm.markApplied(e.index);
       return;
     }
     const command = JSON.parse(e.data) as RegisterCommand;
