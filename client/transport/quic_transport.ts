@@ -45,7 +45,6 @@ export class QuicTransport implements Transport {
   readonly #window: _RequestWindow;
   readonly #maxResponseBytes: number;
   readonly #open = new Set<_RequestEntry>();
-  readonly #limits: TransportLimits;
   /** The ordered lanes, once opened; each is replaced if its stream fails. */
   readonly #lanes = new Map<_Lane, TcpTransport>();
   readonly #lanesOpening = new Map<_Lane, Promise<TcpTransport>>();
@@ -54,7 +53,6 @@ export class QuicTransport implements Transport {
   /** Takes ownership of `conn`. */
   constructor(conn: Deno.QuicConn, limits: TransportLimits = {}) {
     this.#conn = conn;
-    this.#limits = limits;
     this.#window = new _RequestWindow(
       _validateLimit("maxInFlightRequests", limits.maxInFlightRequests, 100),
       _validateLimit("maxQueuedRequests", limits.maxQueuedRequests, 1000),
@@ -133,9 +131,7 @@ export class QuicTransport implements Transport {
           // connection's own window, which every request enters first, bounds the rest.
           maxInFlightRequests: 16,
           maxQueuedRequests: 100_000,
-          ...(this.#limits.maxResponseBytes === undefined
-            ? {}
-            : { maxResponseBytes: this.#limits.maxResponseBytes }),
+          maxResponseBytes: this.#maxResponseBytes,
         });
         this.#lanes.set(name, lane);
         // A failed lane is dropped; the next request opens a new one.
