@@ -73,6 +73,7 @@ Deno.test({
     } finally {
       held.release();
       await Deno.remove(dir, { recursive: true });
+      await Deno.remove(`${dir}.toml`).catch(() => {});
     }
   },
 });

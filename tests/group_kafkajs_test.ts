@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type Consumer, Kafka, logLevel } from "kafkajs";
 import { createTestTopic, startGroupTestBroker, waitFor } from "./group_support.ts";
+import { tempDir } from "./support/temp_dir.ts";
 
 const TEST_OPTS = { sanitizeOps: false, sanitizeResources: false };
 
@@ -159,10 +160,10 @@ Deno.test({
   async fn() {
     const topic = "resume";
     const groupId = "g-resume";
-    let dataDir: string;
+    await using tmp = await tempDir("rustmq-group-");
+    const dataDir = tmp.path;
     {
-      await using b = await startGroupTestBroker();
-      dataDir = b.dataDir;
+      await using b = await startGroupTestBroker(dataDir);
       await createTestTopic(b.broker, topic, 2);
       const kafka = _kafka(b.bootstrap, "t3a");
       await _produce(kafka, topic, 20, 2);

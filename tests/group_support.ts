@@ -19,7 +19,10 @@ export interface GroupTestBroker extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Starts a broker on `dataDir` (a new temporary directory by default). */
+/**
+ * Starts a broker on `dataDir`, which the caller keeps, or on a new temporary directory that
+ * closing removes.
+ */
 export async function startGroupTestBroker(dataDir?: string): Promise<GroupTestBroker> {
   const dir = dataDir ?? await Deno.makeTempDir({ prefix: "rustmq-group-" });
   const cfg = loadBrokerConfig("test", {
@@ -39,6 +42,7 @@ export async function startGroupTestBroker(dataDir?: string): Promise<GroupTestB
     if (closed) return;
     closed = true;
     await broker.close();
+    if (dataDir === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
   };
   return {
     broker,

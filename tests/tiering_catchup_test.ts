@@ -26,6 +26,14 @@ Deno.test("a 1 GiB catch-up read from object storage returns identical bytes", a
     Deno.makeTempDir()
   );
   try {
+    // The objects alone take 1 GiB; say so plainly rather than fail deep inside an upload.
+    const free = await _freeBytes(dir);
+    assert.ok(
+      free === null || free >= 1200 * MIB,
+      `this test needs 1.2 GiB free under ${dir}, and the disk has ${
+        Math.floor((free ?? 0) / MIB)
+      } MiB`,
+    );
     const store = new LocalObjectStore({ rootDir: `${dir}/objects` });
     const manifest = await LocalObjectManifest.open(
       fileMetadataPersistence(`${dir}/manifest.json`),
@@ -86,3 +94,15 @@ Deno.test("a 1 GiB catch-up read from object storage returns identical bytes", a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Free bytes on the file system holding `path`, from `df`, or null where `df` is missing. */
+async function _freeBytes(path: string): Promise<number | null> {
+  try {
+    const out = await new Deno.Command("df", { args: ["-Pk", path], stdout: "piped" }).output();
+    const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
+    const kib = Number(line.split(/\s+/)[3]);
+    return out.success && Number.isFinite(kib) ? kib * 1024 : null;
+  } catch {
+    return null;
+  }
+}

@@ -54,7 +54,10 @@ async function until(
 
 for (const point of ["uploader-after-put", "uploader-after-commit"]) {
   Deno.test(`a SIGKILL at ${point} loses no acknowledged record, duplicates none, and leaves no orphan`, async () => {
-    const first = await startStandalone({ config: CONFIG, env: { RUSTMQ_FAILPOINTS: point } });
+    await using first = await startStandalone({
+      config: CONFIG,
+      env: { RUSTMQ_FAILPOINTS: point },
+    });
     const dataDir = first.dataDir;
     const acked: string[] = [];
     const sent = new Set<string>();

@@ -13,6 +13,7 @@ import { FaultyObjectStore } from "../broker/object_store/faulty_object_store.ts
 import { ResilientObjectStore } from "../broker/object_store/resilient_object_store.ts";
 import { seededRandom, systemObjectStoreClock } from "../broker/object_store/object_store_clock.ts";
 import { ErrorCode } from "../protocol/kafka/errors.ts";
+import { tempDir } from "./support/temp_dir.ts";
 
 const TIERING = [
   "[wal]",
@@ -38,7 +39,8 @@ async function waitFor(what: string, cond: () => boolean, timeoutMs = 20_000): P
 const value = (i: number) => `value-${i}-${"p".repeat(i % 300)}`;
 
 Deno.test("broker serves fetches from object storage once data left the cache, also after a restart", async () => {
-  const dir = await Deno.makeTempDir();
+  await using tmp = await tempDir("rustmq-tiering-");
+  const dir = tmp.path;
   const sent: string[] = [];
   {
     await using tb = await startTestBroker(TIERING, dir);
@@ -69,11 +71,11 @@ Deno.test("broker serves fetches from object storage once data left the cache, a
     const more = await produceValues(c, "tiered", 0, ["after-restart"]);
     assert.equal(more.baseOffset, sent.length, "offsets continue after the stored end");
   }
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("broker keeps every acknowledged record when the store fails or stalls 30% of requests", async () => {
-  const dir = await Deno.makeTempDir();
+  await using tmp = await tempDir("rustmq-tiering-");
+  const dir = tmp.path;
   const faulty = new FaultyObjectStore(new LocalObjectStore({ rootDir: `${dir}/objects` }), {
     random: seededRandom(7),
     clock: systemObjectStoreClock,
@@ -103,7 +105,8 @@ Deno.test("broker keeps every acknowledged record when the store fails or stalls
 });
 
 Deno.test("broker refuses appends with a retriable KAFKA_STORAGE_ERROR while the store is down and the WAL full, then recovers", async () => {
-  const dir = await Deno.makeTempDir();
+  await using tmp = await tempDir("rustmq-tiering-");
+  const dir = tmp.path;
   const faulty = new FaultyObjectStore(new LocalObjectStore({ rootDir: `${dir}/objects` }), {
     random: seededRandom(1),
     clock: systemObjectStoreClock,

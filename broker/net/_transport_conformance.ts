@@ -414,6 +414,29 @@ export function _defineTransportConformance(kind: _Kind): void {
     }
   });
 
+  test("listener close does not wait out the grace for a connection that is only idle", async () => {
+    const server = _startServer(kind);
+    const client = await _client(server);
+    try {
+      // The client keeps its connection (and, over QUIC, its lane stream) open after this.
+      assert.equal(_correlationOf(await client.request(_request(1, _Op.ECHO), _REQ)), 1);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const graceOver = new Promise<"grace over">((r) =>
+        timer = setTimeout(() => r("grace over"), 10_000)
+      );
+      const outcome = await Promise.race([
+        server.close(60_000).then(() => "closed" as const),
+        graceOver,
+      ]);
+      clearTimeout(timer);
+      assert.equal(outcome, "closed", "nothing was in flight, so close had nothing to wait for");
+      await client.closed;
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
   test("listener counts connections", async () => {
     const server = _startServer(kind);
     try {

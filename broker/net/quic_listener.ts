@@ -265,13 +265,22 @@ function _incomingClient(incoming: Deno.QuicIncoming): string {
   }
 }
 
-/** One QUIC connection: every incoming bidirectional stream is one request. */
+/**
+ * One QUIC connection: each incoming bidirectional stream carries one request or a pipeline of
+ * them (a client's long-lived lane).
+ */
 class _QuicConnection {
   readonly #connectionId: number;
   readonly #handler: FrameHandler;
   readonly #options: _ResolvedQuicOptions;
   readonly #counters: NetCounters;
-  readonly #streams = new Set<Promise<void>>();
+  /**
+   * Responses read but not yet written. Shutdown waits for these, not for streams: a client's
+   * lane stays open between requests, and waiting for it to end would wait for the idle timeout.
+   */
+  readonly #unanswered = new Set<Promise<boolean>>();
+  /** Set by {@linkcode drain}: requests that arrive from now on are not served. */
+  #draining = false;
   /** Handlers running on this connection, at most `maxConcurrentStreams`. */
   #active = 0;
   readonly #slotWaiters: (() => void)[] = [];
@@ -323,9 +332,7 @@ class _QuicConnection {
         const { value: stream, done } = await streams.read();
         if (done) break;
         this.#counters.streams += 1;
-        const served = this.#serveStream(stream);
-        this.#streams.add(served);
-        served.finally(() => this.#streams.delete(served));
+        this.#serveStream(stream);
       }
     } catch (error) {
       if (!this.#closed) this.#ctx.logger.debug("Connection ended", { error });
@@ -335,11 +342,12 @@ class _QuicConnection {
     }
   }
 
-  /** Waits up to `graceMs` for open streams to be answered, then closes. */
+  /** Waits up to `graceMs` for the requests read so far to be answered, then closes. */
   async drain(graceMs: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const grace = new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs));
-    const answered = Promise.all(this.#streams).then(async () => {
+    this.#draining = true;
+    const answered = Promise.all(this.#unanswered).then(async () => {
       // A closed QUIC connection drops stream data not yet acknowledged, and
       // Deno offers no "acknowledged" signal; linger briefly (or until the
       // client leaves) so the last responses arrive.
@@ -370,7 +378,8 @@ class _QuicConnection {
     try {
       for (;;) {
         const frame = await this.#nextFrame(reader, decoder, frames === 0);
-        if (frame === null) break;
+        // While draining, the stream ends after the responses already owed on it.
+        if (frame === null || this.#draining) break;
         if (frames++ === 0) await earlier;
         await this.#acquireSlot();
         this.#counters.requests += 1;
@@ -383,7 +392,10 @@ class _QuicConnection {
         handled.then(() => this.#releaseSlot(), () => this.#releaseSlot());
         started();
         const previous = writes[writes.length - 1] ?? Promise.resolve(true);
-        writes.push(this.#respond(frame, handled, previous, writer));
+        const written = this.#respond(frame, handled, previous, writer);
+        this.#unanswered.add(written);
+        written.finally(() => this.#unanswered.delete(written));
+        writes.push(written);
         if (writes.length >= _STREAM_PIPELINE_MAX && !(await writes.shift()!)) return;
       }
       for (const w of writes) if (!(await w)) return;

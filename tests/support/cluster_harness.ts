@@ -162,14 +162,15 @@ export class Cluster implements AsyncDisposable {
   /** Starts the controllers, waits for a leader, then starts the brokers. */
   static async start(options: ClusterOptions): Promise<Cluster> {
     const timeoutMs = options.startTimeoutMs ?? 60_000;
+    const root = await Deno.makeTempDir({ prefix: "rustmq-cluster-" });
     const specs = await writeClusterConfigs({
       size: 3,
       electionTimeoutMs: 1000,
       heartbeatIntervalMs: 100,
       snapshotEntries: 10_000,
       brokerLeaseMs: options.brokerLeaseMs ?? 3000,
+      dir: root,
     });
-    const root = await Deno.makeTempDir({ prefix: "rustmq-cluster-" });
     const controllers = specs.map((s) => ControllerProcess.spawn(s));
     const cluster = new Cluster(root, controllers, []);
     try {

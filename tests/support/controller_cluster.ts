@@ -35,13 +35,18 @@ export interface ClusterConfigOptions {
   heartbeatIntervalMs: number;
   snapshotEntries: number;
   brokerLeaseMs: number;
+  /** Where the configs and data directories go. @default a new temporary directory */
+  dir?: string;
 }
 
-/** Writes one controller.toml per node into a new temporary directory. */
+/**
+ * Writes one controller.toml per node into `options.dir`, or into a new temporary directory
+ * that the caller removes (it is the parent of every spec's `dataDir`).
+ */
 export async function writeClusterConfigs(
   options: ClusterConfigOptions,
 ): Promise<ControllerSpec[]> {
-  const root = await Deno.makeTempDir({ prefix: "rustmq-ctl-" });
+  const root = options.dir ?? await Deno.makeTempDir({ prefix: "rustmq-ctl-" });
   const ports = freePorts(options.size * 3);
   const specs = Array.from({ length: options.size }, (_, i) => ({
     id: `controller-${i + 1}`,

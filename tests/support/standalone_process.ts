@@ -29,7 +29,10 @@ export interface StandaloneProcess extends AsyncDisposable {
 export interface StartStandaloneOptions {
   /** Extra broker.toml text (the listen addresses are set to free loopback ports). */
   readonly config?: string;
-  /** Reuse a data directory (restarts). @default a new temporary directory */
+  /**
+   * Reuse a data directory (restarts); the caller keeps it. @default a new temporary directory,
+   * removed when the process is disposed
+   */
   readonly dataDir?: string;
   /** Bounded wait for the ready line. @default 30000 */
   readonly readyTimeoutMs?: number;
@@ -41,6 +44,7 @@ export interface StartStandaloneOptions {
 export async function startStandalone(
   options: StartStandaloneOptions = {},
 ): Promise<StandaloneProcess> {
+  const ownsDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "rustmq-sa-" });
   const cfgPath = `${dataDir}.toml`;
   await Deno.writeTextFile(
@@ -75,7 +79,13 @@ export async function startStandalone(
   (async () => {
     for await (const chunk of child.stderr) errText += dec.decode(chunk);
   })();
-  const ready = await _readyLine(child, options.readyTimeoutMs ?? 30_000, () => errText);
+  const ready = await _readyLine(child, options.readyTimeoutMs ?? 30_000, () => errText)
+    .catch(async (err) => {
+      await child.status;
+      await Deno.remove(cfgPath).catch(() => {});
+      if (ownsDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      throw err;
+    });
   const port = (re: RegExp) => {
     const m = re.exec(ready);
     return m ? Number(m[1]) : null;
@@ -114,6 +124,8 @@ export async function startStandalone(
     exited: async () => (await wait()).code,
     [Symbol.asyncDispose]: async () => {
       await stop();
+      await Deno.remove(cfgPath).catch(() => {});
+      if (ownsDir) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     },
   };
 }
