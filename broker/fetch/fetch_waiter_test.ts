@@ -44,3 +44,23 @@ Deno.test("FetchWaiter returns at once for a zero wait or when the parking limit
   assert.equal(await first, false);
   assert.equal(w.parked, 0);
 });
+
+Deno.test("FetchWaiter does not park a fetch whose partition was notified after it read", async () => {
+  const t = manualTimers();
+  const w = new FetchWaiter({ timers: t.timers });
+  const seen = w.version(["a/0", "b/0"]);
+  w.notify("c/0"); // another partition: still parks
+  let parked: boolean | undefined;
+  w.wait(["a/0", "b/0"], 500, seen).then((v) => (parked = v));
+  assert.equal(w.parked, 1);
+  w.wakeAll();
+  await Promise.resolve();
+  assert.equal(parked, false);
+
+  const before = w.version(["a/0", "b/0"]);
+  w.notify("b/0"); // lands between the fetch's read and its wait
+  assert.notEqual(w.version(["a/0", "b/0"]), before);
+  assert.equal(await w.wait(["a/0", "b/0"], 500, before), true, "returns at once, woken");
+  assert.equal(w.parked, 0);
+  assert.equal(t.pending.size, 0, "no timer was set");
+});

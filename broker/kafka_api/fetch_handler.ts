@@ -54,7 +54,6 @@ function _concat(batches: readonly Uint8Array[], size: number): Uint8Array {
   return out;
 }
 
-/** Reads every requested partition once; returns the response and the bytes it carries. */
 /**
  * Reads one partition: a consumer reads below the high watermark; a follower (replica id >= 0)
  * reads up to the log end after the epoch checks, and may be told where its log diverged.
@@ -82,6 +81,7 @@ async function _read(
   return r;
 }
 
+/** Reads every requested partition once; returns the response and the bytes it carries. */
 async function _readOnce(
   req: FetchRequest,
   broker: BrokerContext,
@@ -136,12 +136,13 @@ async function _handle(req: FetchRequest, ctx: RequestContext): Promise<FetchRes
     t.partitions.map((p) => partitionKey(t.topic, p.partition))
   );
   for (;;) {
+    const seen = broker.waiter.version(keys);
     const { res, bytes } = await _readOnce(req, broker);
     const waitMs = deadline - broker.nowMs();
     if (bytes >= Math.max(1, req.minBytes) || waitMs <= 0 || _hasError(res) || broker.stopping()) {
       return res;
     }
-    const woken = await broker.waiter.wait(keys, waitMs);
+    const woken = await broker.waiter.wait(keys, waitMs, seen);
     if (!woken) return (await _readOnce(req, broker)).res;
   }
 }
