@@ -8,7 +8,7 @@
 
 import { resolve } from "node:path";
 import { type DirectoryLock, lockDirectory } from "../ops/dir_lock.ts";
-import { Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "prom-client";
 import type { Hono } from "hono";
 import type { BrokerConfig } from "../config/schema.ts";
 import { parseHostPort } from "../config/rules.ts";
@@ -30,6 +30,11 @@ import { listenTcp, type TcpListener } from "./net/tcp_listener.ts";
 import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
 import type { FrameHandler } from "./net/frame_handler.ts";
 import { type ApiRoute, createRequestRouter } from "./kafka_api/request_router.ts";
+import {
+  type LabelledNetCounters,
+  registerNetworkMetrics,
+  RequestMetrics,
+} from "./broker_metrics.ts";
 import type { BrokerContext } from "./kafka_api/broker_context.ts";
 import { BROKER_ROUTES } from "./kafka_api/routes.ts";
 import { ReplicaFetcherManager } from "./replication/replica_fetcher_manager.ts";
@@ -410,14 +415,25 @@ export class Broker implements AsyncDisposable {
         currentLeaderEpoch: p.leaderEpoch,
       };
     });
+    const requestMetrics = new RequestMetrics();
     route = createRequestRouter(
       [...BROKER_ROUTES, epochRoute as unknown as ApiRoute<never, never>],
       brokerCtx,
+      requestMetrics.observe,
     );
 
     const ops = options.serveHttp === false
       ? null
-      : _startOps(cfg, wal, cache, partitions, groups, binding, log);
+      : _startOps(cfg, wal, cache, partitions, groups, binding, log, {
+        requests: requestMetrics,
+        listeners: [
+          { transport: "tcp", counters: tcp.counters },
+          ...(quic ? [{ transport: "quic", counters: quic.counters }] : []),
+          ...(replicationListener
+            ? [{ transport: "replication", counters: replicationListener.counters }]
+            : []),
+        ],
+      });
     const addrs: BrokerAddrs = {
       kafka: tcp.addr,
       quic: quic?.addr ?? null,
@@ -506,6 +522,7 @@ function _startOps(
   groups: GroupService,
   binding: ClusterBinding,
   log: Logger,
+  net: { requests: RequestMetrics; listeners: readonly LabelledNetCounters[] },
 ): OpsServer {
   const { app, registry } = createOpsApp({
     role: "broker",
@@ -522,14 +539,26 @@ function _startOps(
       },
     });
   gauge("rustmq_wal_used_bytes", "Bytes held by WAL segments", () => wal.stats.usedBytes);
-  gauge("rustmq_wal_appends_total", "WAL appends acknowledged", () => wal.stats.appends);
-  gauge("rustmq_wal_writes_total", "WAL group-commit writes", () => wal.stats.writes);
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  counter("rustmq_wal_appends_total", "WAL appends acknowledged", () => wal.stats.appends);
+  counter("rustmq_wal_writes_total", "WAL group-commit writes", () => wal.stats.writes);
   gauge("rustmq_log_cache_used_bytes", "Bytes in the log cache", () => cache.usedBytes);
   gauge(
     "rustmq_partitions",
     "Partitions hosted by this broker",
     () => [...partitions.partitions()].length,
   );
+  net.requests.register(registry);
+  registerNetworkMetrics(registry, net.listeners);
   _consumerLagGauge(registry, partitions, groups);
   _replicationGauges(registry, partitions);
   binding.mountRoutes?.(app);

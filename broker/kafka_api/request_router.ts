@@ -48,10 +48,18 @@ export class UnsupportedRequestError extends Error {
   }
 }
 
+/**
+ * Called once per routed request with the API's name, the seconds from decode to response
+ * (a parked Fetch's wait included, as in Kafka's request metrics) and whether the handler
+ * threw, which closes the connection.
+ */
+export type RequestObserver = (api: string, seconds: number, failed: boolean) => void;
+
 /** Builds the frame handler for a route table. */
 export function createRequestRouter(
   routes: readonly ApiRoute<never, never>[],
   broker: BrokerContext,
+  observe?: RequestObserver,
 ): (frame: Uint8Array, connection: ConnectionContext) => Promise<Uint8Array | null> {
   const byKey = new Map<number, ApiRoute>();
   for (const r of routes as readonly ApiRoute[]) byKey.set(r.apiKey, r);
@@ -82,11 +90,20 @@ export function createRequestRouter(
         `Cannot serve ${route.name} v${header.apiVersion}: versions ${route.minVersion}-${route.maxVersion} are supported`,
       );
     }
-    const req = route.decode(r, header.apiVersion);
-    const ctx: RequestContext = { broker, header, connection };
-    const res = await route.handle(req, ctx);
-    if (res === null) return null;
-    return _encode(route, header.apiKey, header.apiVersion, header.correlationId, res);
+    const started = performance.now();
+    let failed = true;
+    try {
+      const req = route.decode(r, header.apiVersion);
+      const ctx: RequestContext = { broker, header, connection };
+      const res = await route.handle(req, ctx);
+      const out = res === null
+        ? null
+        : _encode(route, header.apiKey, header.apiVersion, header.correlationId, res);
+      failed = false;
+      return out;
+    } finally {
+      observe?.(route.name, (performance.now() - started) / 1000, failed);
+    }
   };
 }
 
