@@ -28,7 +28,7 @@ import {
 import { PartitionManager } from "./partition_manager.ts";
 import { listenTcp, type TcpListener } from "./net/tcp_listener.ts";
 import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
-import type { FrameHandler } from "./net/frame_handler.ts";
+import type { FrameHandler, NetCounters } from "./net/frame_handler.ts";
 import { type ApiRoute, createRequestRouter } from "./kafka_api/request_router.ts";
 import {
   type LabelledNetCounters,
@@ -184,6 +184,11 @@ export class Broker implements AsyncDisposable {
   /** The WAL's counters. */
   get walStats(): Readonly<WalStats> {
     return this.#wal.stats;
+  }
+
+  /** Each client listener's counters (the same figures `/metrics` exports). */
+  get network(): { tcp: Readonly<NetCounters>; quic: Readonly<NetCounters> | null } {
+    return { tcp: this.#tcp.counters, quic: this.#quic?.counters ?? null };
   }
 
   /** Object-storage tiering: uploader, maintenance, reader. */

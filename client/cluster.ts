@@ -16,6 +16,9 @@ import { brokerError, ClosedError, isRetriable, NotLeaderError } from "./errors.
 import { type BrokerNode, MetadataCache, type TopicInfo } from "./metadata_cache.ts";
 import { parseTransportUrl } from "./transport/connect.ts";
 
+/** How long {@linkcode Cluster.close} waits for transports to finish closing. */
+const _CLOSE_WAIT_MS = 1000;
+
 /** Resolved settings of a {@linkcode Cluster}. */
 export interface ClusterSettings {
   /** Bootstrap URLs. */
@@ -263,14 +266,28 @@ export class Cluster {
     }
   }
 
-  /** Closes every connection; later calls fail with `ClosedError`. */
+  /**
+   * Closes every connection and waits, up to a second, until each transport has finished
+   * closing; later calls fail with `ClosedError`. The wait matters to a process that exits
+   * next: QUIC sends its close from the runtime's own task, and a process gone before that
+   * leaves the broker holding the connection until its idle timeout.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const entries = [...this.#connections.values()];
     this.#connections.clear();
+    const closing: Promise<unknown>[] = [];
     for (const entry of entries) {
       const conn = await entry.catch(() => null);
-      conn?.close();
+      if (conn === null) continue;
+      conn.close();
+      closing.push(conn.closed.catch(() => {}));
     }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(closing),
+      new Promise((resolve) => timer = setTimeout(resolve, _CLOSE_WAIT_MS)),
+    ]);
+    clearTimeout(timer);
   }
 }

@@ -96,6 +96,14 @@ Deno.test({
           ]);
           assert.equal(limited.code, 0, limited.err);
           assert.equal(limited.out, "1:world\t2\n");
+          // Each command closed its connection before exiting: none is left for the broker to
+          // hold until its idle timeout (30 s).
+          const open = () =>
+            name === "tcp"
+              ? broker.broker.network.tcp.connectionsOpen
+              : broker.broker.network.quic!.connectionsOpen;
+          for (let i = 0; i < 100 && open() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+          assert.equal(open(), 0, "the broker holds no connection of an exited command");
         });
       }
       await t.step("a bad format is a usage error", async () => {

@@ -21,6 +21,8 @@ export interface TestBroker {
   caPem: string;
   /** Path of the CA file. */
   caPath: string;
+  /** The broker itself. */
+  broker: Broker;
   /** Stops the broker and removes its data. */
   close(): Promise<void>;
 }
@@ -46,6 +48,7 @@ export async function startTestBroker(extraToml = ""): Promise<TestBroker> {
     quicUrl: `quic://localhost:${broker.addrs.quic!.port}`,
     caPem: tls.caPem,
     caPath: tls.caPath,
+    broker,
     async close() {
       // Closing the QUIC listener has been seen to hang; a stuck close must not hang the suite.
       let timer: ReturnType<typeof setTimeout> | undefined;
