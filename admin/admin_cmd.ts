@@ -38,8 +38,9 @@ export const adminCommand: Command = {
       type: "string",
       arg: "K=V",
       multiple: true,
-      help: "A topic config for create-topic; repeat for several",
+      help: "A topic config for create-topic or alter-topic; repeat for several",
     },
+    partitions: { type: "string", arg: "N", help: "alter-topic: grow the topic to N partitions" },
     token: {
       type: "string",
       arg: "TOKEN",
@@ -59,6 +60,7 @@ export const adminCommand: Command = {
     execute: { type: "boolean", help: "consumer-groups reset-offsets: commit, not just plan" },
   },
   details: "Commands: create-topic <name> <partitions> <replication_factor> [--config k=v ...],\n" +
+    "alter-topic <name> [--config k=v ...] [--partitions N],\n" +
     "list-topics, describe-topic <name>, delete-topic <name>, cluster-health, brokers,\n" +
     "elect-preferred-leaders [topic], reassign-partition <topic> <partition> <id,id,...>,\n" +
     "consumer-groups (list | describe <group> | reset-offsets <group> ...; see its help)\n" +
@@ -133,6 +135,25 @@ async function _dispatch(
         () =>
           `Created topic ${t.name}: ${t.partitions} partitions, replication factor ${t.replication_factor}\n`,
       );
+      return EXIT_OK;
+    }
+    case "alter-topic": {
+      const [name] = _args(args, 1, "alter-topic <name> [--config k=v ...] [--partitions N]");
+      const configs = _configs(values);
+      const partitions = values.partitions as string | undefined;
+      if (Object.keys(configs).length === 0 && partitions === undefined) {
+        throw new UsageError("alter-topic needs --config k=v, --partitions N or both");
+      }
+      const body = {
+        ...(Object.keys(configs).length > 0 ? { configs } : {}),
+        ...(partitions !== undefined ? { partitions: _positiveInt(partitions, "partitions") } : {}),
+      };
+      const t = await client.request(
+        "PUT",
+        `/api/v1/topics/${encodeURIComponent(name!)}`,
+        body,
+      ) as _Json;
+      print(t, () => `Altered topic ${name}\n` + _describe(t));
       return EXIT_OK;
     }
     case "list-topics": {

@@ -12,6 +12,7 @@ import {
   createDeleteTopicsRequest,
   createDescribeConfigsRequest,
   createDescribeGroupsRequest,
+  createIncrementalAlterConfigsRequest,
   createListGroupsRequest,
   createListOffsetsRequest,
 } from "../protocol/kafka/messages/mod.ts";
@@ -20,6 +21,7 @@ import {
   DELETE_TOPICS,
   DESCRIBE_CONFIGS,
   DESCRIBE_GROUPS,
+  INCREMENTAL_ALTER_CONFIGS,
   LIST_GROUPS,
   LIST_OFFSETS,
 } from "./api_specs.ts";
@@ -110,6 +112,8 @@ export interface ResetOffsetPlan extends TopicPartitionOffset {
 const _INACTIVE_STATES = new Set(["Empty", "Dead"]);
 
 const _TOPIC_RESOURCE = 2;
+const _CONFIG_SET = 0;
+const _CONFIG_DELETE = 1;
 
 /**
  * The admin client. Create one with `client.admin()`.
@@ -207,6 +211,36 @@ export class Admin {
       partitions: info.partitions.map((p) => ({ ...p })),
       configs,
     };
+  }
+
+  /**
+   * Changes a topic's configs: a string sets the key, null puts it back to its default; keys
+   * not named keep their values. Rejects with a `BrokerError` such as `INVALID_CONFIG` or
+   * `UNKNOWN_TOPIC_OR_PARTITION`, and then changes nothing.
+   *
+   * @example
+   * ```ts ignore
+   * await admin.alterTopicConfigs("orders", { "retention.ms": "3600000", "max.message.bytes": null });
+   * ```
+   */
+  async alterTopicConfigs(name: string, changes: Record<string, string | null>): Promise<void> {
+    const req = createIncrementalAlterConfigsRequest();
+    req.resources = [{
+      resourceType: _TOPIC_RESOURCE,
+      resourceName: name,
+      configs: Object.entries(changes).map(([key, value]) => ({
+        name: key,
+        configOperation: value === null ? _CONFIG_DELETE : _CONFIG_SET,
+        value,
+      })),
+    }];
+    const conn = await this.#cluster.controllerConnection();
+    const res = await conn.request(INCREMENTAL_ALTER_CONFIGS, req);
+    const result = res?.responses[0];
+    if (result === undefined) throw brokerError(ErrorCode.UNKNOWN_SERVER_ERROR, { topic: name });
+    if (result.errorCode !== ErrorCode.NONE) {
+      throw brokerError(result.errorCode, { topic: name, brokerMessage: result.errorMessage });
+    }
   }
 
   /** Every group on every broker, sorted by id. */

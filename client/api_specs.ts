@@ -119,6 +119,19 @@ export const DESCRIBE_CONFIGS: ApiSpec<m.DescribeConfigsRequest, m.DescribeConfi
   m.decodeDescribeConfigsResponse,
 );
 
+/** IncrementalAlterConfigs. */
+export const INCREMENTAL_ALTER_CONFIGS: ApiSpec<
+  m.IncrementalAlterConfigsRequest,
+  m.IncrementalAlterConfigsResponse
+> = _spec(
+  "IncrementalAlterConfigs",
+  ApiKey.IncrementalAlterConfigs,
+  0,
+  1,
+  m.encodeIncrementalAlterConfigsRequest,
+  m.decodeIncrementalAlterConfigsResponse,
+);
+
 /** InitProducerId. */
 export const INIT_PRODUCER_ID: ApiSpec<m.InitProducerIdRequest, m.InitProducerIdResponse> = _spec(
   "InitProducerId",

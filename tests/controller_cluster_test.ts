@@ -161,6 +161,26 @@ Deno.test({
       const viaFollower = await admin([follower.url], "create-topic", "via-follower", "2", "2");
       assert.equal(viaFollower.code, 0, viaFollower.err);
       assert.equal((await admin([follower.url], "delete-topic", "via-follower")).code, 0);
+      // alter-topic changes configs and grows partitions in one command.
+      const altered = await admin(
+        [follower.url],
+        "alter-topic",
+        "before-1",
+        "--config",
+        "retention.ms=2000",
+        "--partitions",
+        "4",
+        "--json",
+      );
+      assert.equal(altered.code, 0, altered.err);
+      const alteredTopic = JSON.parse(
+        (await admin(urls, "describe-topic", "before-1", "--json")).out,
+      );
+      assert.equal(alteredTopic.partitions, 4);
+      assert.equal(alteredTopic.configs["retention.ms"], "2000");
+      const badAlter = await admin(urls, "alter-topic", "before-1", "--config", "retention.ms=x");
+      assert.equal(badAlter.code, 1);
+      assert.match(badAlter.err, /retention\.ms/);
 
       // Enough changes while it is down that the log it needs is compacted away.
       for (let i = 0; i < 30; i++) {

@@ -11,10 +11,12 @@ import { fetchRoute } from "./fetch_handler.ts";
 import { listOffsetsRoute } from "./list_offsets_handler.ts";
 import { initProducerIdRoute } from "./init_producer_id_handler.ts";
 import {
+  alterConfigsRoute,
   createPartitionsRoute,
   createTopicsRoute,
   deleteTopicsRoute,
   describeConfigsRoute,
+  incrementalAlterConfigsRoute,
 } from "./topic_admin_handlers.ts";
 import { findCoordinatorRoute } from "../group/group_handlers.ts";
 import { joinGroupRoute } from "../group/group_handlers.ts";
@@ -37,6 +39,8 @@ export const BROKER_ROUTES: readonly ApiRoute<never, never>[] = [
   deleteTopicsRoute,
   initProducerIdRoute,
   describeConfigsRoute,
+  alterConfigsRoute,
+  incrementalAlterConfigsRoute,
   createPartitionsRoute,
   findCoordinatorRoute,
   joinGroupRoute,

@@ -1,7 +1,12 @@
 /**
  * Topic administration over the Kafka protocol: CreateTopics (19), DeleteTopics (20),
- * CreatePartitions (37) and DescribeConfigs (32). Each topic in a request succeeds or fails on
- * its own, with the error code and message Kafka would give.
+ * CreatePartitions (37), DescribeConfigs (32), AlterConfigs (33) and IncrementalAlterConfigs
+ * (44). Each topic in a request succeeds or fails on its own, with the error code and message
+ * Kafka would give.
+ *
+ * Topic configs are altered through the controller like every metadata change. Broker configs
+ * are static (broker.toml): altering them is refused per resource with INVALID_REQUEST, where
+ * Kafka would keep dynamic broker configs.
  *
  * @module
  */
@@ -9,27 +14,37 @@
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import {
+  type AlterConfigsRequest,
+  type AlterConfigsResponse,
+  createAlterConfigsResponse,
   createCreatePartitionsResponse,
   createCreateTopicsResponse,
   createDeleteTopicsResponse,
   createDescribeConfigsResponse,
+  createIncrementalAlterConfigsResponse,
   type CreatePartitionsRequest,
   type CreatePartitionsResponse,
   type CreateTopicsRequest,
   type CreateTopicsResponse,
+  decodeAlterConfigsRequest,
   decodeCreatePartitionsRequest,
   decodeCreateTopicsRequest,
   decodeDeleteTopicsRequest,
   decodeDescribeConfigsRequest,
+  decodeIncrementalAlterConfigsRequest,
   type DeleteTopicsRequest,
   type DeleteTopicsResponse,
   type DescribeConfigsRequest,
   type DescribeConfigsResponse,
   type DescribeConfigsResponseResourceResult,
+  encodeAlterConfigsResponse,
   encodeCreatePartitionsResponse,
   encodeCreateTopicsResponse,
   encodeDeleteTopicsResponse,
   encodeDescribeConfigsResponse,
+  encodeIncrementalAlterConfigsResponse,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponse,
 } from "../../protocol/kafka/messages/mod.ts";
 import { ZERO_UUID } from "../../protocol/kafka/wire.ts";
 import { parseTopicConfig, TOPIC_CONFIG_DEFAULTS } from "../metadata/topic_config.ts";
@@ -215,6 +230,120 @@ function _describeConfigs(
   return Promise.resolve(res);
 }
 
+/** One resource's config change, as both alter APIs carry it. */
+interface _ConfigChange {
+  readonly name: string;
+  /** 0 SET, 1 DELETE (back to the default), 2 APPEND, 3 SUBTRACT. AlterConfigs sets. */
+  readonly op: number;
+  readonly value: string | null;
+}
+
+/**
+ * Applies one resource's changes; returns its error code and message. `replace` (AlterConfigs)
+ * resets every key not named to its default, as Kafka's non-incremental API does.
+ */
+async function _alterResource(
+  ctx: RequestContext,
+  resourceType: number,
+  resourceName: string,
+  changes: readonly _ConfigChange[],
+  replace: boolean,
+  validateOnly: boolean,
+): Promise<{ errorCode: number; errorMessage: string | null }> {
+  try {
+    if (resourceType === RESOURCE_BROKER) {
+      throw new KafkaProtocolError(
+        "INVALID_REQUEST",
+        "Cannot alter broker configs: they are static, set in broker.toml or the environment",
+      );
+    }
+    if (resourceType !== RESOURCE_TOPIC) {
+      throw new KafkaProtocolError(
+        "INVALID_REQUEST",
+        `Resource type ${resourceType} is not supported`,
+      );
+    }
+    const { metadata } = ctx.broker;
+    const topic = metadata.topic(resourceName);
+    if (!topic) {
+      throw new KafkaProtocolError(
+        "UNKNOWN_TOPIC_OR_PARTITION",
+        `Topic '${resourceName}' does not exist`,
+      );
+    }
+    const defaults = TOPIC_CONFIG_DEFAULTS as Readonly<Record<string, string | number>>;
+    const entries: Record<string, string | null> = {};
+    if (replace) { for (const [k, v] of Object.entries(defaults)) entries[k] = String(v); }
+    for (const c of changes) {
+      if (c.op === 1) {
+        // An unknown key keeps an empty value, which the validation below names.
+        entries[c.name] = c.name in defaults ? String(defaults[c.name]) : "";
+      } else if (c.op === 0) {
+        if (c.value === null) {
+          throw new KafkaProtocolError("INVALID_CONFIG", `Config '${c.name}' needs a value`);
+        }
+        entries[c.name] = c.value;
+      } else {
+        throw new KafkaProtocolError(
+          "INVALID_CONFIG",
+          `Cannot ${
+            c.op === 2 ? "APPEND to" : c.op === 3 ? "SUBTRACT from" : `apply operation ${c.op} to`
+          } '${c.name}': no topic config here is a list`,
+        );
+      }
+    }
+    parseTopicConfig(entries, topic.config); // validates every key and value first
+    if (!validateOnly) await metadata.alterTopicConfig(resourceName, entries);
+    return { errorCode: ErrorCode.NONE, errorMessage: null };
+  } catch (err) {
+    return { errorCode: kafkaErrorCode(err), errorMessage: (err as Error).message };
+  }
+}
+
+async function _alterConfigs(
+  req: AlterConfigsRequest,
+  ctx: RequestContext,
+): Promise<AlterConfigsResponse> {
+  const res = createAlterConfigsResponse();
+  for (const r of req.resources) {
+    const changes = r.configs.map((c) => ({ name: c.name, op: 0, value: c.value }));
+    const outcome = await _alterResource(
+      ctx,
+      r.resourceType,
+      r.resourceName,
+      changes,
+      true,
+      req.validateOnly,
+    );
+    res.responses.push({ ...outcome, resourceType: r.resourceType, resourceName: r.resourceName });
+  }
+  return res;
+}
+
+async function _incrementalAlterConfigs(
+  req: IncrementalAlterConfigsRequest,
+  ctx: RequestContext,
+): Promise<IncrementalAlterConfigsResponse> {
+  const res = createIncrementalAlterConfigsResponse();
+  for (const r of req.resources) {
+    const changes = r.configs.map((c) => ({
+      name: c.name,
+      op: c.configOperation,
+      value: c.value,
+    }));
+    const outcome = await _alterResource(
+      ctx,
+      r.resourceType,
+      r.resourceName,
+      changes,
+      false,
+      req.validateOnly,
+    );
+    res.responses.push({ ...outcome, resourceType: r.resourceType, resourceName: r.resourceName });
+  }
+  return res;
+}
+
 /** The CreateTopics route. */
 export const createTopicsRoute: ApiRoute<CreateTopicsRequest, CreateTopicsResponse> = {
   apiKey: ApiKey.CreateTopics,
@@ -261,4 +390,31 @@ export const describeConfigsRoute: ApiRoute<DescribeConfigsRequest, DescribeConf
   decode: decodeDescribeConfigsRequest,
   encode: encodeDescribeConfigsResponse,
   handle: _describeConfigs,
+};
+
+/** The AlterConfigs route: the named configs replace the topic's whole set. */
+export const alterConfigsRoute: ApiRoute<AlterConfigsRequest, AlterConfigsResponse> = {
+  apiKey: ApiKey.AlterConfigs,
+  name: "AlterConfigs",
+  minVersion: 0,
+  maxVersion: 2,
+  advertised: true,
+  decode: decodeAlterConfigsRequest,
+  encode: encodeAlterConfigsResponse,
+  handle: _alterConfigs,
+};
+
+/** The IncrementalAlterConfigs route: SET and DELETE per key. */
+export const incrementalAlterConfigsRoute: ApiRoute<
+  IncrementalAlterConfigsRequest,
+  IncrementalAlterConfigsResponse
+> = {
+  apiKey: ApiKey.IncrementalAlterConfigs,
+  name: "IncrementalAlterConfigs",
+  minVersion: 0,
+  maxVersion: 1,
+  advertised: true,
+  decode: decodeIncrementalAlterConfigsRequest,
+  encode: encodeIncrementalAlterConfigsResponse,
+  handle: _incrementalAlterConfigs,
 };

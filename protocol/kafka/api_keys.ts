@@ -397,7 +397,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 2,
     flexibleMinVersion: 2,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 34,
@@ -485,7 +485,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 1,
     flexibleMinVersion: 1,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 45,

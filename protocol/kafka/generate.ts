@@ -42,6 +42,8 @@ export const GENERATED_APIS: readonly string[] = [
   "DescribeConfigs",
   "CreatePartitions",
   "DeleteGroups",
+  "AlterConfigs",
+  "IncrementalAlterConfigs",
 ];
 
 const MAX_VERSION = 0x7fff;

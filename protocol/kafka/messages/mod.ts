@@ -378,6 +378,38 @@ export {
   encodeDeleteGroupsResponse,
 } from "./delete_groups.ts";
 export {
+  type AlterConfigsRequest,
+  type AlterConfigsRequestAlterableConfig,
+  type AlterConfigsRequestResource,
+  type AlterConfigsResponse,
+  type AlterConfigsResponseResourceResponse,
+  createAlterConfigsRequest,
+  createAlterConfigsRequestAlterableConfig,
+  createAlterConfigsRequestResource,
+  createAlterConfigsResponse,
+  createAlterConfigsResponseResourceResponse,
+  decodeAlterConfigsRequest,
+  decodeAlterConfigsResponse,
+  encodeAlterConfigsRequest,
+  encodeAlterConfigsResponse,
+} from "./alter_configs.ts";
+export {
+  createIncrementalAlterConfigsRequest,
+  createIncrementalAlterConfigsRequestAlterableConfig,
+  createIncrementalAlterConfigsRequestAlterConfigsResource,
+  createIncrementalAlterConfigsResponse,
+  createIncrementalAlterConfigsResponseAlterConfigsResourceResponse,
+  decodeIncrementalAlterConfigsRequest,
+  decodeIncrementalAlterConfigsResponse,
+  encodeIncrementalAlterConfigsRequest,
+  encodeIncrementalAlterConfigsResponse,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsRequestAlterableConfig,
+  type IncrementalAlterConfigsRequestAlterConfigsResource,
+  type IncrementalAlterConfigsResponse,
+  type IncrementalAlterConfigsResponseAlterConfigsResourceResponse,
+} from "./incremental_alter_configs.ts";
+export {
   API_DESCRIPTORS,
   type ApiDescriptor,
   apiDescriptor,
