@@ -117,6 +117,15 @@ export type ReplicaRead =
     readonly endOffset: number;
     readonly highWatermark: number;
     readonly logStartOffset: number;
+  }
+  | {
+    /** Everything below `endOffset` is in object storage: the follower skips, not copies. */
+    readonly kind: "skip";
+    readonly endOffset: number;
+    /** The epoch of the leader that wrote `endOffset - 1`. */
+    readonly epoch: number;
+    readonly highWatermark: number;
+    readonly logStartOffset: number;
   };
 
 /** The result of a fetch read from one partition. */
@@ -589,8 +598,12 @@ export class PartitionManager {
     const hw = p.log.highWatermark;
     const empty = { batches: [], sizeBytes: 0, highWatermark: hw, logStartOffset: start };
     if (offset >= hw) return empty;
-    const hit = this.#o.cache.read(p.key, offset, maxBytes) ??
+    let hit = this.#o.cache.read(p.key, offset, maxBytes) ??
       await this.#o.tiering?.reader.read(p.key, offset, maxBytes) ?? null;
+    // Key compaction emptied the stored tail from `offset` on: the log goes on in the cache.
+    if (hit !== null && hit.batches.length === 0 && hit.nextOffset < hw) {
+      hit = this.#o.cache.read(p.key, hit.nextOffset, maxBytes);
+    }
     if (hit === null) {
       throw new KafkaProtocolError(
         "OFFSET_OUT_OF_RANGE",
@@ -661,7 +674,20 @@ export class PartitionManager {
       highWatermark: p.log.highWatermark,
     };
     if (fetch.fetchOffset >= p.log.logEndOffset) return empty;
-    const hit = this.#o.cache.read(p.key, fetch.fetchOffset, maxBytes) ??
+    const cached = this.#o.cache.read(p.key, fetch.fetchOffset, maxBytes);
+    const stored = this.#o.tiering?.manifest.partition(p.key)?.uploadedEndOffset ?? -1;
+    if (cached === null && fetch.fetchOffset < stored) {
+      // Object storage already holds these offsets for every replica: the follower skips to
+      // the stored end instead of copying them (key compaction's gaps never reach its log).
+      return {
+        kind: "skip",
+        endOffset: stored,
+        epoch: p.epochs.epochForOffset(stored - 1),
+        ...positions,
+        highWatermark: p.log.highWatermark,
+      };
+    }
+    const hit = cached ??
       await this.#o.tiering?.reader.read(p.key, fetch.fetchOffset, maxBytes) ?? null;
     if (hit === null) {
       throw new KafkaProtocolError(
@@ -685,6 +711,7 @@ export class PartitionManager {
         this.#appendAsFollower(t, i, batches, hw, start),
       truncateTo: (t, i, offset) => this.#truncateFollower(t, i, offset),
       resetTo: (t, i, offset) => this.#resetFollower(t, i, offset),
+      skipTo: (t, i, offset, epoch) => this.#skipFollower(t, i, offset, epoch),
       requestMetadataRefresh: (reason) => {
         this.#o.logger.debug("replica fetcher asked for fresh metadata", { reason });
         void this.syncWithMetadata();
@@ -769,6 +796,37 @@ export class PartitionManager {
     this.#o.logger.warn("truncated a divergent suffix", {
       partition: p.key,
       logEndOffset: p.log.logEndOffset,
+    });
+  }
+
+  /**
+   * The leader's data below `offset` is in object storage: move the log end there without
+   * copying. No WAL marker is needed: on restart a partition's log starts at the manifest's
+   * stored end, which is at least `offset`.
+   */
+  async #skipFollower(
+    topic: string,
+    partition: number,
+    offset: number,
+    epoch: number,
+  ): Promise<void> {
+    const p = this.#hosted(topic, partition);
+    if (offset <= p.log.logEndOffset) return;
+    const from = p.log.logEndOffset;
+    this.#o.cache.drop(p.key);
+    this.#o.wal.checkpoint(p.streamId, BigInt(offset));
+    p.log.skipTo(offset);
+    // The next fetch names this epoch as the last one fetched, so the leader does not see a
+    // divergence at the stored end (epochs above it here were never committed).
+    if (epoch >= 0 && p.epochs.latestEpoch !== epoch && p.epochs.assign(epoch, offset)) {
+      await p.epochCheckpoint.save(p.epochs);
+    }
+    this.#o.waiter.notify(p.key);
+    this.#o.logger.info("follower skipped offsets held in object storage", {
+      partition: p.key,
+      from,
+      to: offset,
+      epoch,
     });
   }
 

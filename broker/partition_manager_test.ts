@@ -25,7 +25,7 @@ async function batchAt(baseOffset: number, records: number, producerId = -1, bas
   );
 }
 
-Deno.test("PartitionManager.recover skips stored batches with gaps and replays the rest", async () => {
+Deno.test("PartitionManager.recover skips stored batches with gaps and replays the rest; replicas skip stored offsets", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const { wal } = await Wal.open({
@@ -115,6 +115,21 @@ Deno.test("PartitionManager.recover skips stored batches with gaps and replays t
     const r = await pm.produce("t", 0, retry);
     assert.equal(r.duplicate, true);
     assert.equal(r.baseOffset, 10);
+
+    // A replica behind the stored end is told to skip to it, not sent the stored batches
+    // (it reads object storage itself); from the stored end on it is served from the cache.
+    const fetch = (fetchOffset: number) =>
+      pm.readForReplica("t", 0, 1, {
+        fetchOffset,
+        currentLeaderEpoch: p.leaderEpoch,
+        lastFetchedEpoch: -1,
+      }, 1 << 20);
+    const behind = await fetch(3);
+    assert.equal(behind.kind, "skip");
+    assert.equal(behind.kind === "skip" && behind.endOffset, 10);
+    const current = await fetch(10);
+    assert.equal(current.kind, "read");
+    assert.equal(current.kind === "read" && current.batches.length, 1);
     await wal.close();
   } finally {
     await Deno.remove(dir, { recursive: true });

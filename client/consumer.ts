@@ -356,16 +356,27 @@ export class Consumer {
     a.highWatermark = Number(p.highWatermark);
     if (p.records === null || p.records.length === 0 || a.position === null) return;
     const position = a.position;
+    // Batches can hold no record at or after the position (control batches; batches that log
+    // compaction emptied): their last offset still moves the position, as Kafka's clients do.
+    let lastSeen = -1;
+    let blocked = false;
     for (const bytes of splitBatches(p.records, { allowPartialTail: true })) {
       const header = readBatchHeader(bytes);
-      if ((header.attributes & ATTR_CONTROL) !== 0) continue;
       if (header.baseOffset + header.lastOffsetDelta < position) continue;
+      lastSeen = header.baseOffset + header.lastOffsetDelta;
+      if ((header.attributes & ATTR_CONTROL) !== 0) continue;
       const { records } = await decodeRecords(bytes);
       for (const r of records) {
-        if (r.offset < position || a.buffer.length >= this.#options.maxBufferedRecords) continue;
+        if (r.offset < position) continue;
+        if (a.buffer.length >= this.#options.maxBufferedRecords) {
+          blocked = true;
+          break;
+        }
         a.buffer.push({ topic: a.tp.topic, partition: a.tp.partition, ...r });
       }
+      if (blocked) break;
     }
+    if (!blocked && a.buffer.length === 0 && lastSeen >= position) a.position = lastSeen + 1;
   }
 
   async #reset(a: _Assigned): Promise<void> {

@@ -78,6 +78,12 @@ async function _read(
     data.divergingEpoch = { epoch: r.epoch, endOffset: BigInt(r.endOffset) };
     return null;
   }
+  if (r.kind === "skip") {
+    // KIP-630's snapshot id: what lies below is not served to replicas (here: it is in object
+    // storage, which the replica reads itself).
+    data.snapshotId = { endOffset: BigInt(r.endOffset), epoch: r.epoch };
+    return null;
+  }
   return r;
 }
 
@@ -125,8 +131,13 @@ async function _readOnce(
   return { res, bytes };
 }
 
-function _hasError(res: FetchResponse): boolean {
-  return res.responses.some((t) => t.partitions.some((p) => p.errorCode !== ErrorCode.NONE));
+/** An error, a diverging epoch or a skip is answered at once, never parked. */
+function _answerNow(res: FetchResponse): boolean {
+  return res.responses.some((t) =>
+    t.partitions.some((p) =>
+      p.errorCode !== ErrorCode.NONE || p.divergingEpoch.epoch >= 0 || p.snapshotId.endOffset >= 0n
+    )
+  );
 }
 
 async function _handle(req: FetchRequest, ctx: RequestContext): Promise<FetchResponse> {
@@ -139,7 +150,7 @@ async function _handle(req: FetchRequest, ctx: RequestContext): Promise<FetchRes
     const seen = broker.waiter.version(keys);
     const { res, bytes } = await _readOnce(req, broker);
     const waitMs = deadline - broker.nowMs();
-    if (bytes >= Math.max(1, req.minBytes) || waitMs <= 0 || _hasError(res) || broker.stopping()) {
+    if (bytes >= Math.max(1, req.minBytes) || waitMs <= 0 || _answerNow(res) || broker.stopping()) {
       return res;
     }
     const woken = await broker.waiter.wait(keys, waitMs, seen);

@@ -199,6 +199,20 @@ export class PartitionLog {
   }
 
   /**
+   * Moves a follower's log end (and high watermark) up to `offset`, keeping the log start: the
+   * offsets below are in object storage, which the leader uploaded them to and every replica
+   * reads, so they are not copied.
+   */
+  skipTo(offset: number): void {
+    assertLog(
+      Number.isSafeInteger(offset) && offset >= this.#logEndOffset,
+      `a skip must not move the log end back: ${this.#logEndOffset} -> ${offset}`,
+    );
+    this.#logEndOffset = offset;
+    this.#highWatermark = offset;
+  }
+
+  /**
    * Moves the log start offset forward (retention, DeleteRecords). It never passes the high
    * watermark.
    */

@@ -9,6 +9,7 @@
 import {
   InvalidTopicError,
   parseTopicConfig,
+  TOPIC_CONFIG_DEFAULTS,
   TOPIC_PARTITIONS_MAX,
   type TopicConfig,
   validateTopicName,
@@ -203,8 +204,10 @@ export class LocalMetadata implements ClusterMetadata {
     m.#producerIdNext = BigInt(m.#state.nextProducerId);
     m.#producerIdLimit = m.#producerIdNext;
     // Leadership follows this broker, whatever id it had when the file was written.
+    // Configs added since the file was written take their defaults.
     m.#state.topics = m.#state.topics.map((t) => ({
       ...t,
+      config: { ...TOPIC_CONFIG_DEFAULTS, ...t.config },
       partitions: t.partitions.map((p) => ({
         ...p,
         leader: self.nodeId,

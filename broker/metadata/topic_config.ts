@@ -17,6 +17,8 @@ export interface TopicConfig {
   "cleanup.policy": "delete" | "compact";
   "message.timestamp.type": "CreateTime" | "LogAppendTime";
   "min.insync.replicas": number;
+  /** How long compaction keeps a key's tombstone (a null value) before dropping it. */
+  "delete.retention.ms": number;
 }
 
 /** Defaults of {@linkcode TopicConfig}, matching Kafka's broker defaults. */
@@ -27,6 +29,7 @@ export const TOPIC_CONFIG_DEFAULTS: Readonly<TopicConfig> = {
   "cleanup.policy": "delete",
   "message.timestamp.type": "CreateTime",
   "min.insync.replicas": 1,
+  "delete.retention.ms": 86_400_000,
 };
 
 /** An invalid topic name or config, mapped to Kafka's INVALID_TOPIC_EXCEPTION / INVALID_CONFIG. */
@@ -95,6 +98,9 @@ export function parseTopicConfig(
         break;
       case "min.insync.replicas":
         out[key] = _int(key, raw, 1);
+        break;
+      case "delete.retention.ms":
+        out[key] = _int(key, raw, 0);
         break;
       case "cleanup.policy":
         if (raw !== "delete" && raw !== "compact") _bad(key, raw, "expected delete or compact");

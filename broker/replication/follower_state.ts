@@ -68,6 +68,11 @@ export type FollowerAction =
   | { readonly kind: "truncate"; readonly offset: number }
   /** Empty the log and restart it at `offset` (the leader's log start moved past our LEO). */
   | { readonly kind: "resetLog"; readonly offset: number }
+  /**
+   * Move the LEO up to `offset`, keeping the log start: the leader says everything below is in
+   * object storage, which every replica reads, so it is not copied.
+   */
+  | { readonly kind: "skipTo"; readonly offset: number; readonly epoch: number }
   /** Append fetched batches (offsets assigned by the leader) and adopt the leader's HW. */
   | {
     readonly kind: "append";
@@ -92,6 +97,13 @@ export interface FetchAnswer {
   readonly logStartOffset: number;
   /** Fetch v12+: the leader found our lastFetchedEpoch diverging; epoch -1 when not. */
   readonly divergingEpoch: { readonly epoch: number; readonly endOffset: number };
+  /**
+   * Fetch v12+ `snapshotId.endOffset`: everything below it is in object storage and not served
+   * to replicas; skip to it. -1 when absent.
+   */
+  readonly snapshotEndOffset?: number;
+  /** The epoch of the leader that wrote `snapshotEndOffset - 1`. */
+  readonly snapshotEpoch?: number;
   readonly records: Uint8Array | null;
 }
 
@@ -288,6 +300,13 @@ export class FollowerState {
       return this.#applyDecision(decision);
     }
     this.#failures = 0;
+    if ((answer.snapshotEndOffset ?? -1) > this.#log.logEndOffset) {
+      return [{
+        kind: "skipTo",
+        offset: answer.snapshotEndOffset!,
+        epoch: answer.snapshotEpoch ?? -1,
+      }];
+    }
     return this.#appendActions(answer, nowMs);
   }
 

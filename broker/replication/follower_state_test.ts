@@ -222,6 +222,26 @@ Deno.test("FollowerState truncates on a Fetch divergingEpoch (v12+)", async () =
   ]);
 });
 
+Deno.test("FollowerState skips to the stored end the leader names instead of copying", async () => {
+  const log = await logOf([0, 0, 5]);
+  const f = new FollowerState({ topic: "t", partition: 0, leaderId: 9, leaderEpoch: 2, log });
+  f.onOffsetForLeaderEpoch({ errorCode: 0, leaderEpoch: 0, endOffset: 5 }, 0);
+  assert.equal(f.phase, "fetching");
+  // The leader's data from 5 to 40 is only in object storage: it names the stored end.
+  assert.deepEqual(f.onFetch({ ..._none, snapshotEndOffset: 40, snapshotEpoch: 1 }, 0), [
+    { kind: "skipTo", offset: 40, epoch: 1 },
+  ]);
+  assert.equal(f.phase, "fetching", "it goes on fetching from there");
+  // A stored end we already passed changes nothing: the batches are appended as usual.
+  log.logEndOffset = log.highWatermark = 40;
+  const next = await batchAt(40, 2, 2);
+  const actions = f.onFetch(
+    { ..._none, snapshotEndOffset: 40, highWatermark: 42, records: next },
+    0,
+  );
+  assert.deepEqual(actions.map((a) => a.kind), ["append"]);
+});
+
 Deno.test("FollowerState asks for a metadata refresh when fenced, and backs off exponentially", async () => {
   const log = await logOf([0, 0, 1]);
   const f = new FollowerState({

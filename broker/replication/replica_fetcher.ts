@@ -70,6 +70,11 @@ export interface FollowerSink {
   truncateTo(topic: string, partition: number, offset: number): Promise<void>;
   /** Empties the partition and restarts it at `offset` (durably). */
   resetTo(topic: string, partition: number, offset: number): Promise<void>;
+  /**
+   * Moves the LEO (and HW) up to `offset`, keeping the log start: the leader's data below it is
+   * in object storage. Durable because the object manifest records it.
+   */
+  skipTo(topic: string, partition: number, offset: number, epoch: number): Promise<void>;
   /** The leader refused us as stale: refresh metadata from the controller. */
   requestMetadataRefresh(reason: string): void;
 }
@@ -464,6 +469,8 @@ export class ReplicaFetcher {
           epoch: p?.divergingEpoch.epoch ?? -1,
           endOffset: Number(p?.divergingEpoch.endOffset ?? -1n),
         },
+        snapshotEndOffset: Number(p?.snapshotId.endOffset ?? -1n),
+        snapshotEpoch: p?.snapshotId.epoch ?? -1,
         records: p?.records ?? null,
       };
       await this.#apply(state, state.onFetch(answer, this.#o.clock.nowMs()));
@@ -499,6 +506,9 @@ export class ReplicaFetcher {
           break;
         case "resetLog":
           await this.#o.sink.resetTo(topic, partition, a.offset);
+          break;
+        case "skipTo":
+          await this.#o.sink.skipTo(topic, partition, a.offset, a.epoch);
           break;
         case "append":
           await this.#o.sink.appendAsFollower(

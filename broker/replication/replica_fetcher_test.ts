@@ -206,6 +206,29 @@ Deno.test("ReplicaFetcher start and stop run and end the loop", async () => {
   assert.equal(sink.log("a", 0).logEndOffset, 3);
 });
 
+Deno.test("ReplicaFetcher skips what the leader has in object storage, then follows on", async () => {
+  const r = rig();
+  r.leader.divergingEpochs = true;
+  const leaderLog = r.leader.lead("a", 0, 3);
+  await leaderLog.appendAsLeader(5, 1); // epoch 1 at 0-4
+  await leaderLog.appendAsLeader(25, 2); // epoch 2 at 5-29
+  await leaderLog.appendAsLeader(10, 3); // epoch 3 at 30-39
+  leaderLog.highWatermark = leaderLog.logEndOffset;
+  r.leader.storedEnd.set("a/0", 30); // uploads end at batch boundaries
+  // The follower has only epoch 1's 0-2, far behind what the leader has uploaded.
+  const follower = r.sink.log("a", 0);
+  await follower.appendAsLeader(3, 1);
+  r.fetcher.addPartition("a", 0, 3);
+  for (let i = 0; i < 4; i++) await r.fetcher.runOnce();
+  assert.ok(r.sink.calls.includes("skip a/0 30 e2"), r.sink.calls.join(", "));
+  assert.ok(
+    !r.sink.calls.some((c) => c.startsWith("truncate") && Number(c.split(" ")[2]) < 30),
+    `no truncation below the stored end: ${r.sink.calls.join(", ")}`,
+  );
+  assert.equal(follower.logEndOffset, 40, "it then fetched 30-39 from the leader");
+  assert.deepEqual(r.leader.fetches.slice(-1), ["a/0@40"]);
+});
+
 Deno.test("ReplicaFetcher truncates on a divergingEpoch from a KIP-595 leader", async () => {
   const r = rig();
   r.leader.divergingEpochs = true;

@@ -171,6 +171,15 @@ export class MemorySink implements FollowerSink {
     this.log(topic, partition).resetTo(offset);
     return Promise.resolve();
   }
+  skipTo(topic: string, partition: number, offset: number, epoch: number): Promise<void> {
+    this.#maybeFail();
+    this.calls.push(`skip ${topic}/${partition} ${offset} e${epoch}`);
+    const log = this.log(topic, partition);
+    log.batches = [];
+    log.logEndOffset = log.highWatermark = offset;
+    if (epoch >= 0 && log.epochs.latestEpoch !== epoch) log.epochs.assign(epoch, offset);
+    return Promise.resolve();
+  }
   requestMetadataRefresh(reason: string): void {
     this.refreshes.push(reason);
   }
@@ -208,6 +217,11 @@ export class FakeLeader {
   readonly fetchErrors = new Map<string, number>();
   /** Answer Fetch v12 divergingEpoch like Kafka (KIP-595). @default false */
   divergingEpochs = false;
+  /**
+   * Per partition, the end of what is in object storage: a replica fetching below it is told
+   * to skip there (snapshotId), as the broker does.
+   */
+  readonly storedEnd = new Map<string, number>();
 
   /** Hosts a partition led at `epoch`. */
   lead(topic: string, partition: number, epoch: number): MemoryReplicaLog {
@@ -328,6 +342,11 @@ export class FakeLeader {
     data.logStartOffset = BigInt(log.logStartOffset);
     if (verdict.kind === "diverging") {
       data.divergingEpoch = { epoch: verdict.epoch, endOffset: BigInt(verdict.endOffset) };
+      return data;
+    }
+    const stored = this.storedEnd.get(key) ?? -1;
+    if (offset < stored) {
+      data.snapshotId = { endOffset: BigInt(stored), epoch: log.epochs.epochForOffset(stored - 1) };
       return data;
     }
     // A replica fetch reads up to the LEO, not the HW: the HW waits for followers.

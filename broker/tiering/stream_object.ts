@@ -18,6 +18,7 @@
  * @module
  */
 
+import type { ObjectStore } from "../object_store/object_store.ts";
 import { crc32c } from "../../protocol/crc32c.ts";
 
 /** Bytes of the fixed footer. */
@@ -164,4 +165,19 @@ export function readObjectIndex(bytes: Uint8Array): ObjectRange[] {
     at += 36;
   }
   return ranges;
+}
+
+/**
+ * The bytes of one range of an object (a ranged GET). A range that key compaction emptied has
+ * length 0 and is not fetched.
+ */
+export function readRange(
+  store: Pick<ObjectStore, "get">,
+  objectKey: string,
+  range: ObjectRange,
+): Promise<Uint8Array> {
+  if (range.length === 0) return Promise.resolve(new Uint8Array(0));
+  return store.get(objectKey, {
+    range: { start: range.position, end: range.position + range.length - 1 },
+  });
 }

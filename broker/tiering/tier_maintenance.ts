@@ -8,6 +8,13 @@
  *   `retention.bytes`, and deletes objects nothing references any more.
  * - Compaction rewrites small objects that hold many partitions into one object per partition,
  *   keeping each range intact, and swaps them in the manifest in one commit.
+ * - Key compaction (`cleanup.policy=compact`) rewrites a partition's own objects keeping only
+ *   the last record of each key, as Kafka's log cleaner does: offsets never move (batches keep
+ *   their base offset and last offset delta, and ranges keep their bounds even when emptied;
+ *   readers move on to the next surviving batch, and followers never fetch stored data, so
+ *   the gaps never reach a replica's log), tombstones go once older than
+ *   `delete.retention.ms`, and records without a key stay. Only stored data is compacted; the
+ *   tail still in the log cache is, like Kafka's active segment, left alone.
  * - Garbage collection deletes objects under the prefix that the manifest does not know and that
  *   are older than a grace period (an upload in flight is younger).
  *
@@ -16,7 +23,13 @@
 
 import type { ObjectStore } from "../object_store/object_store.ts";
 import type { ManifestObject, ObjectManifest } from "./object_manifest.ts";
-import { type ObjectRange, packObject } from "./stream_object.ts";
+import { type ObjectRange, type PackInput, packObject, readRange } from "./stream_object.ts";
+import {
+  readBatchHeader,
+  retainRecords,
+  splitBatches,
+} from "../../protocol/record/record_batch.ts";
+import { type DecodedRecord, decodeRecords } from "../../protocol/record/record_batch.ts";
 import type { BlockCache } from "./block_cache.ts";
 import type { Logger } from "../../ops/logger.ts";
 import { failpoint } from "../../ops/failpoints.ts";
@@ -52,12 +65,35 @@ export interface MaintenanceStats {
   deletedObjects: number;
   compactedObjects: number;
   createdObjects: number;
+  /** Records key compaction removed (superseded values and expired tombstones). */
+  recordsCleaned: number;
+}
+
+/** Largest object key compaction writes (it merges a partition's objects up to this). */
+const _KEY_COMPACTION_OBJECT_BYTES = 64 * 1024 * 1024;
+
+/** Settings of key compaction for one partition (from its topic's config). */
+export interface KeyCompactionPolicy {
+  /** Tombstones older than this are removed. */
+  readonly deleteRetentionMs: number;
+  /**
+   * Compact once the bytes stored since the last pass are at least this share of the total
+   * (Kafka's `min.cleanable.dirty.ratio`). @default 0.5
+   */
+  readonly minDirtyRatio?: number;
 }
 
 /** Runs retention, compaction and garbage collection. */
 export class TierMaintenance {
   readonly #o: TierMaintenanceOptions;
-  readonly stats: MaintenanceStats = { deletedObjects: 0, compactedObjects: 0, createdObjects: 0 };
+  readonly stats: MaintenanceStats = {
+    deletedObjects: 0,
+    compactedObjects: 0,
+    createdObjects: 0,
+    recordsCleaned: 0,
+  };
+  /** Per partition, the last offset the previous key compaction covered (memory only). */
+  readonly #cleanedEnd = new Map<string, number>();
 
   constructor(options: TierMaintenanceOptions) {
     this.#o = options;
@@ -132,9 +168,7 @@ export class TierMaintenance {
   ): Promise<ManifestObject> {
     const parts = [];
     for (const { obj, range } of list) {
-      const bytes = await this.#o.store.get(obj.objectKey, {
-        range: { start: range.position, end: range.position + range.length - 1 },
-      });
+      const bytes = await readRange(this.#o.store, obj.objectKey, range);
       parts.push({
         key,
         batches: [bytes],
@@ -151,6 +185,126 @@ export class TierMaintenance {
     await this.#o.store.put(objectKey, packed.bytes);
     this.stats.createdObjects++;
     return { objectKey, sizeBytes: packed.bytes.length, createdMs, ranges: packed.ranges };
+  }
+
+  /**
+   * Key compaction of partition `key` (see the module comment). Returns the number of objects
+   * rewritten; 0 when too little is new since the last pass or nothing could be removed.
+   */
+  async compactKeys(key: string, policy: KeyCompactionPolicy): Promise<number> {
+    const located = this.#o.manifest.ranges(key);
+    if (located.length === 0) return 0;
+    const cleanedEnd = this.#cleanedEnd.get(key) ?? -1;
+    let total = 0;
+    let dirty = 0;
+    for (const { range } of located) {
+      total += range.length;
+      if (range.lastOffset > cleanedEnd) dirty += range.length;
+    }
+    if (dirty === 0 || dirty < total * (policy.minDirtyRatio ?? 0.5)) return 0;
+    const end = located.at(-1)!.range.lastOffset;
+
+    // Pass 1: the offset of each key's last record, over everything stored.
+    const latest = new Map<string, number>();
+    for (const l of located) {
+      for (const batch of splitBatches(await this.#getRange(l.objectKey, l.range))) {
+        for (const r of (await decodeRecords(batch)).records) {
+          if (r.key !== null) latest.set(_keyString(r.key), r.offset);
+        }
+      }
+    }
+    const tombstoneBefore = this.#o.nowMs() - policy.deleteRetentionMs;
+    let cleaned = 0;
+    const keep = (r: DecodedRecord) =>
+      r.key === null ||
+      (latest.get(_keyString(r.key)) === r.offset &&
+        !(r.value === null && r.timestamp < tombstoneBefore));
+
+    // Pass 2: rewrite the partition's own objects (those holding no other partition's ranges).
+    const own = this.#o.manifest.objects().filter((o) =>
+      !this.#o.inFlight.has(o.objectKey) && o.ranges.length > 0 &&
+      o.ranges.every((r) => r.key === key)
+    );
+    own.sort((a, b) => a.ranges[0]!.baseOffset - b.ranges[0]!.baseOffset);
+    const added: ManifestObject[] = [];
+    const removed: string[] = [];
+    // Rewritten objects are merged, up to _KEY_COMPACTION_OBJECT_BYTES each, so a compacted
+    // partition does not collect one small object per pass.
+    let group: { sources: string[]; parts: PackInput[]; bytes: number; changed: boolean } = {
+      sources: [],
+      parts: [],
+      bytes: 0,
+      changed: false,
+    };
+    const flush = async () => {
+      const g = group;
+      group = { sources: [], parts: [], bytes: 0, changed: false };
+      if (!g.changed && g.sources.length < 2) return;
+      const createdMs = this.#o.nowMs();
+      const packed = packObject(g.parts);
+      const objectKey = this.#o.objectKey(createdMs);
+      this.#o.inFlight.add(objectKey);
+      await this.#o.store.put(objectKey, packed.bytes);
+      this.stats.createdObjects++;
+      added.push({ objectKey, sizeBytes: packed.bytes.length, createdMs, ranges: packed.ranges });
+      removed.push(...g.sources);
+    };
+    try {
+      for (const obj of own) {
+        for (const range of obj.ranges) {
+          const bytes = await this.#getRange(obj.objectKey, range);
+          const batches = [...splitBatches(bytes)];
+          const out: Uint8Array[] = [];
+          for (const batch of batches) {
+            // Below the log start the range is on its way out: copied as it is.
+            const kept = range.lastOffset < located[0]!.range.baseOffset
+              ? batch
+              : await retainRecords(batch, keep);
+            if (kept !== batch) {
+              group.changed = true;
+              cleaned += readBatchHeader(batch).recordCount -
+                (kept === null ? 0 : readBatchHeader(kept).recordCount);
+            }
+            if (kept !== null) {
+              out.push(kept);
+              group.bytes += kept.length;
+            }
+          }
+          group.parts.push({
+            key,
+            batches: out,
+            baseOffset: range.baseOffset,
+            lastOffset: range.lastOffset,
+            maxTimestamp: range.maxTimestamp,
+          });
+        }
+        group.sources.push(obj.objectKey);
+        if (group.bytes >= _KEY_COMPACTION_OBJECT_BYTES) await flush();
+      }
+      await flush();
+      if (added.length > 0) {
+        failpoint("key-compaction-after-put");
+        await this.#o.manifest.commitCompaction(added, removed);
+      }
+    } finally {
+      for (const o of added) this.#o.inFlight.delete(o.objectKey);
+    }
+    this.#cleanedEnd.set(key, end);
+    if (added.length === 0) return 0;
+    await this.#delete(removed);
+    this.stats.compactedObjects += removed.length;
+    this.stats.recordsCleaned += cleaned;
+    this.#o.logger.info("compacted a partition by key", {
+      partition: key,
+      objects: removed.length,
+      recordsRemoved: cleaned,
+      keys: latest.size,
+    });
+    return removed.length;
+  }
+
+  #getRange(objectKey: string, range: ObjectRange): Promise<Uint8Array> {
+    return readRange(this.#o.store, objectKey, range);
   }
 
   /** Forgets a deleted partition and deletes the objects only it referenced. */
@@ -196,4 +350,13 @@ export function newObjectKey(prefix: string, createdMs: number): string {
 export function createdMsOf(key: string): number | null {
   const m = /(\d{15})-[0-9a-f-]{36}\.obj$/.exec(key);
   return m ? Number(m[1]) : null;
+}
+
+/** A record key as a map key: one character per byte. */
+function _keyString(key: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < key.length; i += 8192) {
+    out += String.fromCharCode(...key.subarray(i, i + 8192));
+  }
+  return out;
 }

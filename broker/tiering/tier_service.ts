@@ -122,6 +122,18 @@ export class TierService {
       if (newStart !== null && newStart > p.log.logStartOffset) {
         p.log.advanceLogStartOffset(Math.min(newStart, p.log.highWatermark));
       }
+      // Only the leader rewrites a compacted partition's objects, so two brokers never race.
+      if (p.config["cleanup.policy"] === "compact" && p.role === "leader") {
+        await this.#o.maintenance.compactKeys(p.key, {
+          deleteRetentionMs: p.config["delete.retention.ms"],
+        }).catch((err) => {
+          // One partition's failure (a store error) must not stop the others' upkeep.
+          this.#o.logger.warn("key compaction failed; the next pass retries", {
+            partition: p.key,
+            err: err as Error,
+          });
+        });
+      }
     }
     await this.#o.maintenance.compact();
     await this.#o.maintenance.collectGarbage();

@@ -11,6 +11,7 @@ import { readBatchHeader, splitBatches } from "../../protocol/record/record_batc
 import type { ObjectStore } from "../object_store/object_store.ts";
 import type { BlockCache } from "./block_cache.ts";
 import type { LocatedRange, ObjectManifest } from "./object_manifest.ts";
+import { readRange } from "./stream_object.ts";
 
 /** What a tiered read returns. */
 export interface TieredRead {
@@ -50,35 +51,42 @@ export class TieredReader {
    */
   async read(key: string, offset: number, maxBytes: number): Promise<TieredRead | null> {
     const ranges = this.#manifest.ranges(key);
-    const i = _find(ranges, offset);
+    let i = _find(ranges, offset);
     if (i < 0) return null;
-    const located = ranges[i]!;
-    const bytes = await this.#load(located);
-    const batches: Uint8Array[] = [];
-    let sizeBytes = 0;
-    let nextOffset = offset;
-    for (const b of splitBatches(bytes)) {
-      const last = readBatchHeader(b).lastOffset;
-      if (last < offset) continue;
-      if (batches.length > 0 && sizeBytes + b.length > maxBytes) break;
-      batches.push(b);
-      sizeBytes += b.length;
-      nextOffset = last + 1;
+    let at = offset;
+    for (; i < ranges.length; i++) {
+      const located = ranges[i]!;
+      at = Math.max(at, located.range.baseOffset);
+      const bytes = await this.#load(located);
+      const batches: Uint8Array[] = [];
+      let sizeBytes = 0;
+      let nextOffset = at;
+      for (const b of splitBatches(bytes)) {
+        const last = readBatchHeader(b).lastOffset;
+        if (last < at) continue;
+        if (batches.length > 0 && sizeBytes + b.length > maxBytes) break;
+        batches.push(b);
+        sizeBytes += b.length;
+        nextOffset = last + 1;
+      }
+      // Key compaction can leave nothing from `at` to the range's end: go on with the next one.
+      if (batches.length === 0) continue;
+      const next = ranges[i + 1];
+      if (this.#prefetchEnabled && next !== undefined && nextOffset > located.range.lastOffset) {
+        // The reader will ask for the next range soon: fetch it now, in the background.
+        this.#load(next).catch(() => {});
+      }
+      return { batches, sizeBytes, nextOffset };
     }
-    const next = ranges[i + 1];
-    if (this.#prefetchEnabled && next !== undefined && nextOffset > located.range.lastOffset) {
-      // The reader will ask for the next range soon: fetch it now, in the background.
-      this.#load(next).catch(() => {});
-    }
-    return { batches, sizeBytes, nextOffset };
+    // Nothing stored from `offset` on survived compaction: the log goes on after the last range.
+    return { batches: [], sizeBytes: 0, nextOffset: ranges.at(-1)!.range.lastOffset + 1 };
   }
 
   #load(r: LocatedRange): Promise<Uint8Array> {
+    // A range that key compaction emptied shares its position with the next one.
+    if (r.range.length === 0) return Promise.resolve(new Uint8Array(0));
     const id = `${r.objectKey}@${r.range.position}`;
-    return this.#cache.get(id, () =>
-      this.#store.get(r.objectKey, {
-        range: { start: r.range.position, end: r.range.position + r.range.length - 1 },
-      }));
+    return this.#cache.get(id, () => readRange(this.#store, r.objectKey, r.range));
   }
 }
 

@@ -465,18 +465,23 @@ interface _Sized {
   headerKeys: Uint8Array[];
 }
 
-function _recordBodySize(r: RecordInput, i: number, baseTs: number): _Sized {
+function _recordBodySize(r: RecordInput, delta: number, baseTs: number): _Sized {
   const headers = r.headers ?? [];
   const headerKeys = headers.map((h) => _encoder.encode(h.key));
-  let body = 1 + varlongSize(r.timestamp - baseTs) + varintSize(i) +
+  let body = 1 + varlongSize(r.timestamp - baseTs) + varintSize(delta) +
     _bytesFieldSize(r.key ?? null) + _bytesFieldSize(r.value) + varintSize(headers.length);
   headers.forEach((h, j) => (body += _bytesFieldSize(headerKeys[j]!) + _bytesFieldSize(h.value)));
   return { body, headerKeys };
 }
 
-/** Encodes the records section (uncompressed). */
-function _encodeRecords(records: readonly RecordInput[], baseTs: number): Uint8Array {
-  const sized = records.map((r, i) => _recordBodySize(r, i, baseTs));
+/** Encodes the records section (uncompressed); offset deltas are 0..n-1 unless given. */
+function _encodeRecords(
+  records: readonly RecordInput[],
+  baseTs: number,
+  deltas?: readonly number[],
+): Uint8Array {
+  const delta = (i: number) => deltas?.[i] ?? i;
+  const sized = records.map((r, i) => _recordBodySize(r, delta(i), baseTs));
   let total = 0;
   for (const s of sized) total += varintSize(s.body) + s.body;
   const out = new Uint8Array(total);
@@ -486,7 +491,7 @@ function _encodeRecords(records: readonly RecordInput[], baseTs: number): Uint8A
     at = writeVarint(out, at, s.body);
     out[at++] = 0; // record attributes: unused
     at = writeVarlong(out, at, r.timestamp - baseTs);
-    at = writeVarint(out, at, i);
+    at = writeVarint(out, at, delta(i));
     at = _writeBytesField(out, at, r.key ?? null);
     at = _writeBytesField(out, at, r.value);
     const headers = r.headers ?? [];
@@ -546,6 +551,59 @@ export async function buildBatch(
   view.setInt32(OFF_BASE_SEQUENCE, options.baseSequence ?? -1);
   view.setInt32(OFF_RECORD_COUNT, records.length);
   out.set(body, BATCH_HEADER_BYTES);
+  view.setUint32(OFF_CRC, crc32c(out.subarray(OFF_ATTRIBUTES)));
+  return out;
+}
+
+/**
+ * The batch with only the records `keep` accepts, as log compaction leaves it: the header is
+ * unchanged (base offset, last offset delta, timestamps, producer fields, attributes) and each
+ * kept record keeps its offset delta, so offsets never move. Returns `batch` itself when every
+ * record is kept, and null when none is. Control batches are kept whole.
+ *
+ * @example
+ * ```ts
+ * import { buildBatch, decodeRecords, retainRecords } from "./record_batch.ts";
+ * import assert from "node:assert/strict";
+ * const enc = (s: string) => new TextEncoder().encode(s);
+ * const batch = await buildBatch([
+ *   { key: enc("a"), value: enc("1"), timestamp: 1 },
+ *   { key: enc("b"), value: enc("2"), timestamp: 2 },
+ * ], { baseOffset: 10 });
+ * const kept = await retainRecords(batch, (r) => r.offset === 11);
+ * assert.deepEqual((await decodeRecords(kept!)).records.map((r) => r.offset), [11]);
+ * ```
+ */
+export async function retainRecords(
+  batch: Uint8Array,
+  keep: (record: DecodedRecord) => boolean,
+): Promise<Uint8Array | null> {
+  const { header, records } = await decodeRecords(batch);
+  if (header.isControl) return batch;
+  const kept = records.filter(keep);
+  if (kept.length === records.length) return batch;
+  if (kept.length === 0) return null;
+  const baseTs = header.baseTimestamp;
+  const body = await compress(
+    batchCompression(header),
+    _encodeRecords(
+      kept.map((r) => ({
+        key: r.key,
+        value: r.value,
+        headers: r.headers,
+        // LogAppendTime batches ignore record timestamps; keep the deltas small.
+        timestamp: header.isLogAppendTime ? baseTs : r.timestamp,
+      })),
+      baseTs,
+      kept.map((r) => r.offset - header.baseOffset),
+    ),
+  );
+  const out = new Uint8Array(BATCH_HEADER_BYTES + body.length);
+  out.set(batch.subarray(0, BATCH_HEADER_BYTES));
+  out.set(body, BATCH_HEADER_BYTES);
+  const view = _view(out);
+  view.setInt32(OFF_BATCH_LENGTH, out.length - BATCH_LOG_OVERHEAD);
+  view.setInt32(OFF_RECORD_COUNT, kept.length);
   view.setUint32(OFF_CRC, crc32c(out.subarray(OFF_ATTRIBUTES)));
   return out;
 }
