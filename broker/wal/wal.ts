@@ -184,6 +184,7 @@ export class Wal {
   #firstError: unknown = null;
   #fatal: WalError | null = null;
   #closing = false;
+  #pumpScheduled = false;
   #reclaimTask: Promise<void> | null = null;
   #reclaimAgain = false;
   #idle: (() => void) | null = null;
@@ -293,7 +294,7 @@ export class Wal {
     return new Promise((resolve, reject) => {
       const waiter = { resolve, reject, enqueuedAtMs: this.#config.clock.nowMs() };
       this.#committer.enqueue({ streamId, baseOffset, payload }, waiter);
-      this.#pump();
+      this.#schedulePump();
     });
   }
 
@@ -328,6 +329,21 @@ export class Wal {
     for (const writer of this.#writers.values()) await (await writer.catch(() => null))?.close();
     this.#writers.clear();
     this.#backend.close();
+  }
+
+  /**
+   * Pumps once the current microtasks have run, so that appends made in one burst (writers
+   * woken together by the last write's completion) share a write instead of the first going
+   * out alone: with 64 closed-loop writers of 1 KiB, an idle WAL otherwise wrote 1 entry, then
+   * 63. Appends arriving in separate events are not delayed by more than a microtask.
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
   }
 
   #pump(): void {

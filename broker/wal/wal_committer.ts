@@ -3,11 +3,14 @@
  * tracks the writes in flight and says which appends are acknowledged when writes complete.
  * Sans-IO: the driver encodes, writes and syncs.
  *
- * Batching policy: when nothing is in flight, a write is cut at once (lowest latency). While
- * writes are in flight, another is cut only when a slot is free and at least a quarter of
- * `bufferBytes` is queued; otherwise appends pile up and leave together in the next write, up
- * to `bufferBytes`. Under heavy load writes grow (fewer syncs, less padding). No timer is
- * involved: the completion of a write is what releases the next one.
+ * Batching policy: when nothing is in flight, a write is cut at once (lowest latency); if at
+ * least half of `bufferBytes` is queued then (a burst), it takes half of it, and the rest goes
+ * out as a second write at once, so two writes overlap on the device (1 KiB x 64 writers: 159 to
+ * 177 MiB/s against 125 to 131 with one write). While writes are in flight, another is cut only
+ * when a slot is free and at least a quarter of `bufferBytes` is queued; otherwise appends pile
+ * up and leave together in the next write, up to `bufferBytes`. Under heavy load writes grow
+ * (fewer syncs, less padding). No timer is involved: the completion of a write is what releases
+ * the next one.
  *
  * Acknowledgement: writes may complete in any order, but an entry is acknowledged only when
  * every write before it has completed, so the acknowledged prefix never has holes.
@@ -187,7 +190,11 @@ export class GroupCommitter<T> {
     const first = this.#queue[this.#queueHead]!;
     const segment = this.#segmentFor(entrySlotBytes(first.entry.payload.length));
     if (segment === null) return "full";
-    const write = this.#fill(segment.id, segment.end, segment.end === 0);
+    // An idle WAL facing a burst splits it in two, so two writes overlap on the device.
+    const cap = this.#inflight.length === 0 && this.#queuedBytes >= this.#options.bufferBytes / 2
+      ? Math.ceil(this.#queuedBytes / 2)
+      : this.#options.bufferBytes;
+    const write = this.#fill(segment.id, segment.end, segment.end === 0, cap);
     segment.end += write.length;
     this.#options.space.writeInFlight(segment.id, 1);
     this.#inflight.push({ write, state: "writing" });
@@ -206,8 +213,13 @@ export class GroupCommitter<T> {
     return this.#active;
   }
 
-  #fill(segmentId: number, position: number, createsSegment: boolean): PlannedWrite<T> {
-    const { bufferBytes, segmentBytes, space } = this.#options;
+  #fill(
+    segmentId: number,
+    position: number,
+    createsSegment: boolean,
+    bufferBytes: number,
+  ): PlannedWrite<T> {
+    const { segmentBytes, space } = this.#options;
     const header = createsSegment ? SEGMENT_HEADER_BYTES : 0;
     const room = segmentBytes - position - header;
     const entries: PlannedEntry<T>[] = [];

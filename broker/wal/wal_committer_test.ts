@@ -132,3 +132,17 @@ Deno.test("GroupCommitter holds crumbs back while a write is in flight", () => {
   for (let i = 2; i < 20; i++) committer.enqueue(entry(10), i);
   assert.equal(planned(committer.plan()).entries.length, 19);
 });
+
+Deno.test("GroupCommitter splits a burst met by an idle WAL into two overlapping writes", () => {
+  const { committer } = make({ inflightMax: 4, bufferBytes: 8192 });
+  for (let i = 0; i < 64; i++) committer.enqueue(entry(100), i); // 64 slots: over half a buffer
+  const first = planned(committer.plan());
+  const second = planned(committer.plan());
+  assert.equal(first.entries.length, 32);
+  assert.equal(second.entries.length, 32, "the other half goes out at once, not after the first");
+  assert.equal(committer.plan(), null);
+  // A small queue on an idle WAL still goes out whole.
+  const { committer: calm } = make({ inflightMax: 4, bufferBytes: 8192 });
+  for (let i = 0; i < 4; i++) calm.enqueue(entry(100), i);
+  assert.equal(planned(calm.plan()).entries.length, 4);
+});
