@@ -36,6 +36,9 @@ export async function startGroupTestBroker(dataDir?: string): Promise<GroupTestB
     serveHttp: false,
     replicationListener: false,
     groups: { initialRebalanceDelayMs: 300, offsetsTopicPartitions: 4 },
+  }).catch(async (err) => {
+    if (dataDir === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
   });
   let closed = false;
   const close = async () => {

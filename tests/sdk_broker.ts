@@ -42,6 +42,9 @@ export async function startTestBroker(extraToml = ""): Promise<TestBroker> {
     logger: createLogger("sdk-test", { level: "error" }),
     quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
     replicationListener: false,
+  }).catch(async (err) => {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw err;
   });
   return {
     tcpUrl: `tcp://127.0.0.1:${broker.addrs.kafka.port}`,

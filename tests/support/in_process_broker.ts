@@ -24,15 +24,22 @@ export async function startTestBroker(
   extra: { objectStore?: ObjectStore } = {},
 ): Promise<TestBroker> {
   const dataDir = dir ?? await Deno.makeTempDir({ prefix: "rustmq-test-" });
-  const cfg = loadBrokerConfig("test.toml", {
-    text: `[network]\nkafka_listen = "127.0.0.1:0"\nhttp_listen = "127.0.0.1:0"\n${config}`,
-    env: {},
-    base: standaloneDefaults(dataDir),
-  });
   // Tests provoke errors on purpose; set RUSTMQ_TEST_LOG=debug to see the broker's lines.
   const level = Deno.env.get("RUSTMQ_TEST_LOG") as "debug" | undefined;
   const logger = createLogger("test", level ? { level } : { sink: () => {} });
-  const broker = await Broker.start(cfg, { dataDir, logger, replicationListener: false, ...extra });
+  let broker: Broker;
+  try {
+    const cfg = loadBrokerConfig("test.toml", {
+      text: `[network]\nkafka_listen = "127.0.0.1:0"\nhttp_listen = "127.0.0.1:0"\n${config}`,
+      env: {},
+      base: standaloneDefaults(dataDir),
+    });
+    broker = await Broker.start(cfg, { dataDir, logger, replicationListener: false, ...extra });
+  } catch (err) {
+    // A bad config or a failed start must not leave the directory behind either.
+    if (dir === undefined) await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    throw err;
+  }
   return {
     broker,
     dir: dataDir,
