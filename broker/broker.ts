@@ -311,6 +311,7 @@ export class Broker implements AsyncDisposable {
       inFlight,
       logger: log.child("maintenance"),
     });
+    let uploaderRef: Uploader | null = null;
     const partitions = new PartitionManager({
       wal,
       cache,
@@ -320,7 +321,14 @@ export class Broker implements AsyncDisposable {
       logger: log.child("partitions"),
       nowMs: () => Date.now(),
       walHighWaterBytes: cfg.wal.capacity_bytes - cfg.wal.segment_size_bytes,
-      tiering: { manifest, reader, removePartition: (key) => maintenance.removePartition(key) },
+      tiering: {
+        manifest,
+        reader,
+        removePartition: (key) => maintenance.removePartition(key),
+        deleteObjects: (keys) => maintenance.deleteObjects(keys),
+        // The uploader is built after the partitions it reads.
+        uploadNow: () => uploaderRef?.uploadNow() ?? Promise.resolve(null),
+      },
       replication: {
         nodeId,
         maxLagMessages: cfg.replication.max_replication_lag,
@@ -370,6 +378,7 @@ export class Broker implements AsyncDisposable {
       inFlight,
       logger: log.child("uploader"),
     });
+    uploaderRef = uploader;
     const tier = new TierService({
       uploader,
       maintenance,

@@ -71,6 +71,10 @@ export interface Tiering {
   readonly reader: TieredReader;
   /** Forgets a deleted partition's objects. */
   removePartition(key: string): Promise<void>;
+  /** Uploads what is pending now (one object's worth); DeleteRecords waits on it. */
+  uploadNow?(): Promise<unknown>;
+  /** Deletes objects the manifest no longer references. */
+  deleteObjects?(keys: readonly string[]): Promise<void>;
 }
 
 /** One hosted partition. */
@@ -862,6 +866,60 @@ export class PartitionManager {
       if (found) return found;
     }
     return await p.log.offsetForTimestamp(timestampMs, below(this.#o.cache.batches(p.key)));
+  }
+
+  /**
+   * DeleteRecords: moves the log start of a partition this broker leads up to `offset` (-1: the
+   * high watermark) and returns the new log start. Offsets below it are refused from then on;
+   * whole objects below it are deleted. The log start lives in the object manifest, so the
+   * offsets below are uploaded first (within `timeoutMs`): a restart must not bring back
+   * records the WAL still holds. Followers learn the new start from their next fetch.
+   */
+  async deleteRecords(
+    topic: string,
+    partition: number,
+    offset: number,
+    timeoutMs: number,
+  ): Promise<number> {
+    const p = this.#hosted(topic, partition);
+    if (p.role !== "leader") {
+      throw new KafkaProtocolError("NOT_LEADER_OR_FOLLOWER", `${p.key} is led by ${p.leaderId}`, {
+        retriable: true,
+      });
+    }
+    const target = offset === -1 ? p.log.highWatermark : offset;
+    if (!Number.isSafeInteger(target) || target < 0 || target > p.log.highWatermark) {
+      throw new KafkaProtocolError(
+        "OFFSET_OUT_OF_RANGE",
+        `Cannot delete records of ${p.key} below ${offset}: the high watermark is ${p.log.highWatermark}`,
+      );
+    }
+    if (target <= p.log.logStartOffset) return p.log.logStartOffset;
+    const tiering = this.#o.tiering;
+    if (tiering === undefined) {
+      throw new KafkaProtocolError("INVALID_REQUEST", "Deleting records needs object storage");
+    }
+    const deadline = this.#o.nowMs() + Math.max(0, timeoutMs);
+    while ((tiering.manifest.partition(p.key)?.uploadedEndOffset ?? -1) < target) {
+      if (this.#o.nowMs() > deadline || tiering.uploadNow === undefined) {
+        throw new KafkaProtocolError(
+          "REQUEST_TIMED_OUT",
+          `Cannot delete records of ${p.key} below ${target} yet: they are not all in object storage`,
+          { retriable: true },
+        );
+      }
+      await tiering.uploadNow();
+    }
+    const dropped = await tiering.manifest.advanceLogStart(p.key, target);
+    if (target > p.log.logStartOffset) p.log.advanceLogStartOffset(target);
+    if (p.epochs.truncateFromStart(target)) await p.epochCheckpoint.save(p.epochs);
+    await tiering.deleteObjects?.(dropped);
+    this.#o.logger.info("deleted records", {
+      partition: p.key,
+      logStartOffset: target,
+      deletedObjects: dropped.length,
+    });
+    return p.log.logStartOffset;
   }
 
   /** The partition's ranges in object storage, in offset order. */

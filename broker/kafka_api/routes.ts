@@ -10,6 +10,7 @@ import { produceRoute } from "./produce_handler.ts";
 import { fetchRoute } from "./fetch_handler.ts";
 import { listOffsetsRoute } from "./list_offsets_handler.ts";
 import { initProducerIdRoute } from "./init_producer_id_handler.ts";
+import { deleteRecordsRoute } from "./delete_records_handler.ts";
 import {
   alterConfigsRoute,
   createPartitionsRoute,
@@ -35,6 +36,7 @@ export const BROKER_ROUTES: readonly ApiRoute<never, never>[] = [
   fetchRoute,
   listOffsetsRoute,
   metadataRoute,
+  deleteRecordsRoute,
   createTopicsRoute,
   deleteTopicsRoute,
   initProducerIdRoute,

@@ -307,6 +307,11 @@ export class TierMaintenance {
     return readRange(this.#o.store, objectKey, range);
   }
 
+  /** Deletes objects the manifest no longer references (after DeleteRecords, say). */
+  async deleteObjects(keys: readonly string[]): Promise<void> {
+    await this.#delete(keys);
+  }
+
   /** Forgets a deleted partition and deletes the objects only it referenced. */
   async removePartition(key: string): Promise<void> {
     await this.#delete(await this.#o.manifest.removePartition(key));

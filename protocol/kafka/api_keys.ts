@@ -301,7 +301,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 2,
     flexibleMinVersion: 2,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 22,

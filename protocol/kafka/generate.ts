@@ -44,6 +44,7 @@ export const GENERATED_APIS: readonly string[] = [
   "DeleteGroups",
   "AlterConfigs",
   "IncrementalAlterConfigs",
+  "DeleteRecords",
 ];
 
 const MAX_VERSION = 0x7fff;

@@ -410,6 +410,24 @@ export {
   type IncrementalAlterConfigsResponseAlterConfigsResourceResponse,
 } from "./incremental_alter_configs.ts";
 export {
+  createDeleteRecordsRequest,
+  createDeleteRecordsRequestPartition,
+  createDeleteRecordsRequestTopic,
+  createDeleteRecordsResponse,
+  createDeleteRecordsResponsePartitionResult,
+  createDeleteRecordsResponseTopicResult,
+  decodeDeleteRecordsRequest,
+  decodeDeleteRecordsResponse,
+  type DeleteRecordsRequest,
+  type DeleteRecordsRequestPartition,
+  type DeleteRecordsRequestTopic,
+  type DeleteRecordsResponse,
+  type DeleteRecordsResponsePartitionResult,
+  type DeleteRecordsResponseTopicResult,
+  encodeDeleteRecordsRequest,
+  encodeDeleteRecordsResponse,
+} from "./delete_records.ts";
+export {
   API_DESCRIPTORS,
   type ApiDescriptor,
   apiDescriptor,
