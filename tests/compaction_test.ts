@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import { startTestBroker } from "./support/in_process_broker.ts";
 import { RustMqClient } from "../client/client.ts";
+import { tempDir } from "./support/temp_dir.ts";
 
 const CONFIG = [
   "[wal]",
@@ -156,5 +157,56 @@ Deno.test({
       await producer.disconnect();
       await admin.disconnect();
     }
+  },
+});
+
+Deno.test({
+  name: "__consumer_offsets is compacted and committed offsets survive it and a restart",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using dir = await tempDir("rustmq-offsets-compaction-");
+    const committed = async (port: number) => {
+      const admin = new Kafka({
+        brokers: [`127.0.0.1:${port}`],
+        clientId: "offsets",
+        logLevel: logLevel.NOTHING,
+      }).admin();
+      await admin.connect();
+      try {
+        const offsets = await admin.fetchOffsets({ groupId: "g1", topics: ["src"] });
+        return offsets[0]!.partitions.map((p) => [p.partition, p.offset]).sort();
+      } finally {
+        await admin.disconnect();
+      }
+    };
+    {
+      await using tb = await startTestBroker(CONFIG, dir.path);
+      const client = await RustMqClient.connect({ brokers: [`tcp://127.0.0.1:${tb.port}`] });
+      try {
+        const admin = client.admin();
+        await admin.createTopic("src", 1);
+        const producer = client.producer();
+        for (let i = 0; i < 40; i++) await producer.send({ topic: "src", value: `v${i}` });
+        await producer.close();
+        // Many commits of the same key: what compaction is for.
+        for (let i = 1; i <= 40; i++) {
+          await admin.resetOffsets("g1", { topic: "src", to: i, execute: true });
+        }
+        await waitFor("everything to be uploaded", () => tb.broker.tier.allUploaded());
+        await tb.broker.tier.maintainNow(); // splits mixed uploads into per-partition objects
+        await tb.broker.tier.maintainNow(); // compacts them by key
+        assert.ok(
+          tb.broker.tier.maintenance.stats.recordsCleaned >= 39,
+          "old commits were cleaned",
+        );
+      } finally {
+        await client.close();
+      }
+      assert.deepEqual(await committed(tb.port), [[0, "40"]]);
+    }
+    // The coordinator reloads the group from the compacted offsets partition.
+    await using tb = await startTestBroker(CONFIG, dir.path);
+    assert.deepEqual(await committed(tb.port), [[0, "40"]]);
   },
 });
