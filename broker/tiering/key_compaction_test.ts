@@ -53,12 +53,14 @@ async function setup() {
   });
   const sent: Sent[] = [];
   const other: Uint8Array[] = [];
+  let lastBatch: Uint8Array = new Uint8Array(0);
   let offset = 0;
   for (let i = 0; i < 40; i++) {
     const records = [0, 1, 2].map((j) => {
       const n = i * 3 + j;
       let key = n % 17 === 5 ? null : `k${n % 5}`;
       if (key === "k3" && n > 88) key = "k5"; // k3's last record is its tombstone
+      if (n === 118) key = "k4"; // superseded within the last batch, which is kept whole
       let value: string | null = `v${n}`;
       let timestamp = NOW - 60_000 + n;
       if (n === 88) [value, timestamp] = [null, NOW - 10_000]; // k3: an old tombstone
@@ -70,7 +72,8 @@ async function setup() {
         timestamp,
       };
     });
-    await appendBatches(cache, "k/0", logs[0]!.log, [await buildBatch(records)]);
+    lastBatch = await buildBatch(records);
+    await appendBatches(cache, "k/0", logs[0]!.log, [lastBatch]);
     const b = await buildBatch([{ value: enc.encode(`x${i}`), timestamp: NOW }]);
     other.push(b);
     await appendBatches(cache, "x/0", logs[1]!.log, [b]);
@@ -97,6 +100,7 @@ async function setup() {
     reader: new TieredReader(manifest, store, blockCache),
     sent,
     other,
+    lastBatch,
   };
 }
 
@@ -140,10 +144,12 @@ Deno.test("key compaction keeps each key's last record at its offset and drops o
   // tombstones younger than delete.retention.ms.
   const last = new Map<string, number>();
   for (const s of t.sent) if (s.key !== null) last.set(s.key, s.offset);
+  // ...and the whole last batch (offsets end-2 to end), as Kafka keeps it.
   const expected = t.sent.filter((s) =>
-    s.key === null ||
+    s.key === null || s.offset >= end - 2 ||
     (last.get(s.key) === s.offset && !(s.value === null && s.timestamp < NOW - 5_000))
   );
+  assert.ok(expected.some((s) => s.offset === 118 && last.get("k4") !== 118), "one is superseded");
   const { records, batches } = await readRecords(t.reader, "k/0");
   assert.deepEqual(records, expected);
   assert.ok(records.length < t.sent.length / 3, `${records.length} of ${t.sent.length} left`);
@@ -166,7 +172,9 @@ Deno.test("key compaction keeps each key's last record at its offset and drops o
     t.manifest.ranges("k/0").map((l) => [l.range.baseOffset, l.range.lastOffset]),
     rangesBefore,
   );
-  assert.ok(readBatchHeader(batches.at(-1)!).lastOffset <= end);
+  // The stored log's last batch is kept whole, so a reader always reaches the stored end.
+  assert.equal(readBatchHeader(batches.at(-1)!).lastOffset, end);
+  assert.equal(crc32c(batches.at(-1)!), crc32c(t.lastBatch));
   const emptied = t.manifest.ranges("k/0").filter((l) => l.range.length === 0).length;
   assert.ok(emptied > 0, "some ranges lost every record and are read past");
   for (let from = 0; from <= end; from += 7) {

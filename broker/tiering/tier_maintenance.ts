@@ -207,7 +207,7 @@ export class TierMaintenance {
     // Pass 1: the offset of each key's last record, over everything stored.
     const latest = new Map<string, number>();
     for (const l of located) {
-      for (const batch of splitBatches(await this.#getRange(l.objectKey, l.range))) {
+      for (const batch of splitBatches(await readRange(this.#o.store, l.objectKey, l.range))) {
         for (const r of (await decodeRecords(batch)).records) {
           if (r.key !== null) latest.set(_keyString(r.key), r.offset);
         }
@@ -221,6 +221,7 @@ export class TierMaintenance {
         !(r.value === null && r.timestamp < tombstoneBefore));
 
     // Pass 2: rewrite the partition's own objects (those holding no other partition's ranges).
+    // It reads them again rather than keeping pass 1's bytes, so memory stays one range deep.
     const own = this.#o.manifest.objects().filter((o) =>
       !this.#o.inFlight.has(o.objectKey) && o.ranges.length > 0 &&
       o.ranges.every((r) => r.key === key)
@@ -252,14 +253,16 @@ export class TierMaintenance {
     try {
       for (const obj of own) {
         for (const range of obj.ranges) {
-          const bytes = await this.#getRange(obj.objectKey, range);
+          const bytes = await readRange(this.#o.store, obj.objectKey, range);
           const batches = [...splitBatches(bytes)];
           const out: Uint8Array[] = [];
-          for (const batch of batches) {
-            // Below the log start the range is on its way out: copied as it is.
-            const kept = range.lastOffset < located[0]!.range.baseOffset
-              ? batch
-              : await retainRecords(batch, keep);
+          for (const [i, batch] of batches.entries()) {
+            // Below the log start the range is on its way out: copied as it is. The stored log's
+            // last batch stays whole too, as Kafka's cleaner keeps the last batch, so a reader
+            // always finds a batch ending at the stored end (expired tombstones there stay).
+            const untouched = range.lastOffset < located[0]!.range.baseOffset ||
+              (range.lastOffset === end && i === batches.length - 1);
+            const kept = untouched ? batch : await retainRecords(batch, keep);
             if (kept !== batch) {
               group.changed = true;
               cleaned += readBatchHeader(batch).recordCount -
@@ -301,10 +304,6 @@ export class TierMaintenance {
       keys: latest.size,
     });
     return removed.length;
-  }
-
-  #getRange(objectKey: string, range: ObjectRange): Promise<Uint8Array> {
-    return readRange(this.#o.store, objectKey, range);
   }
 
   /** Deletes objects the manifest no longer references (after DeleteRecords, say). */
