@@ -19,12 +19,8 @@ import { Wal, type WalStats } from "./wal/wal.ts";
 import { LogCache } from "./log/log_cache.ts";
 import { FetchWaiter } from "./fetch/fetch_waiter.ts";
 import { StreamRegistry } from "./stream_registry.ts";
-import {
-  type BrokerInfo,
-  type ClusterMetadata,
-  fileMetadataPersistence,
-  LocalMetadata,
-} from "./metadata/cluster_metadata.ts";
+import type { BrokerInfo, ClusterMetadata } from "../model/cluster_metadata.ts";
+import { fileMetadataPersistence, LocalMetadata } from "./metadata/local_metadata.ts";
 import { PartitionManager } from "./partition_manager.ts";
 import { listenTcp, type TcpListener } from "./net/tcp_listener.ts";
 import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
@@ -39,13 +35,14 @@ import type { BrokerContext } from "./kafka_api/broker_context.ts";
 import { BROKER_ROUTES } from "./kafka_api/routes.ts";
 import { ReplicaFetcherManager } from "./replication/replica_fetcher_manager.ts";
 import { ReplicaFetcher, systemFetcherClock } from "./replication/replica_fetcher.ts";
-import { connect as connectTransport } from "../client/transport/connect.ts";
+import { connect as connectTransport } from "../protocol/transport/connect.ts";
 import { offsetForLeaderEpochRoute } from "./replication/offset_for_leader_epoch_handler.ts";
 import { GroupService, type GroupServiceOptions, OFFSETS_TOPIC } from "./group/group_service.ts";
 import { createResilientObjectStore } from "./object_store/object_store_factory.ts";
 import { seededRandom, systemObjectStoreClock } from "./object_store/object_store_clock.ts";
 import type { ObjectStore } from "./object_store/object_store.ts";
-import { LocalObjectManifest, type ObjectManifest } from "./tiering/object_manifest.ts";
+import type { ObjectManifest } from "../model/object_manifest.ts";
+import { LocalObjectManifest } from "./tiering/local_object_manifest.ts";
 import { BlockCache } from "./tiering/block_cache.ts";
 import { TieredReader } from "./tiering/tiered_reader.ts";
 import { Uploader } from "./tiering/uploader.ts";

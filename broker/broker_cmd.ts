@@ -11,7 +11,7 @@ import { loadOrReport } from "../config/check_cmd.ts";
 import { loadBrokerConfig } from "../config/load.ts";
 import { createLogger, type Logger, type LogLevel } from "../ops/logger.ts";
 import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
-import { connectToControllers } from "../controller/client/connect.ts";
+import { connectToControllers } from "../controller/session/connect.ts";
 import { ensureDevCertificates } from "./net/dev_certs.ts";
 import type { BrokerConfig } from "../config/schema.ts";
 

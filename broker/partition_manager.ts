@@ -20,15 +20,15 @@ import type { RecoveredEntry } from "./wal/wal_recovery.ts";
 import { ProducerStateTable } from "./produce/producer_state.ts";
 import type { FetchWaiter } from "./fetch/fetch_waiter.ts";
 import type { StreamRegistry } from "./stream_registry.ts";
-import type { ClusterMetadata, TopicMeta } from "./metadata/cluster_metadata.ts";
-import type { TopicConfig } from "./metadata/topic_config.ts";
+import type { ClusterMetadata, TopicMeta } from "../model/cluster_metadata.ts";
+import type { TopicConfig } from "../model/topic_config.ts";
 import { KafkaProtocolError } from "./broker_errors.ts";
 import type { Logger } from "../ops/logger.ts";
-import type { ObjectManifest } from "./tiering/object_manifest.ts";
+import type { ObjectManifest } from "../model/object_manifest.ts";
 import type { TieredReader } from "./tiering/tiered_reader.ts";
 import type { ObjectRange } from "./tiering/stream_object.ts";
 import type { TimestampOffset } from "./log/partition_log.ts";
-import type { PartitionMeta } from "./metadata/cluster_metadata.ts";
+import type { PartitionMeta } from "../model/cluster_metadata.ts";
 import {
   assignEpochsFromBatches,
   type LeaderEpochCache,
@@ -45,7 +45,7 @@ import {
   encodeTruncationMarker,
   markerWalBaseOffset,
 } from "./replication/wal_truncation.ts";
-import { fileMetadataPersistence, type MetadataPersistence } from "./metadata/cluster_metadata.ts";
+import { fileMetadataPersistence, type MetadataPersistence } from "./metadata/local_metadata.ts";
 
 /** How this broker takes part in replication. */
 export interface ReplicationSettings {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { MetadataPersistence } from "./metadata/cluster_metadata.ts";
+import type { MetadataPersistence } from "./metadata/local_metadata.ts";
 
 interface _State {
   v: 1;

@@ -15,8 +15,8 @@ import { Reader, Writer } from "../protocol/kafka/wire.ts";
 import { readBatchHeader } from "../protocol/record/record_batch.ts";
 import { ProducerStateTable } from "../broker/produce/producer_state.ts";
 import type { Dialer } from "./broker_connection.ts";
-import { TimeoutError } from "./transport/errors.ts";
-import type { RequestOptions, Transport } from "./transport/transport.ts";
+import { TimeoutError } from "../protocol/transport/errors.ts";
+import type { RequestOptions, Transport } from "../protocol/transport/transport.ts";
 
 /** One Produce request the fake broker saw. */
 export interface SeenProduce {

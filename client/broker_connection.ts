@@ -12,7 +12,7 @@ import { createApiVersionsRequest } from "../protocol/kafka/messages/mod.ts";
 import { Reader, Writer } from "../protocol/kafka/wire.ts";
 import { API_VERSIONS, type ApiSpec } from "./api_specs.ts";
 import { BrokerError, fromTransportError } from "./errors.ts";
-import type { Transport } from "./transport/transport.ts";
+import type { Transport } from "../protocol/transport/transport.ts";
 import { VERSION } from "../config/version.ts";
 
 /** Opens a transport to a URL; injected so tests can wrap or fault connections. */
@@ -41,7 +41,7 @@ const _CORRELATION_ID_MAX = 0x7fffffff;
  *
  * @example
  * ```ts ignore
- * import { connect } from "./transport/connect.ts";
+ * import { connect } from "../protocol/transport/connect.ts";
  * import { BrokerConnection } from "./broker_connection.ts";
  * import { METADATA } from "./api_specs.ts";
  * const conn = await BrokerConnection.open("tcp://localhost:9092", (u) => connect(u), {

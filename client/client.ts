@@ -14,7 +14,7 @@ import { Consumer, type ConsumerOptions } from "./consumer.ts";
 import { GroupConsumer, type GroupConsumerOptions } from "./group_consumer.ts";
 import type { BrokerNode } from "./metadata_cache.ts";
 import { Producer, type ProducerOptions } from "./producer.ts";
-import { connect, parseTransportUrl } from "./transport/connect.ts";
+import { connect, parseTransportUrl } from "../protocol/transport/connect.ts";
 
 /** TLS settings for `tls://` and `quic://` brokers. */
 export interface ClientTlsOptions {

@@ -14,7 +14,7 @@ import { BrokerConnection, type Dialer } from "./broker_connection.ts";
 import { type Clock, type Random, sleep } from "./clock.ts";
 import { brokerError, ClosedError, isRetriable, NotLeaderError } from "./errors.ts";
 import { type BrokerNode, MetadataCache, type TopicInfo } from "./metadata_cache.ts";
-import { parseTransportUrl } from "./transport/connect.ts";
+import { parseTransportUrl } from "../protocol/transport/connect.ts";
 
 /** How long {@linkcode Cluster.close} waits for transports to finish closing. */
 const _CLOSE_WAIT_MS = 1000;

@@ -12,7 +12,7 @@ import {
   ConnectionError,
   TimeoutError as TransportTimeoutError,
   TransportError,
-} from "./transport/errors.ts";
+} from "../protocol/transport/errors.ts";
 
 /** Where in the cluster an error happened, when known. */
 export interface ErrorContext {

@@ -10,7 +10,7 @@ import {
   TimeoutError,
   UnknownTopicError,
 } from "./errors.ts";
-import { TimeoutError as TransportTimeoutError } from "./transport/errors.ts";
+import { TimeoutError as TransportTimeoutError } from "../protocol/transport/errors.ts";
 
 Deno.test("brokerError maps Kafka codes to typed classes with code names", () => {
   const notLeader = brokerError(6, { topic: "t", partition: 2, leaderId: 3 });

@@ -8,7 +8,7 @@ import { createTestTopic, startGroupTestBroker } from "../tests/group_support.ts
 import type { Dialer } from "./broker_connection.ts";
 import { RustMqClient } from "./client.ts";
 import type { AssignorName } from "./assignors.ts";
-import { connect } from "./transport/connect.ts";
+import { connect } from "../protocol/transport/connect.ts";
 
 const TEST_OPTS = { sanitizeOps: false, sanitizeResources: false };
 

@@ -74,6 +74,7 @@ export {
   type ResetOffsetsOptions,
   type TopicDescription,
 } from "./admin.ts";
+export { describeLag, type PartitionLag } from "./group_lag.ts";
 export type { BrokerNode, PartitionInfo } from "./metadata_cache.ts";
 export { type AckLevel, ackLevelToWire, ACKS_MAJORITY, parseAckLevel } from "./ack_level.ts";
 export {
@@ -101,5 +102,5 @@ export {
 } from "./errors.ts";
 export { type Clock, type Random, systemClock } from "./clock.ts";
 export type { Dialer } from "./broker_connection.ts";
-export type { Transport } from "./transport/transport.ts";
-export { connect as connectTransport } from "./transport/connect.ts";
+export type { Transport } from "../protocol/transport/transport.ts";
+export { connect as connectTransport } from "../protocol/transport/connect.ts";

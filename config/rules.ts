@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ConfigProblem } from "./load.ts";
+import type { ConfigProblem } from "./config_problem.ts";
 import type { BrokerConfig, ControllerConfig } from "./schema.ts";
 
 /** Cross-key checks of a broker configuration. */

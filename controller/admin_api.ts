@@ -26,7 +26,7 @@ import type { Context } from "hono";
 import type { ControllerNode } from "./controller_node.ts";
 import { HTTP_STATUS_OF_CODE, MetadataError, toWireError } from "./metadata/errors.ts";
 import { partitionHealth, type TopicRecord } from "./metadata/state_machine.ts";
-import { randomTopicId } from "../broker/metadata/cluster_metadata.ts";
+import { randomTopicId } from "../model/cluster_metadata.ts";
 
 /** Options of {@linkcode mountAdminApi}. */
 export interface AdminApiOptions {

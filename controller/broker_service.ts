@@ -12,7 +12,7 @@ import type { ControllerNode } from "./controller_node.ts";
 import { commandProblem, INTERNAL_OPS, type MetadataCommand } from "./metadata/commands.ts";
 import { MetadataError, toWireError, type WireError } from "./metadata/errors.ts";
 import { imageOf, type MetadataImage, type WatchEvent } from "./metadata/image.ts";
-import { randomTopicId } from "../broker/metadata/cluster_metadata.ts";
+import { randomTopicId } from "../model/cluster_metadata.ts";
 import { bindServer, BROKER_SERVICE, GRPC_MESSAGE_BYTES_MAX } from "./transport/grpc_codec.ts";
 import type { Logger } from "../ops/logger.ts";
 

@@ -14,8 +14,8 @@
 
 import type { Context, Hono } from "hono";
 import { RustMqClient } from "../client/client.ts";
+import { describeLag } from "../client/group_lag.ts";
 import { BrokerError } from "../client/errors.ts";
-import { describeLag } from "../admin/consumer_groups_cmd.ts";
 import { ErrorCode } from "../protocol/kafka/errors.ts";
 
 /** Where the brokers are: `host:port` of each live one. */

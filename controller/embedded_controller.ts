@@ -7,19 +7,15 @@
  * @module
  */
 
-import type {
-  BrokerInfo,
-  ClusterMetadata,
-  TopicMeta,
-} from "../broker/metadata/cluster_metadata.ts";
-import { randomTopicId } from "../broker/metadata/cluster_metadata.ts";
-import type { TopicConfig } from "../broker/metadata/topic_config.ts";
+import type { BrokerInfo, ClusterMetadata, TopicMeta } from "../model/cluster_metadata.ts";
+import { randomTopicId } from "../model/cluster_metadata.ts";
+import type { TopicConfig } from "../model/topic_config.ts";
 import type {
   LocatedRange,
   ManifestObject,
   ObjectManifest,
   PartitionTierState,
-} from "../broker/tiering/object_manifest.ts";
+} from "../model/object_manifest.ts";
 import type { Logger } from "../ops/logger.ts";
 import type { BrokerEndpoint, MetadataCommand } from "./metadata/commands.ts";
 import { MetadataError } from "./metadata/errors.ts";

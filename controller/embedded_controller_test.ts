@@ -56,9 +56,9 @@ Deno.test("EmbeddedController serves metadata and the manifest, and survives a r
 
 Deno.test("EmbeddedController imports standalone's local metadata and manifest once", async () => {
   const { LocalMetadata, fileMetadataPersistence } = await import(
-    "../broker/metadata/cluster_metadata.ts"
+    "../broker/metadata/local_metadata.ts"
   );
-  const { LocalObjectManifest } = await import("../broker/tiering/object_manifest.ts");
+  const { LocalObjectManifest } = await import("../broker/tiering/local_object_manifest.ts");
   const dir = await Deno.makeTempDir({ prefix: "rustmq-emb-" });
   try {
     const self = { nodeId: 1, host: "127.0.0.1", port: 9092, rack: null };

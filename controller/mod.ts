@@ -30,16 +30,16 @@ export {
   type ClientReply,
   ControllerClient,
   type ControllerClientOptions,
-} from "./client/controller_client.ts";
+} from "./session/controller_client.ts";
 export {
   ControllerSession,
   type ControllerSessionOptions,
   type SessionBroker,
-} from "./client/controller_session.ts";
-export { connectToControllers, type ControllerConnection } from "./client/connect.ts";
-export { MetadataCache } from "./client/metadata_cache.ts";
-export { RemoteClusterMetadata } from "./client/remote_cluster_metadata.ts";
-export { RemoteObjectManifest } from "./client/remote_object_manifest.ts";
+} from "./session/controller_session.ts";
+export { connectToControllers, type ControllerConnection } from "./session/connect.ts";
+export { MetadataCache } from "./session/metadata_cache.ts";
+export { RemoteClusterMetadata } from "./session/remote_cluster_metadata.ts";
+export { RemoteObjectManifest } from "./session/remote_object_manifest.ts";
 export {
   type BrokerEndpoint,
   type CommandEnvelope,

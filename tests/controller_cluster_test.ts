@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { type CommandIo, runCli } from "../config/cli.ts";
 import { adminCommand } from "../admin/admin_cmd.ts";
-import { ControllerSession } from "../controller/client/controller_session.ts";
+import { ControllerSession } from "../controller/session/controller_session.ts";
 import { createLogger } from "../ops/logger.ts";
 import {
   ControllerProcess,

@@ -8,9 +8,9 @@
  */
 
 import assert from "node:assert/strict";
-import { ControllerSession } from "../controller/client/controller_session.ts";
-import { connectToControllers } from "../controller/client/connect.ts";
-import { RemoteClusterMetadata } from "../controller/client/remote_cluster_metadata.ts";
+import { ControllerSession } from "../controller/session/controller_session.ts";
+import { connectToControllers } from "../controller/session/connect.ts";
+import { RemoteClusterMetadata } from "../controller/session/remote_cluster_metadata.ts";
 import { createLogger } from "../ops/logger.ts";
 import { startTestController } from "./support/controller_inprocess.ts";
 import { waitFor } from "./support/controller_cluster.ts";

@@ -15,8 +15,8 @@ import {
   type Transport,
   UnknownTopicError,
 } from "../client/mod.ts";
-import { connect } from "../client/transport/connect.ts";
-import { ConnectionError } from "../client/transport/errors.ts";
+import { connect } from "../protocol/transport/connect.ts";
+import { ConnectionError } from "../protocol/transport/errors.ts";
 import { startTestBroker, type TestBroker } from "./sdk_broker.ts";
 
 const dec = new TextDecoder();

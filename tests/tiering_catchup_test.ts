@@ -6,12 +6,12 @@
 
 import assert from "node:assert/strict";
 import { LocalObjectStore } from "../broker/object_store/local_object_store.ts";
-import { LocalObjectManifest } from "../broker/tiering/object_manifest.ts";
+import { LocalObjectManifest } from "../broker/tiering/local_object_manifest.ts";
 import { BlockCache } from "../broker/tiering/block_cache.ts";
 import { TieredReader } from "../broker/tiering/tiered_reader.ts";
 import { Uploader } from "../broker/tiering/uploader.ts";
 import { newObjectKey } from "../broker/tiering/tier_maintenance.ts";
-import { fileMetadataPersistence } from "../broker/metadata/cluster_metadata.ts";
+import { fileMetadataPersistence } from "../broker/metadata/local_metadata.ts";
 import { appendBatches, newLog, testCache } from "../broker/tiering/tiering_test_support.ts";
 import { buildBatch } from "../protocol/record/record_batch.ts";
 import { crc32c } from "../protocol/crc32c.ts";

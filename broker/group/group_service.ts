@@ -11,7 +11,7 @@
 
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import { buildBatch, decodeRecords } from "../../protocol/record/record_batch.ts";
-import type { ClusterMetadata, TopicMeta } from "../metadata/cluster_metadata.ts";
+import type { ClusterMetadata, TopicMeta } from "../../model/cluster_metadata.ts";
 import type { PartitionManager } from "../partition_manager.ts";
 import { KafkaProtocolError } from "../broker_errors.ts";
 import type { Logger } from "../../ops/logger.ts";

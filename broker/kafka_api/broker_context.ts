@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ClusterMetadata } from "../metadata/cluster_metadata.ts";
+import type { ClusterMetadata } from "../../model/cluster_metadata.ts";
 import type { PartitionManager } from "../partition_manager.ts";
 import type { FetchWaiter } from "../fetch/fetch_waiter.ts";
 import type { Logger } from "../../ops/logger.ts";

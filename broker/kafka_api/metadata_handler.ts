@@ -17,7 +17,7 @@ import {
   type MetadataResponseTopic,
 } from "../../protocol/kafka/messages/mod.ts";
 import { ZERO_UUID } from "../../protocol/kafka/wire.ts";
-import type { TopicMeta } from "../metadata/cluster_metadata.ts";
+import type { TopicMeta } from "../../model/cluster_metadata.ts";
 import { kafkaErrorCode } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
 import type { BrokerContext } from "./broker_context.ts";

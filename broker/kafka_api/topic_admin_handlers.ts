@@ -47,7 +47,7 @@ import {
   type IncrementalAlterConfigsResponse,
 } from "../../protocol/kafka/messages/mod.ts";
 import { ZERO_UUID } from "../../protocol/kafka/wire.ts";
-import { parseTopicConfig, TOPIC_CONFIG_DEFAULTS } from "../metadata/topic_config.ts";
+import { parseTopicConfig, TOPIC_CONFIG_DEFAULTS } from "../../model/topic_config.ts";
 import { kafkaErrorCode, KafkaProtocolError } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
 import type { RequestContext } from "./broker_context.ts";

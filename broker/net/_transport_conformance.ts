@@ -7,9 +7,9 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { connect } from "../../client/transport/connect.ts";
-import { ConnectionError } from "../../client/transport/errors.ts";
-import type { Transport } from "../../client/transport/transport.ts";
+import { connect } from "../../protocol/transport/connect.ts";
+import { ConnectionError } from "../../protocol/transport/errors.ts";
+import type { Transport } from "../../protocol/transport/transport.ts";
 import { generateDevCertificates } from "./dev_certs.ts";
 import type { FrameHandler, NetCounters, NetLogger } from "./frame_handler.ts";
 import { listenQuic } from "./quic_listener.ts";

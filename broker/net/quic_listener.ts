@@ -22,10 +22,10 @@
  *
  * @module
  */
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from "../../client/transport/frame_decoder.ts";
-import { FrameTooLargeError } from "../../client/transport/errors.ts";
-import { FrameDecoder } from "../../client/transport/frame_decoder.ts";
-import { StreamFramingError } from "../../client/transport/quic_stream.ts";
+import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from "../../protocol/transport/frame_decoder.ts";
+import { FrameTooLargeError } from "../../protocol/transport/errors.ts";
+import { FrameDecoder } from "../../protocol/transport/frame_decoder.ts";
+import { StreamFramingError } from "../../protocol/transport/quic_stream.ts";
 import {
   type ConnectionContext,
   consoleNetLogger,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { encodeFrame } from "../../client/transport/frame_decoder.ts";
+import { encodeFrame } from "../../protocol/transport/frame_decoder.ts";
 import { QUIC_ALPN } from "./quic_listener.ts";
 import {
   _CERTS,

@@ -12,8 +12,8 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   encodeFrame,
   FrameDecoder,
-} from "../../client/transport/frame_decoder.ts";
-import { FrameTooLargeError } from "../../client/transport/errors.ts";
+} from "../../protocol/transport/frame_decoder.ts";
+import { FrameTooLargeError } from "../../protocol/transport/errors.ts";
 import {
   type ConnectionContext,
   consoleNetLogger,

@@ -5,7 +5,7 @@ import {
   LeaderEpochCache,
   LeaderEpochCheckpoint,
 } from "./leader_epoch_cache.ts";
-import { fileMetadataPersistence } from "../metadata/cluster_metadata.ts";
+import { fileMetadataPersistence } from "../metadata/local_metadata.ts";
 import { batchAt } from "./truncation_test_support.ts";
 
 function cacheOf(...entries: [number, number][]): LeaderEpochCache {

@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { Transport } from "../../client/transport/transport.ts";
+import type { Transport } from "../../protocol/transport/transport.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { decodeResponseHeader, encodeRequestHeader } from "../../protocol/kafka/header.ts";
 import { Reader, Writer } from "../../protocol/kafka/wire.ts";
@@ -113,7 +113,7 @@ export interface ReplicaFetcherOptions {
   readonly leaderId: number;
   /** The leader's replication endpoint, e.g. `tcp://host:9093`. */
   readonly url: string;
-  /** Opens a connection (`connect` from client/transport, or a fake). */
+  /** Opens a connection (`connect` from protocol/transport, or a fake). */
   readonly connect: (url: string) => Promise<Transport>;
   readonly sink: FollowerSink;
   readonly clock: FetcherClock;

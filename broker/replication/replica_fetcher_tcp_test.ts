@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connect } from "../../client/transport/connect.ts";
+import { connect } from "../../protocol/transport/connect.ts";
 import { listenTcp } from "../net/tcp_listener.ts";
 import { silentNetLogger } from "../net/frame_handler.ts";
 import { silentLogger } from "../../ops/logger.ts";

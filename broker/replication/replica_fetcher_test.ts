@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConnectionError } from "../../client/transport/errors.ts";
+import { ConnectionError } from "../../protocol/transport/errors.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import { silentLogger } from "../../ops/logger.ts";
 import { ReplicaFetcher, type ReplicaFetcherOptions } from "./replica_fetcher.ts";

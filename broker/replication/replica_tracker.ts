@@ -33,7 +33,7 @@ export type ReplicaAckLevel =
   | { readonly kind: "majority" };
 
 /**
- * The level of a Produce request's int16 `acks` (see client/ack_level.ts): 0 and 1 leader only
+ * The level of a Produce request's int16 `acks` (the SDK names the same levels in its `AckLevel`): 0 and 1 leader only
  * (0 sends no response, which is the handler's business), -1 all of the ISR, -2 majority (an
  * extension), n >= 2 that many replicas (an extension). Null for anything else, which the
  * handler answers with INVALID_REQUIRED_ACKS.

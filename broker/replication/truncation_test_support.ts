@@ -12,8 +12,8 @@
  */
 
 import { buildBatch, readBatchHeader } from "../../protocol/record/record_batch.ts";
-import type { RequestOptions, Transport } from "../../client/transport/transport.ts";
-import { ConnectionError } from "../../client/transport/errors.ts";
+import type { RequestOptions, Transport } from "../../protocol/transport/transport.ts";
+import { ConnectionError } from "../../protocol/transport/errors.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import {
   decodeRequestHeader,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LocalObjectManifest } from "./object_manifest.ts";
+import { LocalObjectManifest } from "./local_object_manifest.ts";
 import { BlockCache } from "./block_cache.ts";
 import { TieredReader } from "./tiered_reader.ts";
 import { Uploader } from "./uploader.ts";
@@ -8,7 +8,7 @@ import { appendBatches, CountingStore, newLog, testCache } from "./tiering_test_
 import { silentLogger } from "../../ops/logger.ts";
 import { buildBatch, decodeRecords, readBatchHeader } from "../../protocol/record/record_batch.ts";
 import { crc32c } from "../../protocol/crc32c.ts";
-import type { MetadataPersistence } from "../metadata/cluster_metadata.ts";
+import type { MetadataPersistence } from "../metadata/local_metadata.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

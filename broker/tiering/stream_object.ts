@@ -18,25 +18,16 @@
  * @module
  */
 
+import type { ObjectRange } from "../../model/object_manifest.ts";
+
+export type { ObjectRange };
+
 import type { ObjectStore } from "../object_store/object_store.ts";
 import { crc32c } from "../../protocol/crc32c.ts";
 
 /** Bytes of the fixed footer. */
 export const OBJECT_FOOTER_BYTES = 24;
 const MAGIC = new TextEncoder().encode("RMQOBJ01");
-
-/** Where one partition's batches sit in an object. */
-export interface ObjectRange {
-  /** Partition key, `topic/partition`. */
-  readonly key: string;
-  readonly baseOffset: number;
-  readonly lastOffset: number;
-  /** Byte position of the first batch in the object. */
-  readonly position: number;
-  readonly length: number;
-  /** Largest record timestamp in the range, for time-based retention and ListOffsets. */
-  readonly maxTimestamp: number;
-}
 
 /** A partition's batches to pack. */
 export interface PackInput {

@@ -22,7 +22,7 @@
  */
 
 import type { ObjectStore } from "../object_store/object_store.ts";
-import type { ManifestObject, ObjectManifest } from "./object_manifest.ts";
+import type { ManifestObject, ObjectManifest } from "../../model/object_manifest.ts";
 import { type ObjectRange, type PackInput, packObject, readRange } from "./stream_object.ts";
 import {
   readBatchHeader,

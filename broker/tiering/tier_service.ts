@@ -14,7 +14,7 @@ import type { ObjectStore } from "../object_store/object_store.ts";
 import type { BlockCache } from "./block_cache.ts";
 import type { TierMaintenance } from "./tier_maintenance.ts";
 import type { Uploader } from "./uploader.ts";
-import type { ObjectManifest } from "./object_manifest.ts";
+import type { ObjectManifest } from "../../model/object_manifest.ts";
 import type { LogCache } from "../log/log_cache.ts";
 
 /** How often the uploader is asked whether an upload is due. */

@@ -10,7 +10,7 @@
 import { readBatchHeader, splitBatches } from "../../protocol/record/record_batch.ts";
 import type { ObjectStore } from "../object_store/object_store.ts";
 import type { BlockCache } from "./block_cache.ts";
-import type { LocatedRange, ObjectManifest } from "./object_manifest.ts";
+import type { LocatedRange, ObjectManifest } from "../../model/object_manifest.ts";
 import { readRange } from "./stream_object.ts";
 
 /** What a tiered read returns. */

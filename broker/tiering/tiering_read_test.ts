@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { LocalObjectManifest } from "./object_manifest.ts";
+import { LocalObjectManifest } from "./local_object_manifest.ts";
 import { BlockCache } from "./block_cache.ts";
 import { TieredReader } from "./tiered_reader.ts";
 import { Uploader } from "./uploader.ts";
@@ -14,7 +14,7 @@ import {
 import { ObjectFormatError, packObject, readObjectIndex } from "./stream_object.ts";
 import { silentLogger } from "../../ops/logger.ts";
 import { crc32c } from "../../protocol/crc32c.ts";
-import type { MetadataPersistence } from "../metadata/cluster_metadata.ts";
+import type { MetadataPersistence } from "../metadata/local_metadata.ts";
 
 function memoryPersistence(): MetadataPersistence {
   let text: string | null = null;

@@ -16,7 +16,7 @@
 import { readBatchHeader } from "../../protocol/record/record_batch.ts";
 import type { LogCache } from "../log/log_cache.ts";
 import type { ObjectStore } from "../object_store/object_store.ts";
-import type { ObjectManifest } from "./object_manifest.ts";
+import type { ObjectManifest } from "../../model/object_manifest.ts";
 import { type PackInput, packObject } from "./stream_object.ts";
 import type { Logger } from "../../ops/logger.ts";
 import { failpoint } from "../../ops/failpoints.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Uploader, type UploaderOptions } from "./uploader.ts";
-import { LocalObjectManifest } from "./object_manifest.ts";
+import { LocalObjectManifest } from "./local_object_manifest.ts";
 import {
   appendBatches,
   CountingStore,
@@ -9,7 +9,7 @@ import {
   testCache,
 } from "./tiering_test_support.ts";
 import type { PartitionLog } from "../log/partition_log.ts";
-import type { MetadataPersistence } from "../metadata/cluster_metadata.ts";
+import type { MetadataPersistence } from "../metadata/local_metadata.ts";
 import { silentLogger } from "../../ops/logger.ts";
 import { newObjectKey } from "./tier_maintenance.ts";
 import { readObjectIndex } from "./stream_object.ts";

@@ -8,7 +8,7 @@
 import { type OptionValues, stringOpt, UsageError } from "../../config/cli.ts";
 import { RustMqClient } from "../client.ts";
 import type { ClientOptions } from "../client.ts";
-import { parseTransportUrl } from "../transport/connect.ts";
+import { parseTransportUrl } from "../../protocol/transport/connect.ts";
 
 /** The `--ca-cert` option spec shared by the tools. */
 export const CA_CERT_OPTION = {

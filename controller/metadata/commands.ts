@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ManifestObject } from "../../broker/tiering/object_manifest.ts";
+import type { ManifestObject } from "../../model/object_manifest.ts";
 import type { ManifestState } from "./manifest_state.ts";
 
 /** A broker's listener as it registers it. */

@@ -1,6 +1,6 @@
 /**
  * The object manifest as part of the replicated metadata state: the same rules as
- * `LocalObjectManifest` (broker/tiering/object_manifest.ts), written as pure functions over a
+ * `LocalObjectManifest` (broker/tiering/local_object_manifest.ts), written as pure functions over a
  * plain state object so the Raft state machine can apply them deterministically and snapshot
  * them as JSON.
  *
@@ -11,7 +11,7 @@ import type {
   LocatedRange,
   ManifestObject,
   PartitionTierState,
-} from "../../broker/tiering/object_manifest.ts";
+} from "../../model/object_manifest.ts";
 import { MetadataError } from "./errors.ts";
 
 /** The manifest's replicated state. */

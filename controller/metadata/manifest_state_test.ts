@@ -8,7 +8,7 @@ import {
   ManifestIndex,
   manifestRemovePartition,
 } from "./manifest_state.ts";
-import type { ManifestObject } from "../../broker/tiering/object_manifest.ts";
+import type { ManifestObject } from "../../model/object_manifest.ts";
 
 const change = (): ManifestChange => ({
   partitions: new Set(),

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { ManifestObject, PartitionTierState } from "../../broker/tiering/object_manifest.ts";
+import type { ManifestObject, PartitionTierState } from "../../model/object_manifest.ts";
 import {
   InvalidTopicError,
   parseTopicConfig,
@@ -16,7 +16,7 @@ import {
   TOPIC_PARTITIONS_MAX,
   type TopicConfig,
   validateTopicName,
-} from "../../broker/metadata/topic_config.ts";
+} from "../../model/topic_config.ts";
 import type {
   AlterIsrCommand,
   BrokerEndpoint,

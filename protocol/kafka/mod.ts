@@ -28,7 +28,6 @@ export {
   errorCodeInfo,
   isRetriableErrorCode,
 } from "./errors.ts";
-export { FrameSplitter, type FrameSplitterOptions } from "./frame_splitter.ts";
 export {
   decodeRequestHeader,
   decodeResponseHeader,

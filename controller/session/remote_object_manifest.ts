@@ -11,7 +11,7 @@ import type {
   ManifestObject,
   ObjectManifest,
   PartitionTierState,
-} from "../../broker/tiering/object_manifest.ts";
+} from "../../model/object_manifest.ts";
 import type { ControllerSession } from "./controller_session.ts";
 
 /** The object manifest from the controllers. */

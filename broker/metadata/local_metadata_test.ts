@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  LocalMetadata,
-  type MetadataPersistence,
-  TopicExistsError,
-  UnknownTopicError,
-} from "./cluster_metadata.ts";
-import type { InvalidTopicError } from "./topic_config.ts";
+import { TopicExistsError, UnknownTopicError } from "../../model/cluster_metadata.ts";
+import { LocalMetadata, type MetadataPersistence } from "./local_metadata.ts";
+import type { InvalidTopicError } from "../../model/topic_config.ts";
 
 function memoryStore(): MetadataPersistence & { text: string | null; saves: number } {
   const s = {

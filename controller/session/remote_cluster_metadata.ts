@@ -6,11 +6,7 @@
  * @module
  */
 
-import type {
-  BrokerInfo,
-  ClusterMetadata,
-  TopicMeta,
-} from "../../broker/metadata/cluster_metadata.ts";
+import type { BrokerInfo, ClusterMetadata, TopicMeta } from "../../model/cluster_metadata.ts";
 import { MetadataError } from "../metadata/errors.ts";
 import type { PartitionRecord, TopicRecord } from "../metadata/state_machine.ts";
 import type { ControllerSession } from "./controller_session.ts";

@@ -69,3 +69,29 @@ Deno.test("requestCorrelationId and responseCorrelationId read the Kafka header"
   assert.equal(responseCorrelationId(new Uint8Array([0xff, 0xff, 0xff, 0xfe])), -2);
   assert.equal(responseCorrelationId(new Uint8Array(3)), null);
 });
+
+// Moved here with the removal of protocol/kafka's second frame splitter, whose tests these were.
+Deno.test("FrameDecoder yields the same frames however the stream is chunked", () => {
+  const frames: Uint8Array[] = [];
+  const parts: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const body = new Uint8Array((i * 37) % 300).map((_, j) => (i + j) & 0xff);
+    frames.push(body);
+    parts.push(...encodeFrame(body));
+  }
+  const stream = new Uint8Array(parts);
+  let seed = 7;
+  for (let round = 0; round < 50; round++) {
+    const decoder = new FrameDecoder();
+    const out: Uint8Array[] = [];
+    for (let pos = 0; pos < stream.length;) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const n = 1 + (seed % 97);
+      decoder.push(stream.slice(pos, pos + n));
+      for (let f = decoder.next(); f !== null; f = decoder.next()) out.push(f.slice());
+      pos += n;
+    }
+    assert.deepEqual(out, frames);
+    assert.equal(decoder.atBoundary, true);
+  }
+});

@@ -3,15 +3,15 @@
  * through the broker listeners and the client transports on loopback, with
  * pipelining. Run with:
  *
- *   deno run -A --unstable-net client/transport/roundtrip_bench.ts
+ *   deno run -A --unstable-net bench/roundtrip_bench.ts
  *
  * @module
  */
-import { generateDevCertificates } from "../../broker/net/dev_certs.ts";
-import { type FrameHandler, silentNetLogger } from "../../broker/net/frame_handler.ts";
-import { listenQuic } from "../../broker/net/quic_listener.ts";
-import { listenTcp } from "../../broker/net/tcp_listener.ts";
-import { connect } from "./connect.ts";
+import { generateDevCertificates } from "../broker/net/dev_certs.ts";
+import { type FrameHandler, silentNetLogger } from "../broker/net/frame_handler.ts";
+import { listenQuic } from "../broker/net/quic_listener.ts";
+import { listenTcp } from "../broker/net/tcp_listener.ts";
+import { connect } from "../protocol/transport/connect.ts";
 
 const PAYLOAD_BYTES = 1024;
 const REQUESTS = Number(Deno.args[0] ?? 20_000);
