@@ -159,3 +159,38 @@ Deno.test("broker refuses appends with a retriable KAFKA_STORAGE_ERROR while the
   assert.ok(accepted, "appends resume once the store is back");
   assert.deepEqual((await fetchValues(c, "down", 0)).values, acked);
 });
+
+Deno.test("broker answers KAFKA_STORAGE_ERROR for a stored object with one corrupt byte and serves none of it", async () => {
+  await using tmp = await tempDir("rustmq-tiering-crc-");
+  const store = new LocalObjectStore({ rootDir: `${tmp.path}/store` });
+  const sent: string[] = [];
+  {
+    await using tb = await startTestBroker(TIERING, `${tmp.path}/data`, { objectStore: store });
+    await using c = await RawKafkaClient.connect(tb.port);
+    for (let i = 0; i < 200; i++) {
+      const batch = Array.from({ length: 10 }, (_, j) => value(i * 10 + j));
+      assert.equal((await produceValues(c, "crc", 0, batch)).errorCode, 0);
+      sent.push(...batch);
+    }
+    await waitFor("every offset to be uploaded", () => tb.broker.tier.allUploaded());
+    await waitFor("WAL segments to be reclaimed", () => tb.broker.walStats.segments <= 3);
+  }
+  // After a restart nothing is cached, so offset 0 can only come from its object.
+  await using tb = await startTestBroker(TIERING, `${tmp.path}/data`, { objectStore: store });
+  await using c = await RawKafkaClient.connect(tb.port);
+  const first = tb.broker.tier.manifest.ranges("crc/0")[0]!;
+  assert.equal(first.range.baseOffset, 0);
+  const bytes = await store.get(first.objectKey);
+  bytes[first.range.position + 70]! ^= 0x01; // inside the first batch's records, past its header
+  await store.put(first.objectKey, bytes);
+
+  const got = await fetchValues(c, "crc", 0);
+  assert.equal(got.errorCode, ErrorCode.KAFKA_STORAGE_ERROR);
+  assert.deepEqual(got.values, [], "no record of the damaged range is served");
+  // Offsets in later, intact objects are still served.
+  const later = tb.broker.tier.manifest.ranges("crc/0").find((r) =>
+    r.objectKey !== first.objectKey
+  )!;
+  const rest = await fetchValues(c, "crc", 0, later.range.baseOffset);
+  assert.deepEqual(rest.values, sent.slice(later.range.baseOffset));
+});

@@ -24,6 +24,7 @@ import {
 } from "../../protocol/kafka/messages/mod.ts";
 import { partitionKey } from "../log/log_cache.ts";
 import { kafkaErrorCode, KafkaProtocolError } from "../broker_errors.ts";
+import { CorruptObjectError } from "../tiering/stream_object.ts";
 import type { ApiRoute } from "./request_router.ts";
 import type { BrokerContext, RequestContext } from "./broker_context.ts";
 
@@ -122,6 +123,8 @@ async function _readOnce(
           budget -= read.sizeBytes;
         }
       } catch (err) {
+        // Damaged stored data is the operator's to repair: say which object, every time it is met.
+        if (err instanceof CorruptObjectError) broker.logger.error(err.message, { topic: t.topic });
         data.errorCode = kafkaErrorCode(err);
       }
       partitions.push(data);

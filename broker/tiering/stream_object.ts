@@ -24,6 +24,8 @@ export type { ObjectRange };
 
 import type { ObjectStore } from "../object_store/object_store.ts";
 import { crc32c } from "../../protocol/crc32c.ts";
+import { splitBatches, validateBatch } from "../../protocol/record/record_batch.ts";
+import { RecordError } from "../../protocol/record/record_errors.ts";
 
 /** Bytes of the fixed footer. */
 export const OBJECT_FOOTER_BYTES = 24;
@@ -159,16 +161,60 @@ export function readObjectIndex(bytes: Uint8Array): ObjectRange[] {
 }
 
 /**
- * The bytes of one range of an object (a ranged GET). A range that key compaction emptied has
- * length 0 and is not fetched.
+ * A range read back from object storage is not what was written: a batch fails its length or
+ * CRC check. The broker serves none of the range and names the object, so an operator can find
+ * it. Readers see KAFKA_STORAGE_ERROR, as Kafka answers for an unreadable log segment.
  */
-export function readRange(
+export class CorruptObjectError extends Error {
+  readonly code = "KAFKA_STORAGE_ERROR";
+  readonly retriable = true;
+  readonly objectKey: string;
+  constructor(objectKey: string, range: ObjectRange, why: string, options?: ErrorOptions) {
+    super(
+      `Cannot read object ${objectKey} (partition ${range.key}, offsets ${range.baseOffset}-` +
+        `${range.lastOffset}) as it fails its check: ${why}`,
+      options,
+    );
+    this.name = "CorruptObjectError";
+    this.objectKey = objectKey;
+  }
+}
+
+/**
+ * The bytes of one range of an object (a ranged GET), each batch checked (length and CRC32C)
+ * before anyone reads them: an object store can return bytes other than those written, and a
+ * bad batch must never reach a consumer, a cache or a compaction. A range that key compaction
+ * emptied has length 0 and is not fetched.
+ */
+export async function readRange(
   store: Pick<ObjectStore, "get">,
   objectKey: string,
   range: ObjectRange,
 ): Promise<Uint8Array> {
-  if (range.length === 0) return Promise.resolve(new Uint8Array(0));
-  return store.get(objectKey, {
+  if (range.length === 0) return new Uint8Array(0);
+  const bytes = await store.get(objectKey, {
     range: { start: range.position, end: range.position + range.length - 1 },
   });
+  verifyRange(bytes, objectKey, range);
+  return bytes;
+}
+
+/** Throws {@linkcode CorruptObjectError} unless `bytes` are whole, valid batches of `range`. */
+export function verifyRange(bytes: Uint8Array, objectKey: string, range: ObjectRange): void {
+  if (bytes.length !== range.length) {
+    throw new CorruptObjectError(
+      objectKey,
+      range,
+      `${bytes.length} bytes, expected ${range.length}`,
+    );
+  }
+  try {
+    for (const batch of splitBatches(bytes)) {
+      // Compacted batches keep their offset span with fewer records, hence no strict count.
+      validateBatch(batch, { strictCount: false, maxBytes: Number.MAX_SAFE_INTEGER });
+    }
+  } catch (err) {
+    if (!(err instanceof RecordError)) throw err;
+    throw new CorruptObjectError(objectKey, range, err.message, { cause: err });
+  }
 }

@@ -11,7 +11,12 @@ import {
   newLog,
   testCache,
 } from "./tiering_test_support.ts";
-import { ObjectFormatError, packObject, readObjectIndex } from "./stream_object.ts";
+import {
+  CorruptObjectError,
+  ObjectFormatError,
+  packObject,
+  readObjectIndex,
+} from "./stream_object.ts";
 import { silentLogger } from "../../ops/logger.ts";
 import { crc32c } from "../../protocol/crc32c.ts";
 import type { MetadataPersistence } from "../metadata/local_metadata.ts";
@@ -180,4 +185,28 @@ Deno.test("readObjectIndex rejects a damaged footer or index", () => {
   bad[bad.length - 30]! ^= 1;
   assert.throws(() => readObjectIndex(bad), ObjectFormatError);
   assert.throws(() => readObjectIndex(obj.bytes.subarray(0, 10)), ObjectFormatError);
+});
+
+Deno.test("TieredReader refuses a stored range whose bytes fail the CRC, naming the object", async () => {
+  const t = await uploaded(6);
+  const located = t.manifest.ranges("b/0")[0]!;
+  const whole = await t.store.get(located.objectKey);
+  // One byte inside the first batch's records, past its 61-byte header: only the CRC sees it.
+  const damaged = whole.slice();
+  damaged[located.range.position + 70]! ^= 0x01;
+  await t.store.put(located.objectKey, damaged);
+
+  const reader = new TieredReader(t.manifest, t.store, new BlockCache(1024 * 1024));
+  await assert.rejects(reader.read("b/0", located.range.baseOffset, 1 << 20), (e) => {
+    assert.ok(e instanceof CorruptObjectError);
+    assert.equal(e.objectKey, located.objectKey);
+    assert.match(e.message, new RegExp(`object ${located.objectKey} .*CRC`));
+    assert.equal(e.code, "KAFKA_STORAGE_ERROR");
+    return true;
+  });
+  // Nothing of the bad range was cached, so a second read fails the same way.
+  await assert.rejects(reader.read("b/0", located.range.baseOffset, 1 << 20), CorruptObjectError);
+  // Other partitions' ranges in the same object still read, byte for byte.
+  const a = await reader.read("a/0", 0, 1 << 20);
+  assert.deepEqual(a!.batches[0], t.sent.get("a/0")![0]);
 });
