@@ -8,6 +8,7 @@
  * @module
  */
 
+import { systemRandom } from "../ops/random.ts";
 import { parseArgs } from "node:util";
 import { LocalObjectStore } from "../broker/object_store/local_object_store.ts";
 import { S3ObjectStore } from "../broker/object_store/s3_object_store.ts";
@@ -55,7 +56,7 @@ async function ingest(store: ObjectStore, partitions: number, mib: number, batch
       logs.map((p) => ({ key: p.key, streamId: p.streamId, highWatermark: p.log.highWatermark })),
     checkpoint: () => {},
     nowMs: () => 0,
-    objectKey: (ms) => newObjectKey("bench/", ms),
+    objectKey: (ms) => newObjectKey("bench/", ms, systemRandom),
     uploadIntervalMs: 1_000_000,
     uploadBytesTarget: 16 * MIB,
     rangeBytesMax: 8 * MIB,

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { systemRandom } from "../ops/random.ts";
+import { systemClock } from "../ops/clock.ts";
 import { resolve } from "node:path";
 import { type DirectoryLock, lockDirectory } from "../ops/dir_lock.ts";
 import { Counter, Gauge, type Registry } from "prom-client";
@@ -34,7 +36,7 @@ import {
 import type { BrokerContext } from "./kafka_api/broker_context.ts";
 import { BROKER_ROUTES } from "./kafka_api/routes.ts";
 import { ReplicaFetcherManager } from "./replication/replica_fetcher_manager.ts";
-import { ReplicaFetcher, systemFetcherClock } from "./replication/replica_fetcher.ts";
+import { ReplicaFetcher } from "./replication/replica_fetcher.ts";
 import { connect as connectTransport } from "../protocol/transport/connect.ts";
 import { offsetForLeaderEpochRoute } from "./replication/offset_for_leader_epoch_handler.ts";
 import { GroupService, type GroupServiceOptions, OFFSETS_TOPIC } from "./group/group_service.ts";
@@ -239,10 +241,7 @@ export class Broker implements AsyncDisposable {
     const cache = new LogCache({
       capacityBytes: cfg.cache.write_cache_size_bytes,
       waitTimeoutMs: cfg.replication.ack_timeout_ms,
-      timer: {
-        setTimeout: (fn, ms) => setTimeout(fn, ms),
-        clearTimeout: (h) => clearTimeout(h as number),
-      },
+      clock: systemClock,
     });
     const streams = await StreamRegistry.open(
       fileMetadataPersistence(`${options.dataDir}/streams.json`),
@@ -301,7 +300,7 @@ export class Broker implements AsyncDisposable {
       manifest,
       blockCache,
       nowMs: () => Date.now(),
-      objectKey: (ms) => newObjectKey(prefix, ms),
+      objectKey: (ms) => newObjectKey(prefix, ms, systemRandom),
       prefix,
       compactBelowBytes: cfg.object_storage.compaction_threshold_bytes,
       gcGraceMs: cfg.object_storage.gc_grace_ms,
@@ -347,7 +346,7 @@ export class Broker implements AsyncDisposable {
         url,
         connect: (u) => connectTransport(u, { connectTimeoutMs: 5000 }),
         sink: partitions.followerSink(),
-        clock: systemFetcherClock,
+        clock: systemClock,
         logger: log.child("fetcher"),
       })
     );
@@ -365,7 +364,7 @@ export class Broker implements AsyncDisposable {
         })),
       checkpoint: (streamId, offset) => wal.checkpoint(streamId, BigInt(offset)),
       nowMs: () => Date.now(),
-      objectKey: (ms) => newObjectKey(prefix, ms),
+      objectKey: (ms) => newObjectKey(prefix, ms, systemRandom),
       uploadIntervalMs: cfg.wal.upload_interval_ms,
       uploadBytesTarget: cfg.object_storage.upload_bytes_target,
       rangeBytesMax: Math.min(8 * 1024 * 1024, cfg.object_storage.upload_bytes_target),
@@ -386,6 +385,7 @@ export class Broker implements AsyncDisposable {
       cache,
       checkpoint: (streamId, offset) => wal.checkpoint(streamId, BigInt(offset)),
       maintenanceIntervalMs: cfg.object_storage.maintenance_interval_ms,
+      clock: systemClock,
       logger: log.child("tier"),
     });
     tier.start();

@@ -1,3 +1,4 @@
+import { systemClock } from "../ops/clock.ts";
 import assert from "node:assert/strict";
 import { PartitionManager } from "./partition_manager.ts";
 import { Wal } from "./wal/wal.ts";
@@ -59,10 +60,7 @@ Deno.test("PartitionManager.recover skips stored batches with gaps and replays t
     const cache = new LogCache({
       capacityBytes: 1 << 20,
       waitTimeoutMs: 10,
-      timer: {
-        setTimeout: (f, ms) => setTimeout(f, ms),
-        clearTimeout: (h) => clearTimeout(h as number),
-      },
+      clock: systemClock,
     });
     const pm = new PartitionManager({
       wal,

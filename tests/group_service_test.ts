@@ -4,10 +4,10 @@
  * group that stays Empty past the retention are tombstoned (and stay gone after a rebuild).
  */
 
+import { ManualClock } from "../ops/clock.ts";
 import assert from "node:assert/strict";
 import { ErrorCode } from "../protocol/kafka/errors.ts";
 import { GroupService, OFFSETS_TOPIC } from "../broker/group/group_service.ts";
-import { ManualGroupTimers } from "../broker/group/group_timers.ts";
 import { silentLogger } from "../ops/logger.ts";
 import type { Broker } from "../broker/broker.ts";
 import { createTestTopic, startGroupTestBroker, waitFor } from "./group_support.ts";
@@ -15,7 +15,7 @@ import { createTestTopic, startGroupTestBroker, waitFor } from "./group_support.
 const RETENTION_MS = 60_000;
 const CHECK_MS = 10_000;
 
-function _service(b: Broker, timers: ManualGroupTimers): Promise<GroupService> {
+function _service(b: Broker, timers: ManualClock): Promise<GroupService> {
   return GroupService.start({
     nodeId: 1,
     metadata: b.metadata,
@@ -45,7 +45,7 @@ Deno.test({
   async fn() {
     await using b = await startGroupTestBroker();
     await createTestTopic(b.broker, "t", 3);
-    const timers = new ManualGroupTimers(1_700_000_000_000);
+    const timers = new ManualClock(1_700_000_000_000);
     const svc = await _service(b.broker, timers);
     const entry = (partition: number, offset: bigint) => ({
       topic: "t",
@@ -65,7 +65,7 @@ Deno.test({
     assert.equal(internal.config["retention.ms"], -1, "time retention must not drop offsets");
 
     // A rebuild sees the last commit of every partition.
-    const rebuilt = await _service(b.broker, new ManualGroupTimers(timers.nowMs() + 5_000));
+    const rebuilt = await _service(b.broker, new ManualClock(timers.nowMs() + 5_000));
     const wanted = [{ name: "t", partitions: [0, 1, 2] }];
     assert.deepEqual(rebuilt.offsets.fetch("old", wanted).map((o) => o.offset), [48n, 49n, 47n]);
     assert.equal(rebuilt.coordinator.stateOf("old"), "Empty", "known again as an Empty group");
@@ -84,7 +84,7 @@ Deno.test({
     assert.equal(svc.coordinator.stateOf("old"), undefined, "the group went with its offsets");
     svc.close();
 
-    const after = await _service(b.broker, new ManualGroupTimers(timers.nowMs()));
+    const after = await _service(b.broker, new ManualClock(timers.nowMs()));
     assert.equal(after.offsets.hasOffsets("old"), false, "tombstones survive a rebuild");
     assert.equal(after.offsets.fetch("recent", [{ name: "t", partitions: [0] }])[0]?.offset, 5n);
     assert.equal(await after.deleteGroup("recent"), ErrorCode.NONE);

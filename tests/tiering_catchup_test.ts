@@ -4,6 +4,7 @@
  * and the block cache.
  */
 
+import { systemRandom } from "../ops/random.ts";
 import assert from "node:assert/strict";
 import { LocalObjectStore } from "../broker/object_store/local_object_store.ts";
 import { LocalObjectManifest } from "../broker/tiering/local_object_manifest.ts";
@@ -48,7 +49,7 @@ Deno.test("a 1 GiB catch-up read from object storage returns identical bytes", a
         logs.map((p) => ({ key: p.key, streamId: p.streamId, highWatermark: p.log.highWatermark })),
       checkpoint: () => {},
       nowMs: () => 0,
-      objectKey: (ms) => newObjectKey("o/", ms),
+      objectKey: (ms) => newObjectKey("o/", ms, systemRandom),
       uploadIntervalMs: 1_000_000,
       uploadBytesTarget: 32 * MIB,
       rangeBytesMax: 8 * MIB,

@@ -11,14 +11,14 @@
  *
  * Requests that wait (JoinGroup until the rebalance completes, SyncGroup until the leader's
  * assignment arrives) take a callback; everything else answers synchronously. Time comes from an
- * injected {@linkcode GroupTimers}, so tests drive session and rebalance timeouts by hand. The
+ * injected {@linkcode Clock}, so tests drive session and rebalance timeouts by hand. The
  * coordinator keeps membership in memory only; committed offsets live in the offset store.
  *
  * @module
  */
 
+import type { Clock, TimerHandle } from "../../ops/clock.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
-import type { GroupTimers, TimerHandle } from "./group_timers.ts";
 import type {
   CommitIdentity,
   DescribedGroup,
@@ -36,8 +36,8 @@ import type {
 
 /** Options of {@linkcode GroupCoordinator}. */
 export interface GroupCoordinatorOptions {
-  readonly timers: GroupTimers;
-  /** A fresh unique suffix for member ids (the driver uses `crypto.randomUUID`). */
+  readonly timers: Clock;
+  /** A fresh unique suffix for member ids (the driver draws a UUID from its `Random`). */
   readonly newId: () => string;
   /** `group.min.session.timeout.ms`. @default 6000 */
   readonly sessionTimeoutMinMs?: number | undefined;
@@ -99,9 +99,9 @@ export const GROUP_ID_BYTES_MAX = 255;
  * @example
  * ```ts
  * import { GroupCoordinator } from "./group_coordinator.ts";
- * import { ManualGroupTimers } from "./group_timers.ts";
+ * import { ManualClock } from "../../ops/clock.ts";
  * import assert from "node:assert/strict";
- * const timers = new ManualGroupTimers();
+ * const timers = new ManualClock();
  * const c = new GroupCoordinator({ timers, newId: () => "1", initialRebalanceDelayMs: 100 });
  * let joined: { memberId: string; generationId: number } | null = null;
  * c.join({
@@ -116,7 +116,7 @@ export const GROUP_ID_BYTES_MAX = 255;
  */
 export class GroupCoordinator {
   readonly #groups = new Map<string, _Group>();
-  readonly #t: GroupTimers;
+  readonly #t: Clock;
   readonly #newId: () => string;
   readonly #sessionMinMs: number;
   readonly #sessionMaxMs: number;

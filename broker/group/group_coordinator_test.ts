@@ -1,7 +1,7 @@
+import { ManualClock } from "../../ops/clock.ts";
 import assert from "node:assert/strict";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import { GroupCoordinator, type GroupCoordinatorOptions } from "./group_coordinator.ts";
-import { ManualGroupTimers } from "./group_timers.ts";
 import type { GroupProtocol, JoinRequest, JoinResult, SyncResult } from "./group_types.ts";
 
 const SESSION_MS = 10_000;
@@ -9,7 +9,7 @@ const REBALANCE_MS = 30_000;
 const DELAY_MS = 100;
 
 function _setup(options: Partial<GroupCoordinatorOptions> = {}) {
-  const timers = new ManualGroupTimers(1_000_000);
+  const timers = new ManualClock(1_000_000);
   let n = 0;
   const c = new GroupCoordinator({
     timers,
@@ -88,7 +88,7 @@ function _waiting<T>(slot: _Slot<T>): boolean {
 const _text = (b: Uint8Array) => new TextDecoder().decode(b);
 
 /** Forms a Stable group of `n` dynamic members; returns their ids (leader first) and generation. */
-function _stableGroup(c: GroupCoordinator, timers: ManualGroupTimers, n: number) {
+function _stableGroup(c: GroupCoordinator, timers: ManualClock, n: number) {
   const joins = Array.from({ length: n }, (_, i) => _join(c, _req({ clientId: `c${i}` })));
   timers.advance(DELAY_MS * (n + 1));
   const results = joins.map((j) => j.value!);
@@ -298,7 +298,7 @@ Deno.test("GroupCoordinator removes a batch of leaving members and empties the g
   assert.equal(c.deleteGroup("g"), ErrorCode.NONE);
   assert.equal(c.deleteGroup("g"), ErrorCode.GROUP_ID_NOT_FOUND);
   assert.equal(c.describe("g").state, "Dead");
-  assert.equal(timers.pendingCount, 0, "no timer outlives the group");
+  assert.equal(timers.pendingTimers, 0, "no timer outlives the group");
 });
 
 Deno.test("GroupCoordinator answers parked followers when the leader never syncs", () => {
@@ -356,5 +356,5 @@ Deno.test("GroupCoordinator shutdown answers parked requests and clears its time
   const a = _join(c, _req());
   c.shutdown(ErrorCode.NOT_COORDINATOR);
   assert.equal(a.value?.errorCode, ErrorCode.NOT_COORDINATOR);
-  assert.equal(timers.pendingCount, 0);
+  assert.equal(timers.pendingTimers, 0);
 });

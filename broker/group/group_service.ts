@@ -9,6 +9,8 @@
  * @module
  */
 
+import { type Clock, systemClock, type TimerHandle } from "../../ops/clock.ts";
+import { systemRandom } from "../../ops/random.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import { buildBatch, decodeRecords } from "../../protocol/record/record_batch.ts";
 import type { ClusterMetadata, TopicMeta } from "../../model/cluster_metadata.ts";
@@ -16,7 +18,6 @@ import type { PartitionManager } from "../partition_manager.ts";
 import { KafkaProtocolError } from "../broker_errors.ts";
 import type { Logger } from "../../ops/logger.ts";
 import { GroupCoordinator } from "./group_coordinator.ts";
-import { type GroupTimers, realGroupTimers, type TimerHandle } from "./group_timers.ts";
 import type { CommitIdentity } from "./group_types.ts";
 import {
   type OffsetCommitEntry,
@@ -58,8 +59,8 @@ export interface GroupServiceDeps {
   /** Replication factor of the internal topic when the service creates it. */
   readonly replicationFactor: number;
   /** @default real time */
-  readonly timers?: GroupTimers;
-  /** @default crypto.randomUUID */
+  readonly timers?: Clock;
+  /** @default systemRandom.uuid */
   readonly newId?: () => string;
 }
 
@@ -77,7 +78,7 @@ export class GroupService {
   readonly coordinator: GroupCoordinator;
   readonly offsets: OffsetStore;
   readonly #deps: GroupServiceDeps;
-  readonly #timers: GroupTimers;
+  readonly #timers: Clock;
   readonly #retentionMs: number;
   readonly #checkIntervalMs: number;
   readonly #topicPartitions: number;
@@ -87,7 +88,7 @@ export class GroupService {
 
   private constructor(deps: GroupServiceDeps, options: GroupServiceOptions, partitions: number) {
     this.#deps = deps;
-    this.#timers = deps.timers ?? realGroupTimers();
+    this.#timers = deps.timers ?? systemClock;
     this.#retentionMs = _int("offsetsRetentionMs", options.offsetsRetentionMs, 7 * _DAY_MS, 1);
     this.#checkIntervalMs = _int(
       "offsetsRetentionCheckIntervalMs",
@@ -98,7 +99,7 @@ export class GroupService {
     this.#topicPartitions = partitions;
     this.coordinator = new GroupCoordinator({
       timers: this.#timers,
-      newId: deps.newId ?? (() => crypto.randomUUID()),
+      newId: deps.newId ?? (() => systemRandom.uuid()),
       sessionTimeoutMinMs: options.sessionTimeoutMinMs,
       sessionTimeoutMaxMs: options.sessionTimeoutMaxMs,
       initialRebalanceDelayMs: options.initialRebalanceDelayMs,

@@ -3,7 +3,7 @@
  * offsets.
  *
  * - {@linkcode GroupCoordinator}: the sans-IO membership state machine (JoinGroup, SyncGroup,
- *   Heartbeat, LeaveGroup, static membership, fencing), driven by injected {@linkcode GroupTimers}.
+ *   Heartbeat, LeaveGroup, static membership, fencing), driven by injected {@linkcode Clock}.
  * - {@linkcode OffsetStore}: the committed-offset cache in front of `__consumer_offsets`, whose
  *   records use Kafka's own key/value layout ({@linkcode encodeOffsetKey}).
  * - {@linkcode GroupService}: the driver one broker owns (real timers, the internal topic,
@@ -18,12 +18,6 @@
  */
 
 export { GroupCoordinator, type GroupCoordinatorOptions } from "./group_coordinator.ts";
-export {
-  type GroupTimers,
-  ManualGroupTimers,
-  realGroupTimers,
-  type TimerHandle,
-} from "./group_timers.ts";
 export type {
   CommitIdentity,
   DescribedGroup,

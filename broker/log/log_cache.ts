@@ -16,6 +16,7 @@
  * @module
  */
 
+import type { Clock, TimerHandle } from "../../ops/clock.ts";
 import { readBatchHeader } from "../../protocol/record/record_batch.ts";
 import { assertLog, StorageFullError } from "./log_errors.ts";
 
@@ -36,22 +37,14 @@ export function partitionKey(topic: string, partition: number): PartitionKey {
   return `${topic}/${partition}`;
 }
 
-/** The timer the cache waits with; injected so tests and simulations control time. */
-export interface LogCacheTimer {
-  /** Calls `callback` once after `delayMs`; returns a handle for `clearTimeout`. */
-  setTimeout(callback: () => void, delayMs: number): unknown;
-  /** Cancels a pending callback. */
-  clearTimeout(handle: unknown): void;
-}
-
 /** Options of {@linkcode LogCache}. */
 export interface LogCacheOptions {
   /** Total bytes of batches held for all partitions (`write_cache_size_bytes`). */
   capacityBytes: number;
   /** Longest a reservation waits for space before {@linkcode StorageFullError}. */
   waitTimeoutMs: number;
-  /** Timer used for that wait. */
-  timer: LogCacheTimer;
+  /** The clock that wait runs on; injected so tests and simulations control time. */
+  clock: Pick<Clock, "setTimer" | "clearTimer">;
   /** Most reservations waiting at once; more fail at once. @default {10000} */
   waitersMax?: number;
 }
@@ -83,7 +76,7 @@ interface _Waiter {
   sizeBytes: number;
   resolve: () => void;
   reject: (err: Error) => void;
-  timer: unknown;
+  timer: TimerHandle | undefined;
   done: boolean;
 }
 
@@ -93,9 +86,10 @@ interface _Waiter {
  * @example
  * ```ts
  * import { LogCache } from "./log_cache.ts";
+ * import { systemClock } from "../../ops/clock.ts";
  * import { buildBatch } from "../../protocol/record/record_batch.ts";
  * import assert from "node:assert/strict";
- * const cache = new LogCache({ capacityBytes: 1 << 20, waitTimeoutMs: 1000, timer: globalThis });
+ * const cache = new LogCache({ capacityBytes: 1 << 20, waitTimeoutMs: 1000, clock: systemClock });
  * const batch = await buildBatch([{ value: null, timestamp: 1 }], { baseOffset: 0 });
  * await cache.append("t/0", batch);
  * assert.equal(cache.read("t/0", 0, 1)?.batches[0], batch);
@@ -106,7 +100,7 @@ interface _Waiter {
 export class LogCache {
   readonly #capacityBytes: number;
   readonly #waitTimeoutMs: number;
-  readonly #timer: LogCacheTimer;
+  readonly #clock: Pick<Clock, "setTimer" | "clearTimer">;
   readonly #waitersMax: number;
   readonly #partitions = new Map<PartitionKey, _Partition>();
   readonly #waiters: _Waiter[] = [];
@@ -133,7 +127,7 @@ export class LogCache {
     }
     this.#capacityBytes = capacityBytes;
     this.#waitTimeoutMs = waitTimeoutMs;
-    this.#timer = options.timer;
+    this.#clock = options.clock;
     this.#waitersMax = waitersMax;
   }
 
@@ -176,7 +170,7 @@ export class LogCache {
     }
     return new Promise((resolve, reject) => {
       const waiter: _Waiter = { sizeBytes, resolve, reject, timer: undefined, done: false };
-      waiter.timer = this.#timer.setTimeout(() => this.#expire(waiter), this.#waitTimeoutMs);
+      waiter.timer = this.#clock.setTimer(this.#waitTimeoutMs, () => this.#expire(waiter));
       this.#waiters.push(waiter);
     });
   }
@@ -352,7 +346,7 @@ export class LogCache {
       if (!this.#fits(w.sizeBytes)) return;
       this.#waiters.shift();
       w.done = true;
-      this.#timer.clearTimeout(w.timer);
+      if (w.timer !== undefined) this.#clock.clearTimer(w.timer);
       this.#reservedBytes += w.sizeBytes;
       w.resolve();
     }

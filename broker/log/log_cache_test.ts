@@ -1,30 +1,8 @@
 import assert from "node:assert/strict";
-import { LogCache, type LogCacheTimer, partitionKey } from "./log_cache.ts";
+import { LogCache, partitionKey } from "./log_cache.ts";
+import { ManualClock } from "../../ops/clock.ts";
 import { LogInvariantError, StorageFullError } from "./log_errors.ts";
 import { buildBatch, readBatchHeader } from "../../protocol/record/record_batch.ts";
-
-/** A manual timer: callbacks fire only when the test advances time. */
-class FakeTimer implements LogCacheTimer {
-  nowMs = 0;
-  #next = 0;
-  readonly pending = new Map<number, { at: number; callback: () => void }>();
-  setTimeout(callback: () => void, delayMs: number): unknown {
-    const id = this.#next++;
-    this.pending.set(id, { at: this.nowMs + delayMs, callback });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.pending.delete(handle as number);
-  }
-  advance(ms: number): void {
-    this.nowMs += ms;
-    for (const [id, t] of [...this.pending].sort((a, b) => a[1].at - b[1].at)) {
-      if (t.at > this.nowMs) continue;
-      this.pending.delete(id);
-      t.callback();
-    }
-  }
-}
 
 /** A batch of `count` records at `baseOffset`, padded so its size is easy to reason about. */
 async function batchAt(baseOffset: number, count = 1, pad = 100): Promise<Uint8Array> {
@@ -56,7 +34,7 @@ Deno.test("LogCache.read returns whole batches from the one containing fromOffse
   const cache = new LogCache({
     capacityBytes: 1 << 20,
     waitTimeoutMs: 100,
-    timer: new FakeTimer(),
+    clock: new ManualClock(),
   });
   const bs = await fill(cache, "t/0", 10, 5, 3); // offsets 10..24 in batches of 3
   const size = bs[0]!.length;
@@ -80,7 +58,7 @@ Deno.test("LogCache.release frees only batches wholly below uptoOffset", async (
   const cache = new LogCache({
     capacityBytes: 1 << 20,
     waitTimeoutMs: 100,
-    timer: new FakeTimer(),
+    clock: new ManualClock(),
   });
   const bs = await fill(cache, "t/0", 0, 4, 2); // 0-1, 2-3, 4-5, 6-7
   const size = bs[0]!.length;
@@ -102,7 +80,7 @@ Deno.test("LogCache.release compacts its prefix and keeps offsets searchable", a
   const cache = new LogCache({
     capacityBytes: 1 << 24,
     waitTimeoutMs: 100,
-    timer: new FakeTimer(),
+    clock: new ManualClock(),
   });
   const b = await batchAt(0, 1, 0);
   const copies: Uint8Array[] = [];
@@ -126,7 +104,7 @@ Deno.test("LogCache.appendReserved asserts contiguous offsets", async () => {
   const cache = new LogCache({
     capacityBytes: 1 << 20,
     waitTimeoutMs: 100,
-    timer: new FakeTimer(),
+    clock: new ManualClock(),
   });
   await cache.append("t/0", await batchAt(0, 2));
   await assert.rejects(cache.append("t/0", await batchAt(3)), LogInvariantError);
@@ -138,9 +116,9 @@ Deno.test("LogCache.appendReserved asserts contiguous offsets", async () => {
 });
 
 Deno.test("LogCache.reserve waits for release, in FIFO order", async () => {
-  const timer = new FakeTimer();
+  const timer = new ManualClock();
   const one = await batchAt(0);
-  const cache = new LogCache({ capacityBytes: one.length * 2, waitTimeoutMs: 1000, timer });
+  const cache = new LogCache({ capacityBytes: one.length * 2, waitTimeoutMs: 1000, clock: timer });
   await fill(cache, "t/0", 0, 2);
   const order: number[] = [];
   const a = cache.append("t/0", await batchAt(2)).then(() => order.push(2));
@@ -156,12 +134,17 @@ Deno.test("LogCache.reserve waits for release, in FIFO order", async () => {
   await Promise.all([a, b]);
   assert.deepEqual(order, [2, 3]);
   assert.equal(cache.endOffset("t/0"), 4);
-  assert.equal(timer.pending.size, 0); // granted waiters cancelled their timers
+  assert.equal(timer.pendingTimers, 0); // granted waiters cancelled their timers
 });
 
 Deno.test("LogCache.reserve fails with StorageFullError after waitTimeoutMs", async () => {
-  const timer = new FakeTimer();
-  const cache = new LogCache({ capacityBytes: 1000, waitTimeoutMs: 250, timer, waitersMax: 2 });
+  const timer = new ManualClock();
+  const cache = new LogCache({
+    capacityBytes: 1000,
+    waitTimeoutMs: 250,
+    clock: timer,
+    waitersMax: 2,
+  });
   await cache.reserve(900);
   const big = cache.reserve(500);
   const small = cache.reserve(50); // fits now, but queues behind the big one
@@ -183,9 +166,9 @@ Deno.test("LogCache.reserve fails with StorageFullError after waitTimeoutMs", as
 });
 
 Deno.test("LogCache.drop frees a partition and wakes waiters", async () => {
-  const timer = new FakeTimer();
+  const timer = new ManualClock();
   const one = await batchAt(0);
-  const cache = new LogCache({ capacityBytes: one.length, waitTimeoutMs: 1000, timer });
+  const cache = new LogCache({ capacityBytes: one.length, waitTimeoutMs: 1000, clock: timer });
   await cache.append("t/0", one);
   const waiting = cache.append("u/0", await batchAt(7));
   assert.equal(cache.drop("t/0"), one.length);
@@ -194,17 +177,27 @@ Deno.test("LogCache.drop frees a partition and wakes waiters", async () => {
 });
 
 Deno.test("LogCache rejects invalid options", () => {
-  const timer = new FakeTimer();
-  assert.throws(() => new LogCache({ capacityBytes: 0, waitTimeoutMs: 1, timer }), RangeError);
-  assert.throws(() => new LogCache({ capacityBytes: 1, waitTimeoutMs: -1, timer }), RangeError);
+  const timer = new ManualClock();
   assert.throws(
-    () => new LogCache({ capacityBytes: 1, waitTimeoutMs: 1, timer, waitersMax: 1.5 }),
+    () => new LogCache({ capacityBytes: 0, waitTimeoutMs: 1, clock: timer }),
+    RangeError,
+  );
+  assert.throws(
+    () => new LogCache({ capacityBytes: 1, waitTimeoutMs: -1, clock: timer }),
+    RangeError,
+  );
+  assert.throws(
+    () => new LogCache({ capacityBytes: 1, waitTimeoutMs: 1, clock: timer, waitersMax: 1.5 }),
     RangeError,
   );
 });
 
 Deno.test("LogCache truncateTo drops a suffix, whole batches only", async () => {
-  const cache = new LogCache({ capacityBytes: 1 << 20, waitTimeoutMs: 10, timer: new FakeTimer() });
+  const cache = new LogCache({
+    capacityBytes: 1 << 20,
+    waitTimeoutMs: 10,
+    clock: new ManualClock(),
+  });
   const key = partitionKey("t", 0);
   const batches = await fill(cache, key, 0, 5, 2); // offsets 0-9 in batches of two
   const used = cache.usedBytes;

@@ -47,7 +47,6 @@ export {
   truncationOffset,
 } from "./follower_state.ts";
 export {
-  type FetcherClock,
   type FetchRoundResult,
   type FollowerSink,
   LIST_OFFSETS_VERSION,

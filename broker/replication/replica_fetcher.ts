@@ -18,6 +18,7 @@
  * @module
  */
 
+import { type Clock, sleep } from "../../ops/clock.ts";
 import type { Transport } from "../../protocol/transport/transport.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { decodeResponseHeader, encodeRequestHeader } from "../../protocol/kafka/header.ts";
@@ -79,32 +80,6 @@ export interface FollowerSink {
   requestMetadataRefresh(reason: string): void;
 }
 
-/** The fetcher's time source. */
-export interface FetcherClock {
-  nowMs(): number;
-  /** Resolves after `ms`, or early when `signal` aborts. */
-  sleep(ms: number, signal: AbortSignal): Promise<void>;
-}
-
-/**
- * The real clock: `setTimeout`, cut short by the signal. The fetcher is a driver, so it may
- * use real timers; tests inject a manual one.
- */
-export const systemFetcherClock: FetcherClock = {
-  nowMs: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise((resolve) => {
-      if (signal.aborted) return resolve();
-      const done = () => {
-        clearTimeout(id);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const id = setTimeout(done, ms);
-      signal.addEventListener("abort", done);
-    }),
-};
-
 /** Options of {@linkcode ReplicaFetcher}. */
 export interface ReplicaFetcherOptions {
   /** This broker's node id, sent as the replica id. */
@@ -116,7 +91,8 @@ export interface ReplicaFetcherOptions {
   /** Opens a connection (`connect` from protocol/transport, or a fake). */
   readonly connect: (url: string) => Promise<Transport>;
   readonly sink: FollowerSink;
-  readonly clock: FetcherClock;
+  /** Backoff sleeps and timestamps; tests pass a manual clock. */
+  readonly clock: Clock;
   readonly logger: Logger;
   /** Fetch long-poll. @default 500 */
   readonly maxWaitMs?: number;
@@ -347,7 +323,8 @@ export class ReplicaFetcher {
 
   async #idle(ms: number): Promise<void> {
     if (!this.#running && this.#loop !== null) return;
-    await this.#o.clock.sleep(ms, this.#wake.signal);
+    // A wake-up aborts the sleep: that rejection only means "go on now".
+    await sleep(this.#o.clock, ms, this.#wake.signal).catch(() => {});
   }
 
   #wakeUp(): void {

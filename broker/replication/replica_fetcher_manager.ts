@@ -18,7 +18,7 @@ export type ReplicaFetcherFactory = (leaderId: number, url: string) => ReplicaFe
  * @example
  * ```ts ignore
  * const manager = new ReplicaFetcherManager((leaderId, url) =>
- *   new ReplicaFetcher({ nodeId, leaderId, url, connect, sink, clock: systemFetcherClock, logger })
+ *   new ReplicaFetcher({ nodeId, leaderId, url, connect, sink, clock: systemClock, logger })
  * );
  * manager.follow("orders", 0, { leaderId: 1, url: "tcp://b1:9093", leaderEpoch: 4 });
  * manager.unfollow("orders", 0); // became leader, or the replica moved away

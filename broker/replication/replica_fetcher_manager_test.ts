@@ -1,3 +1,4 @@
+import { ManualClock } from "../../ops/clock.ts";
 import assert from "node:assert/strict";
 import { silentLogger } from "../../ops/logger.ts";
 import { ReplicaFetcher } from "./replica_fetcher.ts";
@@ -17,7 +18,7 @@ function manager() {
       // Never connects: these tests are about routing, not fetching.
       connect: () => new Promise(() => {}),
       sink,
-      clock: { nowMs: () => 0, sleep: () => Promise.resolve() },
+      clock: new ManualClock(),
       logger: silentLogger,
     });
   });

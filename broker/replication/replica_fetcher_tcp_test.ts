@@ -3,7 +3,8 @@ import { connect } from "../../protocol/transport/connect.ts";
 import { listenTcp } from "../net/tcp_listener.ts";
 import { silentNetLogger } from "../net/frame_handler.ts";
 import { silentLogger } from "../../ops/logger.ts";
-import { ReplicaFetcher, systemFetcherClock } from "./replica_fetcher.ts";
+import { ReplicaFetcher } from "./replica_fetcher.ts";
+import { systemClock } from "../../ops/clock.ts";
 import { FakeLeader, MemorySink } from "./truncation_test_support.ts";
 
 Deno.test("ReplicaFetcher replicates over a real TCP connection", async () => {
@@ -25,7 +26,7 @@ Deno.test("ReplicaFetcher replicates over a real TCP connection", async () => {
     url: `tcp://127.0.0.1:${listener.addr.port}`,
     connect: (url) => connect(url),
     sink,
-    clock: systemFetcherClock,
+    clock: systemClock,
     logger: silentLogger,
   });
   try {
@@ -41,14 +42,4 @@ Deno.test("ReplicaFetcher replicates over a real TCP connection", async () => {
     await fetcher.stop();
     await listener.close();
   }
-});
-
-Deno.test("systemFetcherClock sleeps end early when aborted", async () => {
-  const controller = new AbortController();
-  const slept = systemFetcherClock.sleep(60_000, controller.signal);
-  controller.abort();
-  await slept;
-  const aborted = new AbortController();
-  aborted.abort();
-  await systemFetcherClock.sleep(60_000, aborted.signal);
 });

@@ -1,3 +1,4 @@
+import { systemClock } from "../../ops/clock.ts";
 import assert from "node:assert/strict";
 import { ConnectionError } from "../../protocol/transport/errors.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
@@ -184,17 +185,8 @@ Deno.test("ReplicaFetcher start and stop run and end the loop", async () => {
     url: "tcp://leader:9093",
     connect: () => Promise.resolve(new FakeTransport(leader)),
     sink,
-    clock: {
-      nowMs: () => 0,
-      sleep: (ms, signal) =>
-        new Promise((resolve) => {
-          const id = setTimeout(resolve, Math.min(ms, 5));
-          signal.addEventListener("abort", () => {
-            clearTimeout(id);
-            resolve();
-          });
-        }),
-    },
+    // Backoffs shortened to at most 5 ms.
+    clock: { ...systemClock, setTimer: (ms, fn) => systemClock.setTimer(Math.min(ms, 5), fn) },
     logger: silentLogger,
   });
   fetcher.addPartition("a", 0, 1);

@@ -39,7 +39,8 @@ import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import { assignEpochsFromBatches, LeaderEpochCache } from "./leader_epoch_cache.ts";
 import { answerOffsetForLeaderEpoch } from "./offset_for_leader_epoch_handler.ts";
 import { validateReplicaFetch } from "./replica_fetch_validation.ts";
-import type { FetcherClock, FollowerSink } from "./replica_fetcher.ts";
+import type { FollowerSink } from "./replica_fetcher.ts";
+import type { Clock, TimerHandle } from "../../ops/clock.ts";
 import type { FollowerLogView } from "./follower_state.ts";
 
 /** Builds a batch of `count` null-valued records at `baseOffset` written in `epoch`. */
@@ -190,18 +191,24 @@ export class MemorySink implements FollowerSink {
   }
 }
 
-/** A clock whose sleeps return at once and advance time; records every sleep. */
-export class ManualFetcherClock implements FetcherClock {
+/** A clock whose timers fire at once and advance time; records every delay (the fetcher's sleeps). */
+export class ManualFetcherClock implements Clock {
   now = 0;
   readonly sleeps: number[] = [];
+  #next = 1;
   nowMs(): number {
     return this.now;
   }
-  sleep(ms: number, _signal: AbortSignal): Promise<void> {
-    this.sleeps.push(ms);
-    this.now += ms;
-    return Promise.resolve();
+  monotonicMs(): number {
+    return this.now;
   }
+  setTimer(delayMs: number, fn: () => void): TimerHandle {
+    this.sleeps.push(delayMs);
+    this.now += delayMs;
+    queueMicrotask(fn);
+    return this.#next++;
+  }
+  clearTimer(_handle: TimerHandle): void {}
 }
 
 /** A leader broker in memory: answers replication requests from its partitions' logs. */

@@ -1,3 +1,4 @@
+import { systemRandom } from "../../ops/random.ts";
 import assert from "node:assert/strict";
 import { LocalObjectManifest } from "./local_object_manifest.ts";
 import { BlockCache } from "./block_cache.ts";
@@ -43,7 +44,7 @@ async function setup() {
       logs.map((p) => ({ key: p.key, streamId: p.streamId, highWatermark: p.log.highWatermark })),
     checkpoint: () => {},
     nowMs: () => NOW,
-    objectKey: (ms) => newObjectKey("o/", ms),
+    objectKey: (ms) => newObjectKey("o/", ms, systemRandom),
     uploadIntervalMs: 1,
     uploadBytesTarget: 2 * 1024,
     rangeBytesMax: 1024,
@@ -86,7 +87,7 @@ async function setup() {
     manifest,
     blockCache,
     nowMs: () => NOW,
-    objectKey: (ms) => newObjectKey("o/", ms),
+    objectKey: (ms) => newObjectKey("o/", ms, systemRandom),
     prefix: "o/",
     compactBelowBytes: 1024 * 1024,
     gcGraceMs: 60_000,

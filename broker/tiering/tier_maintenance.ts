@@ -21,6 +21,7 @@
  * @module
  */
 
+import type { Random } from "../../ops/random.ts";
 import type { ObjectStore } from "../object_store/object_store.ts";
 import type { ManifestObject, ObjectManifest } from "../../model/object_manifest.ts";
 import { type ObjectRange, type PackInput, packObject, readRange } from "./stream_object.ts";
@@ -343,11 +344,15 @@ export class TierMaintenance {
 }
 
 /**
- * The object key of a new object: `<prefix><createdMs, 15 digits>-<random>.obj`. The creation
+ * The object key of a new object: `<prefix><createdMs, 15 digits>-<uuid>.obj`. The creation
  * time in the name lets garbage collection respect its grace period without a HEAD per object.
  */
-export function newObjectKey(prefix: string, createdMs: number): string {
-  return `${prefix}${String(createdMs).padStart(15, "0")}-${crypto.randomUUID()}.obj`;
+export function newObjectKey(
+  prefix: string,
+  createdMs: number,
+  random: Pick<Random, "uuid">,
+): string {
+  return `${prefix}${String(createdMs).padStart(15, "0")}-${random.uuid()}.obj`;
 }
 
 /** The creation time encoded by {@linkcode newObjectKey}, or null. */

@@ -16,6 +16,7 @@ import type { TierMaintenance } from "./tier_maintenance.ts";
 import type { Uploader } from "./uploader.ts";
 import type { ObjectManifest } from "../../model/object_manifest.ts";
 import type { LogCache } from "../log/log_cache.ts";
+import { type Clock, every } from "../../ops/clock.ts";
 
 /** How often the uploader is asked whether an upload is due. */
 const UPLOAD_TICK_MS = 100;
@@ -33,14 +34,15 @@ export interface TierServiceOptions {
   /** WAL checkpoint of a stream, for followers. */
   readonly checkpoint: (streamId: number, offset: number) => void;
   readonly maintenanceIntervalMs: number;
+  /** The clock the loops tick on. */
+  readonly clock: Clock;
   readonly logger: Logger;
 }
 
 /** The tiering loops. */
 export class TierService {
   readonly #o: TierServiceOptions;
-  #uploadTimer: ReturnType<typeof setInterval> | undefined;
-  #maintenanceTimer: ReturnType<typeof setInterval> | undefined;
+  #stopLoops: (() => void)[] = [];
   #maintaining: Promise<void> | null = null;
   #stopped = false;
 
@@ -78,14 +80,14 @@ export class TierService {
   }
 
   start(): void {
-    this.#uploadTimer = setInterval(() => {
-      void this.#o.uploader.tick();
-      this.releaseFollowers();
-    }, UPLOAD_TICK_MS);
-    this.#maintenanceTimer = setInterval(
-      () => void this.maintainNow(),
-      this.#o.maintenanceIntervalMs,
-    );
+    // Neither tick is awaited: the uploader and maintainNow each keep one pass at a time.
+    this.#stopLoops = [
+      every(this.#o.clock, UPLOAD_TICK_MS, () => {
+        void this.#o.uploader.tick();
+        this.releaseFollowers();
+      }),
+      every(this.#o.clock, this.#o.maintenanceIntervalMs, () => void this.maintainNow()),
+    ];
   }
 
   /**
@@ -142,8 +144,7 @@ export class TierService {
   /** Stops the loops and waits for a running pass. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearInterval(this.#uploadTimer);
-    clearInterval(this.#maintenanceTimer);
+    for (const stop of this.#stopLoops) stop();
     await this.#maintaining;
     await this.#o.uploader.uploadNow().catch(() => null).then(() => {});
   }

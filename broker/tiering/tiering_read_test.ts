@@ -1,3 +1,4 @@
+import { systemRandom } from "../../ops/random.ts";
 import assert from "node:assert/strict";
 import { LocalObjectManifest } from "./local_object_manifest.ts";
 import { BlockCache } from "./block_cache.ts";
@@ -42,7 +43,7 @@ async function uploaded(batches: number, opts: { timestamps?: (i: number) => num
       logs.map((p) => ({ key: p.key, streamId: p.streamId, highWatermark: p.log.highWatermark })),
     checkpoint: () => {},
     nowMs: () => now,
-    objectKey: (ms) => newObjectKey("o/", ms),
+    objectKey: (ms) => newObjectKey("o/", ms, systemRandom),
     uploadIntervalMs: 1,
     uploadBytesTarget: 8 * 1024,
     rangeBytesMax: 4 * 1024,
@@ -66,7 +67,7 @@ async function uploaded(batches: number, opts: { timestamps?: (i: number) => num
     manifest,
     blockCache,
     nowMs: () => now,
-    objectKey: (ms) => newObjectKey("o/", ms),
+    objectKey: (ms) => newObjectKey("o/", ms, systemRandom),
     prefix: "o/",
     compactBelowBytes: 1024 * 1024,
     gcGraceMs: 60_000,
@@ -164,8 +165,8 @@ Deno.test("TierMaintenance garbage collection deletes only old unreferenced obje
   const t = await uploaded(3);
   const now = 1_700_000_500_000;
   t.setNow(now);
-  await t.store.put(newObjectKey("o/", now - 120_000), new Uint8Array(10)); // an old orphan
-  await t.store.put(newObjectKey("o/", now - 1_000), new Uint8Array(10)); // an upload in flight
+  await t.store.put(newObjectKey("o/", now - 120_000, systemRandom), new Uint8Array(10)); // an old orphan
+  await t.store.put(newObjectKey("o/", now - 1_000, systemRandom), new Uint8Array(10)); // an upload in flight
   assert.equal(await t.maintenance.collectGarbage(), 1);
   const keys: string[] = [];
   for await (const o of t.store.list("o/")) keys.push(o.key);

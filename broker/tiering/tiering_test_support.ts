@@ -4,6 +4,7 @@
  * @module
  */
 
+import { systemClock } from "../../ops/clock.ts";
 import { buildBatch } from "../../protocol/record/record_batch.ts";
 import { MemoryObjectStore } from "../object_store/memory_object_store.ts";
 import type { GetOptions, ObjectMetadata, ObjectStore } from "../object_store/object_store.ts";
@@ -29,10 +30,7 @@ export function testCache(capacityBytes = 256 * 1024 * 1024): LogCache {
   return new LogCache({
     capacityBytes,
     waitTimeoutMs: 1000,
-    timer: {
-      setTimeout: (f, ms) => setTimeout(f, ms),
-      clearTimeout: (h) => clearTimeout(h as number),
-    },
+    clock: systemClock,
   });
 }
 

@@ -1,3 +1,4 @@
+import { systemRandom } from "../../ops/random.ts";
 import assert from "node:assert/strict";
 import { Uploader, type UploaderOptions } from "./uploader.ts";
 import { LocalObjectManifest } from "./local_object_manifest.ts";
@@ -39,7 +40,7 @@ async function setup(partitions: number, overrides: Partial<UploaderOptions> = {
       })),
     checkpoint: (s, o) => checkpoints.push([s, o]),
     nowMs: () => now,
-    objectKey: (ms) => newObjectKey("p/", ms),
+    objectKey: (ms) => newObjectKey("p/", ms, systemRandom),
     uploadIntervalMs: 1000,
     uploadBytesTarget: 1024 * 1024,
     rangeBytesMax: 256 * 1024,

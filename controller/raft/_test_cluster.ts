@@ -6,7 +6,7 @@
  */
 
 import { RaftNode, type RaftNodeOptions } from "./node.ts";
-import { SeededRandom } from "./random.ts";
+import { SeededRandom } from "../../ops/random.ts";
 import { MemoryStorage } from "./storage.ts";
 import type { Entry, NodeId, PersistedState, RaftMessage, ReadState } from "./types.ts";
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { StorageCorruptError } from "./errors.ts";
 import { FileStorage } from "./file_storage.ts";
 import { RaftNode } from "./node.ts";
-import { SeededRandom } from "./random.ts";
+import { SeededRandom } from "../../ops/random.ts";
 import type { Entry } from "./types.ts";
 
 function _entries(from: number, to: number, term: number): Entry[] {

@@ -8,7 +8,7 @@
  * @module
  */
 
-export { AssertionError } from "./assert.ts";
+export { AssertionError } from "../../ops/assert.ts";
 export {
   ConfChangeRejectedError,
   LeadershipTransferError,
@@ -20,7 +20,7 @@ export {
 } from "./errors.ts";
 export { FileStorage, type FileStorageOptions } from "./file_storage.ts";
 export { configEntryVoters, RaftNode, type RaftNodeOptions, type RaftStatus } from "./node.ts";
-export { type Random, SeededRandom } from "./random.ts";
+export { type Random, SeededRandom } from "../../ops/random.ts";
 export { RaftLog } from "./raft_log.ts";
 export {
   applyPersistBatch,

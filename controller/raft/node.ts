@@ -4,7 +4,7 @@
  * Events go in ({@linkcode RaftNode.tick}, {@linkcode RaftNode.step}, proposals), and work comes
  * out as a {@linkcode Ready} batch. The driver persists, then sends, then applies, then calls
  * {@linkcode RaftNode.advance}. The node never touches a clock, a socket, a file or
- * `Math.random`: ticks are counted and randomness is injected.
+ * the runtime's random source: ticks are counted and randomness is injected.
  *
  * Features: pre-vote and check-quorum elections, pipelined replication with conflict-term
  * backtracking, snapshots and InstallSnapshot, single-server membership changes that take effect
@@ -13,7 +13,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../../ops/assert.ts";
 import {
   ConfChangeRejectedError,
   LeadershipTransferError,
@@ -21,7 +21,7 @@ import {
   ProposalDroppedError,
 } from "./errors.ts";
 import { Progress } from "./progress.ts";
-import type { Random } from "./random.ts";
+import type { Random } from "../../ops/random.ts";
 import { RaftLog } from "./raft_log.ts";
 import type {
   AppendMessage,
@@ -120,7 +120,7 @@ export function configEntryVoters(entry: Entry): NodeId[] {
  * @example
  * ```ts
  * import { RaftNode } from "./node.ts";
- * import { SeededRandom } from "./random.ts";
+ * import { SeededRandom } from "../../ops/random.ts";
  * const node = new RaftNode({
  *   id: "controller-1",
  *   random: new SeededRandom(1),

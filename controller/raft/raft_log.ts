@@ -7,7 +7,7 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
+import { assert } from "../../ops/assert.ts";
 import type { Entry } from "./types.ts";
 
 /** Log entries after a snapshot boundary, with the lookups Raft needs. */

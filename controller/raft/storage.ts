@@ -5,8 +5,8 @@
  * @module
  */
 
-import { assert } from "./assert.ts";
-import type { Random } from "./random.ts";
+import { assert } from "../../ops/assert.ts";
+import type { Random } from "../../ops/random.ts";
 import type { Entry, HardState, PersistedState, Snapshot } from "./types.ts";
 
 /**

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { FileStorage } from "./file_storage.ts";
-import { SeededRandom } from "./random.ts";
+import { SeededRandom } from "../../ops/random.ts";
 import { MemoryStorage, type RaftStorage } from "./storage.ts";
 import type { Entry } from "./types.ts";
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { RaftNode } from "../raft/node.ts";
-import { SeededRandom } from "../raft/random.ts";
+import { SeededRandom } from "../../ops/random.ts";
 import type { Entry, PersistedState } from "../raft/types.ts";
 import { InvariantChecker, InvariantViolation } from "./invariants.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { SeededRandom } from "../raft/random.ts";
+import type { SeededRandom } from "../../ops/random.ts";
 import type { NodeId, RaftMessage } from "../raft/types.ts";
 
 /** Fault rates of the network, fixed per seed. */

@@ -10,7 +10,7 @@
 
 import { ConfChangeRejectedError, NotLeaderError, ProposalDroppedError } from "../raft/errors.ts";
 import { RaftNode } from "../raft/node.ts";
-import { SeededRandom } from "../raft/random.ts";
+import { SeededRandom } from "../../ops/random.ts";
 import { MemoryStorage } from "../raft/storage.ts";
 import type { ConfigEntryData, Entry, NodeId, RaftMessage, ReadState } from "../raft/types.ts";
 import { InvariantChecker, InvariantViolation } from "./invariants.ts";

@@ -1,14 +1,31 @@
 /**
- * Injected randomness. The Raft core draws election timeouts from a {@linkcode Random}, so a
- * simulator that seeds it replays the same run exactly.
+ * The one source of randomness every core receives: Raft election timeouts, fault injection,
+ * retry jitter, member ids and object names all draw from a {@linkcode Random}, so a test or
+ * simulator that seeds it replays the same run exactly. The roles pass {@linkcode systemRandom}.
  *
  * @module
  */
 
-/** A source of uniform numbers in [0, 1). */
+/** A source of uniform numbers in [0, 1), and of unique ids. */
 export interface Random {
   next(): number;
+  /** A version-4 UUID in its text form. */
+  uuid(): string;
 }
+
+/**
+ * The real source: `crypto` for ids, so ids drawn on different machines never collide.
+ *
+ * @example
+ * ```ts
+ * import { systemRandom } from "./random.ts";
+ * if (systemRandom.uuid().length !== 36 || systemRandom.next() >= 1) throw new Error();
+ * ```
+ */
+export const systemRandom: Random = {
+  next: () => Math.random(),
+  uuid: () => crypto.randomUUID(),
+};
 
 /**
  * A small seeded generator (sfc32) with helpers. Not cryptographic: it only has to be fast,
@@ -54,6 +71,16 @@ export class SeededRandom implements Random {
   /** A uniform number in [0, 1). */
   next(): number {
     return this.nextUint32() / 4294967296;
+  }
+
+  /** A version-4 UUID drawn from this generator, so seeded runs name things the same way. */
+  uuid(): string {
+    const hex = Array.from({ length: 4 }, () => this.nextUint32().toString(16).padStart(8, "0"))
+      .join("");
+    const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${
+      hex.slice(17, 20)
+    }-${hex.slice(20, 32)}`;
   }
 
   /** A uniform integer in [0, maxExclusive). */
