@@ -40,12 +40,8 @@ import type {
   PeerStatus,
   RaftTransport,
 } from "./transport/raft_transport.ts";
+import { type Clock, systemClock } from "../ops/clock.ts";
 import type { Logger } from "../ops/logger.ts";
-
-/** A monotonic millisecond clock. */
-export interface Clock {
-  nowMs(): number;
-}
 
 /** Options of {@linkcode ControllerNode.open}. */
 export interface ControllerNodeOptions {
@@ -58,9 +54,10 @@ export interface ControllerNodeOptions {
   logger: Logger;
   /**
    * The clock broker leases are measured with (tests freeze or jump it). Request deadlines use
-   * real time, so a frozen test clock cannot hang a request. @default performance.now
+   * real time, so a frozen test clock cannot hang a request. Only `monotonicMs` is read.
+   * @default systemClock
    */
-  clock?: Clock;
+  clock?: Pick<Clock, "monotonicMs">;
   /** Milliseconds per Raft tick; the leader heartbeats every tick. @default 100 */
   tickMs?: number;
   /** Election timeout in ticks (randomised up to twice this). @default 10 */
@@ -106,7 +103,7 @@ export class ControllerNode {
   readonly #storage: RaftStorage;
   readonly #transport: RaftTransport;
   readonly #log: Logger;
-  readonly #clock: Clock;
+  readonly #clock: Pick<Clock, "monotonicMs">;
   readonly #tickMs: number;
   readonly #snapshotEntries: number;
   readonly #leases: LeaseTracker | null;
@@ -137,7 +134,7 @@ export class ControllerNode {
     this.#storage = options.storage;
     this.#transport = options.transport;
     this.#log = options.logger;
-    this.#clock = options.clock ?? { nowMs: () => performance.now() };
+    this.#clock = options.clock ?? systemClock;
     this.#tickMs = options.tickMs ?? 100;
     this.#snapshotEntries = options.snapshotEntries ?? 10_000;
     const leaseMs = options.brokerLeaseMs ?? 9000;
@@ -417,7 +414,7 @@ export class ControllerNode {
         `Cannot renew the lease as broker ${nodeId} epoch ${epoch} is stale: current epoch is ${b.epoch}`,
       );
     }
-    this.#leases?.heartbeat(nodeId, epoch, this.#clock.nowMs());
+    this.#leases?.heartbeat(nodeId, epoch, this.#clock.monotonicMs());
     let index = this.sm.applied;
     if (b.fenced && epoch === b.epoch) {
       index = (await this.#proposeLocal({ v: 1, op: "unfence_broker", nodeId, brokerEpoch: epoch }))
@@ -552,7 +549,7 @@ export class ControllerNode {
         .finally(() => this.#initInFlight = false);
     }
     if (this.#leases === null) return;
-    for (const e of this.#leases.expired(this.sm.brokers(), this.#clock.nowMs())) {
+    for (const e of this.#leases.expired(this.sm.brokers(), this.#clock.monotonicMs())) {
       this.#log.warn("broker lease expired; fencing it", {
         nodeId: e.nodeId,
         epoch: e.brokerEpoch,

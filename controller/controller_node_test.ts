@@ -39,7 +39,7 @@ Deno.test("ControllerNode restarts from its snapshot and log with nothing lost",
 
 Deno.test("ControllerNode fences a broker by its injected clock and lifts it on heartbeat", async () => {
   let now = 0;
-  const node = await openTestNode({ brokerLeaseMs: 1000, clock: { nowMs: () => now } });
+  const node = await openTestNode({ brokerLeaseMs: 1000, clock: { monotonicMs: () => now } });
   try {
     await registerBrokers(node, 2);
     await node.execute({

@@ -19,7 +19,6 @@ export {
   parsePeers,
 } from "./controller.ts";
 export {
-  type Clock,
   ControllerNode,
   type ControllerNodeOptions,
   type ControllerStatus,

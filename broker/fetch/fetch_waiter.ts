@@ -2,7 +2,7 @@
  * Long-poll support for Fetch: a request that found fewer than `min_bytes` waits until one of its
  * partitions gains data or `max_wait_ms` passes. Appends call {@linkcode FetchWaiter.notify}; the
  * waiter wakes every request watching that partition, and each re-reads. Timers come from an
- * injected {@linkcode Timers}, so tests drive time by hand.
+ * injected `Clock`, so tests drive time by hand.
  *
  * A read is asynchronous, and the promise chains of an append and a fetch interleave, so a
  * notify can land after a fetch read nothing but before it parks. A fetch therefore takes
@@ -12,18 +12,7 @@
  *
  * @module
  */
-
-/** Timer functions, injected so that time is under the caller's control. */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-/** Real timers. */
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as number),
-};
+import { type Clock, systemClock, type TimerHandle } from "../../ops/clock.ts";
 
 /** Upper bound on parked fetches; past it a fetch returns at once instead of waiting. */
 export const PARKED_FETCHES_MAX = 100_000;
@@ -31,7 +20,7 @@ export const PARKED_FETCHES_MAX = 100_000;
 interface _Waiter {
   keys: readonly string[];
   resolve: (woken: boolean) => void;
-  timer: unknown;
+  timer: TimerHandle | undefined;
 }
 
 /**
@@ -51,12 +40,14 @@ export class FetchWaiter {
   readonly #byKey = new Map<string, Set<_Waiter>>();
   /** Notifications per partition key, so far. */
   readonly #versions = new Map<string, number>();
-  readonly #timers: Timers;
+  readonly #clock: Pick<Clock, "setTimer" | "clearTimer">;
   readonly #parkedMax: number;
   #parked = 0;
 
-  constructor(options: { timers?: Timers; parkedMax?: number } = {}) {
-    this.#timers = options.timers ?? realTimers;
+  constructor(
+    options: { clock?: Pick<Clock, "setTimer" | "clearTimer">; parkedMax?: number } = {},
+  ) {
+    this.#clock = options.clock ?? systemClock;
     this.#parkedMax = options.parkedMax ?? PARKED_FETCHES_MAX;
   }
 
@@ -85,7 +76,7 @@ export class FetchWaiter {
     }
     return new Promise((resolve) => {
       const waiter: _Waiter = { keys, resolve, timer: undefined };
-      waiter.timer = this.#timers.setTimeout(() => this.#finish(waiter, false), maxWaitMs);
+      waiter.timer = this.#clock.setTimer(maxWaitMs, () => this.#finish(waiter, false));
       for (const k of keys) {
         let set = this.#byKey.get(k);
         if (set === undefined) this.#byKey.set(k, set = new Set());
@@ -117,7 +108,7 @@ export class FetchWaiter {
     }
     if (!removed) return;
     this.#parked--;
-    this.#timers.clearTimeout(w.timer);
+    if (w.timer !== undefined) this.#clock.clearTimer(w.timer);
     w.resolve(woken);
   }
 }

@@ -1,22 +1,24 @@
 import assert from "node:assert/strict";
-import { FetchWaiter, type Timers } from "./fetch_waiter.ts";
+import { FetchWaiter } from "./fetch_waiter.ts";
+import type { Clock, TimerHandle } from "../../ops/clock.ts";
 
+/** Timers that fire only when the test fires them all. */
 function manualTimers() {
-  const pending = new Map<number, () => void>();
+  const pending = new Map<TimerHandle, () => void>();
   let next = 0;
-  const timers: Timers = {
-    setTimeout: (fn) => {
+  const timers: Pick<Clock, "setTimer" | "clearTimer"> = {
+    setTimer: (_ms, fn) => {
       pending.set(++next, fn);
       return next;
     },
-    clearTimeout: (h) => void pending.delete(h as number),
+    clearTimer: (h) => void pending.delete(h),
   };
   return { timers, fireAll: () => [...pending.values()].forEach((f) => f()), pending };
 }
 
 Deno.test("FetchWaiter wakes only the fetches watching the notified partition", async () => {
   const t = manualTimers();
-  const w = new FetchWaiter({ timers: t.timers });
+  const w = new FetchWaiter({ clock: t.timers });
   let aDone: boolean | undefined;
   let bDone: boolean | undefined;
   w.wait(["a/0", "a/1"], 500).then((v) => (aDone = v));
@@ -36,7 +38,7 @@ Deno.test("FetchWaiter wakes only the fetches watching the notified partition", 
 
 Deno.test("FetchWaiter returns at once for a zero wait or when the parking limit is reached", async () => {
   const t = manualTimers();
-  const w = new FetchWaiter({ timers: t.timers, parkedMax: 1 });
+  const w = new FetchWaiter({ clock: t.timers, parkedMax: 1 });
   assert.equal(await w.wait(["a/0"], 0), false);
   const first = w.wait(["a/0"], 100);
   assert.equal(await w.wait(["a/0"], 100), false);
@@ -47,7 +49,7 @@ Deno.test("FetchWaiter returns at once for a zero wait or when the parking limit
 
 Deno.test("FetchWaiter does not park a fetch whose partition was notified after it read", async () => {
   const t = manualTimers();
-  const w = new FetchWaiter({ timers: t.timers });
+  const w = new FetchWaiter({ clock: t.timers });
   const seen = w.version(["a/0", "b/0"]);
   w.notify("c/0"); // another partition: still parks
   let parked: boolean | undefined;
