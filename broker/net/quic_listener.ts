@@ -27,6 +27,7 @@ import { FrameTooLargeError } from "../../client/transport/errors.ts";
 import { FrameDecoder } from "../../client/transport/frame_decoder.ts";
 import { StreamFramingError } from "../../client/transport/quic_stream.ts";
 import {
+  ANONYMOUS_PRINCIPAL,
   type ConnectionContext,
   consoleNetLogger,
   type FrameHandler,
@@ -315,6 +316,7 @@ class _QuicConnection {
         client,
         transport: "quic",
       }),
+      principal: ANONYMOUS_PRINCIPAL,
     };
   }
 
