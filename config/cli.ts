@@ -62,6 +62,14 @@ export class UsageError extends Error {
   }
 }
 
+/** Thrown by a command for a failure the user can fix; the runner prints the message, no stack, and exits 1. */
+export class CommandFailure extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "CommandFailure";
+  }
+}
+
 /** Renders the `--help` text of one command. */
 export function commandUsage(program: string, cmd: Command): string {
   const lines = [
@@ -168,6 +176,10 @@ export async function runCli(
     if (err instanceof UsageError) {
       io.err(`error: ${err.message}\n\n${commandUsage(app.program, cmd)}`);
       return EXIT_USAGE;
+    }
+    if (err instanceof CommandFailure) {
+      io.err(`${app.program} ${cmd.name}: ${err.message}\n`);
+      return EXIT_FAILURE;
     }
     throw err;
   }

@@ -111,6 +111,13 @@ Deno.test({
         assert.equal(bad.code, 2);
         assert.match(bad.err, /%z is not one of/);
       });
+      await t.step("quic:// without --ca-cert says the certificate is not trusted", async () => {
+        const untrusted = await _rustmq(["produce", "-b", broker.quicUrl, "-t", "x"], "a\n");
+        assert.equal(untrusted.code, 1, untrusted.err);
+        assert.match(untrusted.err, /TLS certificate is not trusted/);
+        assert.match(untrusted.err, /--ca-cert FILE/);
+        assert.doesNotMatch(untrusted.err, /\n\s+at /, "no stack trace");
+      });
     } finally {
       await broker.close();
     }

@@ -55,11 +55,38 @@ export class UnsupportedRequestError extends Error {
  */
 export type RequestObserver = (api: string, seconds: number, failed: boolean) => void;
 
-/** Builds the frame handler for a route table. */
+/** What a middleware sees of one decoded request, before its handler runs. */
+export interface RoutedRequest {
+  readonly connection: ConnectionContext;
+  readonly apiKey: number;
+  readonly apiVersion: number;
+  /** The decoded request body. */
+  readonly request: unknown;
+}
+
+/**
+ * Runs before every handler (ApiVersions included) for authentication, authorization or
+ * quotas. Returning a string rejects the request: the router throws
+ * {@link RequestRejectedError} with it, which closes only that connection.
+ */
+export type RequestMiddleware = (req: RoutedRequest) => string | undefined;
+
+/** A middleware refused a request; the listener logs it and closes the connection. */
+export class RequestRejectedError extends Error {
+  readonly code = "REQUEST_REJECTED";
+  readonly retriable = false;
+  constructor(message: string) {
+    super(message);
+    this.name = "RequestRejectedError";
+  }
+}
+
+/** Builds the frame handler for a route table; `middleware` runs in order before each handler. */
 export function createRequestRouter(
   routes: readonly ApiRoute<never, never>[],
   broker: BrokerContext,
   observe?: RequestObserver,
+  middleware: readonly RequestMiddleware[] = [],
 ): (frame: Uint8Array, connection: ConnectionContext) => Promise<Uint8Array | null> {
   const byKey = new Map<number, ApiRoute>();
   for (const r of routes as readonly ApiRoute[]) byKey.set(r.apiKey, r);
@@ -94,6 +121,11 @@ export function createRequestRouter(
     let failed = true;
     try {
       const req = route.decode(r, header.apiVersion);
+      for (const check of middleware) {
+        const { apiKey, apiVersion } = header;
+        const refusal = check({ connection, apiKey, apiVersion, request: req });
+        if (refusal !== undefined) throw new RequestRejectedError(refusal);
+      }
       const ctx: RequestContext = { broker, header, connection };
       const res = await route.handle(req, ctx);
       const out = res === null

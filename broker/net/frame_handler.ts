@@ -31,7 +31,16 @@ export interface ConnectionContext {
   readonly transport: TransportKind;
   /** Logger whose lines already name this connection. */
   readonly logger: NetLogger;
+  /**
+   * Who the connection acts as, in Kafka's `User:<name>` form. Every connection starts as
+   * {@link ANONYMOUS_PRINCIPAL}; authentication (SASL, mTLS) is what may change it, so it is
+   * writable.
+   */
+  principal: string;
 }
+
+/** The principal of a connection that has not authenticated, as Kafka names it. */
+export const ANONYMOUS_PRINCIPAL = "User:ANONYMOUS";
 
 /**
  * Handles one request frame (the payload after the size prefix, starting with

@@ -27,6 +27,7 @@ import { FrameTooLargeError } from "../../protocol/transport/errors.ts";
 import { FrameDecoder } from "../../protocol/transport/frame_decoder.ts";
 import { StreamFramingError } from "../../protocol/transport/quic_stream.ts";
 import {
+  ANONYMOUS_PRINCIPAL,
   type ConnectionContext,
   consoleNetLogger,
   type FrameHandler,
@@ -315,6 +316,7 @@ class _QuicConnection {
         client,
         transport: "quic",
       }),
+      principal: ANONYMOUS_PRINCIPAL,
     };
   }
 

@@ -15,6 +15,7 @@ import {
 } from "../../protocol/transport/frame_decoder.ts";
 import { FrameTooLargeError } from "../../protocol/transport/errors.ts";
 import {
+  ANONYMOUS_PRINCIPAL,
   type ConnectionContext,
   consoleNetLogger,
   type FrameHandler,
@@ -218,6 +219,7 @@ export class TcpListener {
       remoteAddr: { hostname: remote.hostname, port: remote.port },
       transport: this.#options.transport,
       logger,
+      principal: ANONYMOUS_PRINCIPAL,
     };
     const connection = new _TcpConnection(conn, ctx, this.#handler, this.#options, this.counters);
     this.#connections.add(connection);

@@ -5,10 +5,11 @@
  * @module
  */
 
-import { type OptionValues, stringOpt, UsageError } from "../../config/cli.ts";
+import { CommandFailure, type OptionValues, stringOpt, UsageError } from "../../config/cli.ts";
 import { RustMqClient } from "../client.ts";
 import type { ClientOptions } from "../client.ts";
 import { parseTransportUrl } from "../../protocol/transport/connect.ts";
+import { ConnectionError } from "../../protocol/transport/errors.ts";
 
 /** The `--ca-cert` option spec shared by the tools. */
 export const CA_CERT_OPTION = {
@@ -25,12 +26,25 @@ export async function connectFromOptions(
   const url = bootstrapUrl(values);
   const caFile = stringOpt(values, "ca-cert");
   const caCerts = caFile === undefined ? undefined : [await Deno.readTextFile(caFile)];
-  return await RustMqClient.connect({
-    brokers: [url],
-    clientId: "rustmq-cli",
-    ...(caCerts === undefined ? {} : { tls: { caCerts } }),
-    ...extra,
-  });
+  try {
+    return await RustMqClient.connect({
+      brokers: [url],
+      clientId: "rustmq-cli",
+      ...(caCerts === undefined ? {} : { tls: { caCerts } }),
+      ...extra,
+    });
+  } catch (error) {
+    if (error instanceof ConnectionError && error.untrustedCertificate) {
+      const hint = caFile === undefined
+        ? "pass the CA that signed it with --ca-cert FILE (PEM)"
+        : `the CA in --ca-cert ${caFile} did not sign it; pass the right CA (PEM)`;
+      throw new CommandFailure(
+        `${url}: the server's TLS certificate is not trusted; ${hint}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }
 
 /** `--bootstrap`, with its scheme replaced by `--transport` when that is given. */

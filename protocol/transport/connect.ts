@@ -163,6 +163,17 @@ async function _dialQuic(
 
 function _dialError(address: TransportAddress, error: unknown): ConnectionError {
   const target = `${address.protocol}://${address.hostname}:${address.port}`;
+  const reason = error instanceof Error ? error.message : String(error);
+  // rustls reports an unknown CA as "invalid peer certificate: UnknownIssuer"; name it plainly so
+  // a user learns they must pass the CA rather than chase a network fault.
+  if (/invalid peer certificate|UnknownIssuer|certificate/i.test(reason)) {
+    return new ConnectionError(
+      "CONNECTION_FAILED",
+      `Cannot connect to ${target}: the server's TLS certificate is not trusted (${reason}); ` +
+        "pass the CA that signed it (caCerts)",
+      { cause: error, untrustedCertificate: true },
+    );
+  }
   return new ConnectionError("CONNECTION_FAILED", `Cannot connect to ${target}`, { cause: error });
 }
 

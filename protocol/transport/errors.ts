@@ -47,14 +47,22 @@ export class TransportError extends Error {
  * ```
  */
 export class ConnectionError extends TransportError {
+  /** True when the TLS/QUIC handshake failed because the server's certificate is not trusted. */
+  readonly untrustedCertificate: boolean;
   /** Creates a connection error; only `PROTOCOL_ERROR` is not retriable. */
   constructor(
     code: "CONNECTION_FAILED" | "CONNECTION_CLOSED" | "PROTOCOL_ERROR",
     message: string,
-    options: { cause?: unknown } = {},
+    options: { cause?: unknown; untrustedCertificate?: boolean } = {},
   ) {
-    super(code, message, { retriable: code !== "PROTOCOL_ERROR", ...options });
+    const { untrustedCertificate = false, ...rest } = options;
+    // Retrying cannot make an untrusted certificate trusted.
+    super(code, message, {
+      retriable: code !== "PROTOCOL_ERROR" && !untrustedCertificate,
+      ...rest,
+    });
     this.name = "ConnectionError";
+    this.untrustedCertificate = untrustedCertificate;
   }
 }
 

@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { createRequestRouter, RequestRejectedError, type RoutedRequest } from "./request_router.ts";
+import type { BrokerContext } from "./broker_context.ts";
+import {
+  ANONYMOUS_PRINCIPAL,
+  type ConnectionContext,
+  silentNetLogger,
+} from "../net/frame_handler.ts";
+
+// ApiVersions v0: apiKey 18, version 0, correlationId 7, null clientId, empty body.
+const _API_VERSIONS_V0 = new Uint8Array([0, 18, 0, 0, 0, 0, 0, 7, 0xff, 0xff]);
+// The router reaches the broker only through handlers; ApiVersions uses none of it.
+const _NO_BROKER = {} as BrokerContext;
+
+function _connection(): ConnectionContext {
+  return {
+    connectionId: 1,
+    remoteAddr: { hostname: "127.0.0.1", port: 5555 },
+    transport: "tcp",
+    logger: silentNetLogger,
+    principal: ANONYMOUS_PRINCIPAL,
+  };
+}
+
+Deno.test("middleware sees the connection's principal, api key, version and decoded request", async () => {
+  const seen: RoutedRequest[] = [];
+  const route = createRequestRouter([], _NO_BROKER, undefined, [(req) => {
+    seen.push(req);
+    return undefined;
+  }]);
+  const conn = _connection();
+  const out = await route(_API_VERSIONS_V0, conn);
+  assert.ok(out !== null && out.length > 4, "ApiVersions answered");
+  assert.equal(seen.length, 1);
+  const first = seen[0]!;
+  assert.equal(first.connection.principal, "User:ANONYMOUS");
+  assert.equal(first.connection, conn);
+  assert.equal(first.apiKey, 18);
+  assert.equal(first.apiVersion, 0);
+  assert.equal(typeof first.request, "object");
+});
+
+Deno.test("a middleware refusal stops the request before its handler and names the reason", async () => {
+  const order: string[] = [];
+  const route = createRequestRouter([], _NO_BROKER, (api, _s, failed) => {
+    order.push(`${api}:${failed}`);
+  }, [
+    () => {
+      order.push("first");
+      return undefined;
+    },
+    (req) => {
+      order.push("second");
+      return req.connection.principal === ANONYMOUS_PRINCIPAL ? "not authenticated" : undefined;
+    },
+    () => {
+      order.push("third");
+      return undefined;
+    },
+  ]);
+  await assert.rejects(
+    () => route(_API_VERSIONS_V0, _connection()),
+    (e) => e instanceof RequestRejectedError && e.message === "not authenticated",
+  );
+  assert.deepEqual(order, ["first", "second", "ApiVersions:true"]);
+  // A principal the middleware accepts is served.
+  const authed = { ..._connection(), principal: "User:alice" };
+  assert.ok(await route(_API_VERSIONS_V0, authed) !== null);
+});
