@@ -5,10 +5,11 @@
  * chains do not run on the produce path yet. Chain 0 is the stage's pass-through (a decode), so
  * the ratio is to that floor, not to a plain topic's produce throughput.
  *
- * Measured on the 2-core dev machine (500-record batches): 1 KiB records 160k/s with one module,
- * 103k/s with three; 100 B records 269k/s and 202k/s. Per 1 KiB batch (3.1 ms), copying the
- * records into and out of the Worker (structured clone, about 1.1 ms each way) costs most,
- * then re-encoding (0.7 ms); packing records into one transferred ArrayBuffer is the next step.
+ * Measured on the shared 2-core dev machine (500-record batches), with records packed into one
+ * transferred ArrayBuffer each way: 1 KiB records 180k/s with one module, 126k/s with three;
+ * 100 B records 450k/s and 283k/s. Structured-cloning every key and value instead gave 160k/s
+ * and 269k/s with one module. At 1 KiB the remaining cost is copying bytes (into the packed
+ * buffer, into and out of wasm memory, into the reply) and re-encoding (about 0.7 ms a batch).
  *
  * `deno run -A bench/etl_bench.ts [seconds_per_case]`
  *

@@ -12,6 +12,8 @@ import { AbiInstance } from "./abi_instance.ts";
 import { type ChainStage, runChain } from "./chain_runner.ts";
 import { EtlExecutionError } from "./etl_error.ts";
 import type { WorkerReply, WorkerRequest } from "./worker_protocol.ts";
+import type { EtlRecordFailure } from "./chain_runner.ts";
+import { packOutputs, unpackRecords } from "./record_packing.ts";
 
 const _stages = new Map<string, ChainStage>();
 
@@ -30,15 +32,22 @@ function _stage(
   return stage;
 }
 
-function _post(reply: WorkerReply): void {
-  self.postMessage(reply);
+function _post(reply: WorkerReply, transfer: Transferable[] = []): void {
+  self.postMessage(reply, transfer);
 }
 
 self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const req = event.data;
   try {
     const stages = req.chain.map((ref) => _stage(ref, req.memoryLimitBytes));
-    _post({ id: req.id, outcomes: runChain(stages, req.records) });
+    const outcomes = runChain(stages, unpackRecords(req.records, req.count));
+    const failures: Record<number, EtlRecordFailure> = {};
+    const outputs = packOutputs(outcomes.map((o, i) => {
+      if ("records" in o) return o.records;
+      failures[i] = o.failure;
+      return null;
+    }));
+    _post({ id: req.id, outputs, failures }, [outputs]);
   } catch (e) {
     if (!(e instanceof EtlExecutionError)) throw e;
     // The pool discards this Worker after a memory failure; drop the instance anyway.

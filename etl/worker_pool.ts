@@ -11,6 +11,7 @@ import type { EtlRecordData } from "./abi_instance.ts";
 import type { EtlOutcome } from "./chain_runner.ts";
 import { EtlExecutionError } from "./etl_error.ts";
 import type { WorkerReply, WorkerRequest } from "./worker_protocol.ts";
+import { packRecords, unpackOutputs } from "./record_packing.ts";
 import type { Logger } from "../ops/logger.ts";
 
 /** A deployed module as the pool runs it. */
@@ -108,9 +109,11 @@ export class EtlPool {
   async #runBatch(chain: EtlModule[], records: EtlRecordData[]): Promise<EtlOutcome[]> {
     const slot = await this.#acquire();
     const id = this.#nextId++;
+    const packed = packRecords(records);
     const req: WorkerRequest = {
       id,
-      records,
+      records: packed,
+      count: records.length,
       memoryLimitBytes: this.#options.memoryLimitBytes,
       chain: chain.map((m) =>
         slot.loaded.has(m.sha256)
@@ -133,7 +136,7 @@ export class EtlPool {
             ),
           );
         }, this.#options.executionTimeoutMs);
-        slot.worker.postMessage(req);
+        slot.worker.postMessage(req, [packed]);
       });
       for (const m of chain) slot.loaded.add(m.sha256);
       if ("error" in reply) {
@@ -141,7 +144,10 @@ export class EtlPool {
         throw new EtlExecutionError(reply.error.kind, reply.error.module, reply.error.message);
       }
       this.#release(slot);
-      return (reply as { outcomes: EtlOutcome[] }).outcomes;
+      if (!("outputs" in reply)) throw new Error("assertion: a batch reply without outputs");
+      return unpackOutputs(reply.outputs, records.length).map((o, i) =>
+        o ? { records: o } : { failure: reply.failures[i]! }
+      );
     } finally {
       clearTimeout(timer);
     }

@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { EtlRecordData } from "./abi_instance.ts";
-import type { EtlOutcome, EtlRecordFailure } from "./chain_runner.ts";
+import type { EtlRecordFailure } from "./chain_runner.ts";
 
 /** A module of a chain; `bytes` is sent only the first time a Worker sees the sha256. */
 export interface WorkerModuleRef {
@@ -18,12 +17,19 @@ export interface WorkerModuleRef {
 export interface WorkerRequest {
   readonly id: number;
   readonly chain: WorkerModuleRef[];
-  readonly records: EtlRecordData[];
+  /** The records, packed by `packRecords` and transferred. */
+  readonly records: ArrayBuffer;
+  readonly count: number;
   readonly memoryLimitBytes: number;
 }
 
 /** A batch's answer, a batch-level failure, or a `rustmq.log` line. */
 export type WorkerReply =
-  | { readonly id: number; readonly outcomes: EtlOutcome[] }
+  | {
+    readonly id: number;
+    /** Each input's outputs, packed by `packOutputs`; a failed input's reason is in `failures`. */
+    readonly outputs: ArrayBuffer;
+    readonly failures: Record<number, EtlRecordFailure>;
+  }
   | { readonly id: number; readonly error: EtlRecordFailure }
   | { readonly log: { readonly module: string; readonly line: string } };
