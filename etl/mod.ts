@@ -6,6 +6,7 @@
  */
 
 export { AbiInstance, type AbiInstanceOptions, type EtlRecordData } from "./abi_instance.ts";
+export { packOutputs, packRecords, unpackOutputs, unpackRecords } from "./record_packing.ts";
 export { type EtlOutcome, type EtlRecordFailure } from "./chain_runner.ts";
 export { EtlExecutionError, type EtlFailureKind, EtlModuleInvalidError } from "./etl_error.ts";
 export {
@@ -15,4 +16,4 @@ export {
   type ValidatedModule,
   validateModule,
 } from "./module_validation.ts";
-export { type EtlModule, EtlPool, type EtlPoolOptions } from "./worker_pool.ts";
+export { type EtlModule, EtlPool, EtlPoolBusyError, type EtlPoolOptions } from "./worker_pool.ts";

@@ -37,6 +37,22 @@ export interface EtlPoolOptions {
   readonly logLinesPerSecondMax?: number;
   /** Time source for the log rate limit. @default Date.now */
   readonly now?: () => number;
+  /** Batches that may wait for a Worker; more fail at once with EtlPoolBusyError. @default 10000 */
+  readonly queuedBatchesMax?: number;
+}
+
+/** The pool's wait queue is full: the caller should slow down and retry. */
+export class EtlPoolBusyError extends Error {
+  /** Stable code of this condition. */
+  readonly code = "ETL_POOL_BUSY";
+  /** The queue drains as batches finish. */
+  readonly retriable = true;
+  constructor(queuedBatchesMax: number) {
+    super(
+      `Cannot run an ETL batch as ${queuedBatchesMax} batches already wait for a Worker (etl.max_concurrent_executions are busy)`,
+    );
+    this.name = "EtlPoolBusyError";
+  }
 }
 
 interface _Slot {
@@ -160,6 +176,8 @@ export class EtlPool {
     if (this.#all.size < this.#options.maxConcurrentExecutions) {
       return Promise.resolve(this.#spawn());
     }
+    const max = this.#options.queuedBatchesMax ?? 10_000;
+    if (this.#waiters.length >= max) return Promise.reject(new EtlPoolBusyError(max));
     return new Promise((resolve) => this.#waiters.push(resolve));
   }
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type EtlModule, EtlPool, type EtlPoolOptions } from "./worker_pool.ts";
+import { type EtlModule, EtlPool, EtlPoolBusyError, type EtlPoolOptions } from "./worker_pool.ts";
 import { EtlExecutionError } from "./etl_error.ts";
 import { sha256Hex } from "./module_validation.ts";
 import type { EtlOutcome } from "./chain_runner.ts";
@@ -283,6 +283,44 @@ Deno.test("EtlPool forwards rustmq.log lines to the logger, rate-limited", async
     const logged = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "hello");
     assert.equal(logged.length, 2);
     assert.equal(logged[0].module, "talker");
+  } finally {
+    p.close();
+  }
+});
+
+Deno.test("EtlPool refuses batches past its wait queue with a retriable error", async () => {
+  const p = pool({ maxConcurrentExecutions: 1, queuedBatchesMax: 1 });
+  try {
+    const identity = await mod("identity", `${EMIT_ALL} (i32.const 0)`);
+    const running = p.run([identity], [rec("k", "1")]);
+    const queued = p.run([identity], [rec("k", "2")]);
+    await assert.rejects(p.run([identity], [rec("k", "3")]), (e: unknown) => {
+      assert.ok(e instanceof EtlPoolBusyError);
+      assert.equal(e.retriable, true);
+      return true;
+    });
+    assert.deepEqual([(await running).map(text), (await queued).map(text)], [["k=1"], ["k=2"]]);
+  } finally {
+    p.close();
+  }
+});
+
+Deno.test("EtlPool fails a batch whose module cannot be instantiated, and keeps serving", async () => {
+  const p = pool({ maxConcurrentExecutions: 1 });
+  try {
+    // A start function runs at instantiation, before any record: here it traps.
+    const bytes = await watToWasm(
+      abiModuleWat("(i32.const 0)", { extra: "(func $start unreachable) (start $start)" }),
+    );
+    const broken = { name: "broken", sha256: await sha256Hex(bytes), bytes };
+    await assert.rejects(p.run([broken], [rec("k", "v")]), (e: unknown) => {
+      assert.ok(e instanceof EtlExecutionError);
+      assert.equal(e.kind, "abi");
+      assert.match(e.message, /module 'broken'.*instantiation failed/);
+      return true;
+    });
+    const identity = await mod("identity", `${EMIT_ALL} (i32.const 0)`);
+    assert.deepEqual((await p.run([identity], [rec("k", "v")])).map(text), ["k=v"]);
   } finally {
     p.close();
   }
