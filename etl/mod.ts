@@ -17,3 +17,4 @@ export {
   validateModule,
 } from "./module_validation.ts";
 export { type EtlModule, EtlPool, EtlPoolBusyError, type EtlPoolOptions } from "./worker_pool.ts";
+export { ETL_DISABLED_MESSAGE, etlPoolOptions } from "./etl_config.ts";
