@@ -68,7 +68,7 @@ export class EtlPool {
   readonly #options: EtlPoolOptions;
   readonly #idle: _Slot[] = [];
   readonly #all = new Set<_Slot>();
-  readonly #waiters: ((slot: _Slot) => void)[] = [];
+  readonly #waiters: { resolve: (slot: _Slot) => void; reject: (e: Error) => void }[] = [];
   readonly #logWindows = new Map<string, { startMs: number; count: number }>();
   #nextId = 1;
   #closed = false;
@@ -120,6 +120,9 @@ export class EtlPool {
   close(): void {
     this.#closed = true;
     for (const slot of [...this.#all]) this.#discard(slot, new Error("ETL pool closed"));
+    for (const w of this.#waiters.splice(0)) {
+      w.reject(new Error("Cannot run ETL as the pool is closed"));
+    }
   }
 
   async #runBatch(chain: EtlModule[], records: EtlRecordData[]): Promise<EtlOutcome[]> {
@@ -178,13 +181,13 @@ export class EtlPool {
     }
     const max = this.#options.queuedBatchesMax ?? 10_000;
     if (this.#waiters.length >= max) return Promise.reject(new EtlPoolBusyError(max));
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve, reject) => this.#waiters.push({ resolve, reject }));
   }
 
   #release(slot: _Slot): void {
     slot.pending = undefined;
     const waiter = this.#waiters.shift();
-    if (waiter) waiter(slot);
+    if (waiter) waiter.resolve(slot);
     else this.#idle.push(slot);
   }
 
@@ -217,8 +220,8 @@ export class EtlPool {
     if (error) slot.pending?.reject(error);
     slot.pending = undefined;
     // A waiter gets a fresh Worker in the freed place.
-    const waiter = this.#waiters.shift();
-    if (waiter && !this.#closed) waiter(this.#spawn());
+    if (this.#closed) return;
+    this.#waiters.shift()?.resolve(this.#spawn());
   }
 
   #log(module: string, line: string): void {

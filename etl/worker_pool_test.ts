@@ -325,3 +325,15 @@ Deno.test("EtlPool fails a batch whose module cannot be instantiated, and keeps 
     p.close();
   }
 });
+
+Deno.test("EtlPool.close fails running and waiting batches instead of leaving them pending", async () => {
+  const p = pool({ maxConcurrentExecutions: 1, executionTimeoutMs: 5000 });
+  const spin = await mod("spin", "(loop $l (br $l)) (i32.const 0)");
+  const running = p.run([spin], [rec("k", "1")]);
+  const waiting = p.run([spin], [rec("k", "2")]);
+  await new Promise((r) => setTimeout(r, 50));
+  p.close();
+  await assert.rejects(running, /closed/);
+  await assert.rejects(waiting, /closed/);
+  assert.equal(p.workerCount, 0);
+});
