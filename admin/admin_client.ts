@@ -65,8 +65,16 @@ export class AdminClient {
     this.#fetch = options.fetch ?? fetch;
   }
 
-  /** Sends a request to the first controller that gives a definitive answer. */
-  async request(method: string, path: string, body?: unknown): Promise<unknown> {
+  /**
+   * Sends a request to the first controller that gives a definitive answer. A `Uint8Array`
+   * body goes as `application/octet-stream`, anything else as JSON; `headers` are added.
+   */
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<unknown> {
     // One key for every attempt of a write, so a retry on another controller applies it once.
     const key = method === "GET" || method === "HEAD" ? null : crypto.randomUUID();
     let last = new AdminApiError("UNAVAILABLE", 0, "No controller URL answered");
@@ -74,7 +82,7 @@ export class AdminClient {
       if (lap > 0) await new Promise((r) => setTimeout(r, this.#pauseMs));
       for (const base of this.#urls) {
         try {
-          return await this.#attempt(base, method, path, key, body);
+          return await this.#attempt(base, method, path, key, body, headers);
         } catch (err) {
           if (!(err instanceof AdminApiError) || !err.retriable) throw err;
           last = err;
@@ -89,18 +97,24 @@ export class AdminClient {
     method: string,
     path: string,
     key: string | null,
-    body?: unknown,
+    body: unknown,
+    extraHeaders: Record<string, string>,
   ): Promise<unknown> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { ...extraHeaders };
     if (key !== null) headers["idempotency-key"] = key;
-    if (body !== undefined) headers["content-type"] = "application/json";
+    const raw = body instanceof Uint8Array;
+    if (body !== undefined) {
+      headers["content-type"] = raw ? "application/octet-stream" : "application/json";
+    }
     if (this.#token !== "") headers.authorization = `Bearer ${this.#token}`;
     let res: Response;
     try {
       res = await this.#fetch(base + path, {
         method,
         headers,
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        ...(body === undefined
+          ? {}
+          : { body: raw ? body as Uint8Array<ArrayBuffer> : JSON.stringify(body) }),
         signal: AbortSignal.timeout(this.#attemptMs),
       });
     } catch (err) {

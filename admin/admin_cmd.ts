@@ -16,6 +16,7 @@ import {
 import { AdminApiError, AdminClient } from "./admin_client.ts";
 import { table } from "./format.ts";
 import { runConsumerGroups } from "./consumer_groups_cmd.ts";
+import { runModuleCommand } from "./wasm_modules_cmd.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:9642";
 
@@ -63,7 +64,8 @@ export const adminCommand: Command = {
     "alter-topic <name> [--config k=v ...] [--partitions N],\n" +
     "list-topics, describe-topic <name>, delete-topic <name>, cluster-health, brokers,\n" +
     "elect-preferred-leaders [topic], reassign-partition <topic> <partition> <id,id,...>,\n" +
-    "consumer-groups (list | describe <group> | reset-offsets <group> ...; see its help)\n" +
+    "consumer-groups (list | describe <group> | reset-offsets <group> ...; see its help),\n" +
+    "deploy-module <name> <file.wasm>, list-modules, describe-module <name>, delete-module <name>\n" +
     "Every --controller URL is tried in turn until one answers.",
   async run(values, positionals, io) {
     const [command, ...args] = positionals;
@@ -218,6 +220,11 @@ async function _dispatch(
       );
       return EXIT_OK;
     }
+    case "deploy-module":
+    case "list-modules":
+    case "describe-module":
+    case "delete-module":
+      return await runModuleCommand(client, command, args, print);
     case "brokers": {
       _args(args, 0, "brokers");
       const r = await client.request("GET", "/api/v1/brokers") as { brokers: _Json[] };

@@ -15,6 +15,10 @@ const BENCHES: readonly { name: string; cmd: string[] }[] = [
     name: "tiering",
     cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/tiering_bench.ts"],
   },
+  {
+    name: "etl",
+    cmd: [Deno.execPath(), "run", "--allow-all", "bench/etl_bench.ts"],
+  },
 ];
 
 if (import.meta.main) {

@@ -11,6 +11,7 @@
  * | GET | /api/v1/cluster/health | leader, voters, brokers up/down, offline/under-replicated partitions |
  * | GET | /api/v1/brokers | registered brokers |
  * | GET | /api/v1/metrics | controller figures as JSON |
+ * | POST, GET, DELETE | /api/v1/wasm/modules[/:name] | the ETL module registry (wasm_modules_api.ts) |
  *
  * Writes go through the Raft log (a follower forwards them to the leader); topic and broker reads
  * are linearizable (ReadIndex). Errors are `{ error: { code, message, field? } }` with the status
@@ -21,6 +22,7 @@
  */
 
 import { mountConsumerGroupsApi } from "./consumer_groups_api.ts";
+import { mountWasmModulesApi } from "./wasm_modules_api.ts";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ControllerNode } from "./controller_node.ts";
@@ -197,6 +199,7 @@ export function mountAdminApi(
     }));
     return c.json({ objects });
   });
+  mountWasmModulesApi(api, node);
   mountConsumerGroupsApi(
     api,
     () => node.sm.brokers().filter((b) => !b.fenced).map((b) => `${b.host}:${b.port}`),

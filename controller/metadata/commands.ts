@@ -197,6 +197,28 @@ export interface ImportLocalCommand {
   manifest: ManifestState;
 }
 
+/**
+ * Deploys a WebAssembly ETL module; a name deployed again gets the next version. The proposer
+ * has validated the bytes against ABI v1 (compiling is async and not for every controller's
+ * apply); the state machine keeps them so every controller and broker can serve them.
+ */
+export interface DeployWasmModuleCommand {
+  v: 1;
+  op: "deploy_wasm_module";
+  name: string;
+  sha256: string;
+  sizeBytes: number;
+  /** The `.wasm`, base64. */
+  bytesBase64: string;
+}
+
+/** Deletes a WebAssembly ETL module with all its versions. */
+export interface DeleteWasmModuleCommand {
+  v: 1;
+  op: "delete_wasm_module";
+  name: string;
+}
+
 /** Every command of the metadata state machine. */
 export type MetadataCommand =
   | InitClusterCommand
@@ -217,7 +239,9 @@ export type MetadataCommand =
   | DecommissionEndCommand
   | ElectPreferredLeadersCommand
   | ReassignPartitionCommand
-  | ImportLocalCommand;
+  | ImportLocalCommand
+  | DeployWasmModuleCommand
+  | DeleteWasmModuleCommand;
 
 /** The operation names, for validating commands that arrive over the network. */
 export const COMMAND_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
@@ -240,6 +264,8 @@ export const COMMAND_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
   "elect_preferred_leaders",
   "reassign_partition",
   "import_local",
+  "deploy_wasm_module",
+  "delete_wasm_module",
 ]);
 
 /** Operations only the controller itself proposes; brokers and REST clients may not. */
@@ -310,6 +336,13 @@ const _SHAPES: Record<MetadataCommand["op"], _Shape> = {
     topics: "array",
     manifest: "object",
   },
+  deploy_wasm_module: {
+    name: "string",
+    sha256: "string",
+    sizeBytes: "number",
+    bytesBase64: "string",
+  },
+  delete_wasm_module: { name: "string" },
 };
 
 function _typeOk(value: unknown, type: _Shape[string]): boolean {

@@ -21,6 +21,7 @@ import type {
   AlterIsrCommand,
   BrokerEndpoint,
   CreateTopicCommand,
+  DeployWasmModuleCommand,
   FenceBrokerCommand,
   ImportLocalCommand,
   MetadataCommand,
@@ -77,6 +78,17 @@ export interface TopicRecord {
   partitions: PartitionRecord[];
 }
 
+/** A deployed WebAssembly ETL module (its latest version). */
+export interface WasmModuleRecord {
+  name: string;
+  /** 1 on the first deploy, then one more on each deploy of the same name. */
+  version: number;
+  sha256: string;
+  sizeBytes: number;
+  /** The `.wasm`, base64. */
+  bytesBase64: string;
+}
+
 /** The whole replicated state, exactly as snapshots hold it. */
 export interface MetadataStateData {
   v: 1;
@@ -95,6 +107,8 @@ export interface MetadataStateData {
    * first attempt did land gets that outcome instead of applying it twice.
    */
   requests: { key: string; result: ApplyResult }[];
+  /** WebAssembly ETL modules by name. */
+  wasmModules: Record<string, WasmModuleRecord>;
 }
 
 /** The outcome of one command, identical on every controller. */
@@ -115,6 +129,22 @@ export interface MetadataDelta {
     objectsAdded: ManifestObject[];
     objectsRemoved: string[];
   };
+}
+
+/** Longest WebAssembly module name. */
+export const WASM_MODULE_NAME_CHARS_MAX = 128;
+
+/** Throws unless `name` is 1 to 128 characters of `[a-zA-Z0-9._-]`, like a topic name. */
+export function validateWasmModuleName(name: string): void {
+  if (
+    name.length === 0 || name.length > WASM_MODULE_NAME_CHARS_MAX ||
+    !/^[a-zA-Z0-9._-]+$/.test(name)
+  ) {
+    throw new MetadataError(
+      "INVALID_REQUEST",
+      `Cannot use module name '${name}' as it must be 1 to ${WASM_MODULE_NAME_CHARS_MAX} ASCII letters, digits, '.', '_' or '-'`,
+    );
+  }
 }
 
 /** Options of {@linkcode MetadataStateMachine}. */
@@ -155,6 +185,7 @@ export function emptyMetadataState(): MetadataStateData {
     decommissioning: [],
     placementCursor: 0,
     requests: [],
+    wasmModules: {},
   };
 }
 
@@ -226,6 +257,16 @@ export class MetadataStateMachine {
     return Object.values(this.#state.topics);
   }
 
+  /** Deployed WebAssembly ETL modules, by name. */
+  wasmModules(): readonly WasmModuleRecord[] {
+    return Object.values(this.#state.wasmModules).sort((a, b) => a.name < b.name ? -1 : 1);
+  }
+
+  /** One deployed WebAssembly ETL module. */
+  wasmModule(name: string): WasmModuleRecord | undefined {
+    return Object.hasOwn(this.#state.wasmModules, name) ? this.#state.wasmModules[name] : undefined;
+  }
+
   topic(name: string): TopicRecord | undefined {
     return Object.hasOwn(this.#state.topics, name) ? this.#state.topics[name] : undefined;
   }
@@ -284,7 +325,12 @@ export class MetadataStateMachine {
     if (parsed.v !== 1) {
       throw new RangeError(`Cannot restore metadata snapshot version ${parsed.v}`);
     }
-    this.#state = { ...parsed, requests: parsed.requests ?? [] };
+    // Snapshots from before a field existed restore it empty.
+    this.#state = {
+      ...parsed,
+      requests: parsed.requests ?? [],
+      wasmModules: parsed.wasmModules ?? {},
+    };
     this.#applied = index;
     this.#manifestIndex.reset(parsed.manifest);
   }
@@ -341,6 +387,10 @@ export class MetadataStateMachine {
         return this.#reassign(cmd.topic, cmd.partition, cmd.replicas);
       case "import_local":
         return this.#importLocal(index, cmd);
+      case "deploy_wasm_module":
+        return this.#deployWasmModule(cmd);
+      case "delete_wasm_module":
+        return this.#deleteWasmModule(cmd.name);
       default:
         throw new MetadataError(
           "INVALID_REQUEST",
@@ -372,6 +422,38 @@ export class MetadataStateMachine {
       };
     }
     return delta;
+  }
+
+  // ---------------------------------------------------------------- wasm modules
+
+  #deployWasmModule(cmd: DeployWasmModuleCommand): WasmModuleRecord {
+    validateWasmModuleName(cmd.name);
+    if (!/^[0-9a-f]{64}$/.test(cmd.sha256) || !Number.isSafeInteger(cmd.sizeBytes)) {
+      throw new MetadataError(
+        "INVALID_REQUEST",
+        "Cannot deploy a module without its sha256 and size",
+      );
+    }
+    const old = this.wasmModule(cmd.name);
+    const record: WasmModuleRecord = {
+      name: cmd.name,
+      version: (old?.version ?? 0) + 1,
+      sha256: cmd.sha256,
+      sizeBytes: cmd.sizeBytes,
+      bytesBase64: cmd.bytesBase64,
+    };
+    this.#state.wasmModules = { ...this.#state.wasmModules, [cmd.name]: record };
+    return record;
+  }
+
+  #deleteWasmModule(name: string): unknown {
+    const old = this.wasmModule(name);
+    if (old === undefined) {
+      throw new MetadataError("NOT_FOUND", `Cannot delete module '${name}' as it does not exist`);
+    }
+    const { [name]: _removed, ...rest } = this.#state.wasmModules;
+    this.#state.wasmModules = rest;
+    return { deleted: name, version: old.version };
   }
 
   // ---------------------------------------------------------------- brokers

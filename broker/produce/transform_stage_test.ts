@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { transformBatch } from "./transform_stage.ts";
+import {
+  batchCompression,
+  buildBatch,
+  decodeRecords,
+  validateBatch,
+} from "../../protocol/record/record_batch.ts";
+import { type EtlModule, EtlPool } from "../../etl/worker_pool.ts";
+import { EtlExecutionError } from "../../etl/etl_error.ts";
+import { sha256Hex } from "../../etl/module_validation.ts";
+import { abiModuleWat, watToWasm } from "../../etl/testing/wat.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const EMIT_ALL = "(call $emit (local.get $kp) (local.get $kl) (local.get $vp) (local.get $vl))";
+
+async function mod(name: string, body: string): Promise<EtlModule> {
+  const bytes = await watToWasm(abiModuleWat(body));
+  return { name, sha256: await sha256Hex(bytes), bytes };
+}
+// Drops values starting with 'x'; traps on values starting with 't'.
+const FILTER =
+  `(if (i32.eq (i32.load8_u (local.get $vp)) (i32.const 120)) (then (return (i32.const 0))))
+  (if (i32.eq (i32.load8_u (local.get $vp)) (i32.const 116)) (then unreachable))
+  ${EMIT_ALL} (i32.const 0)`;
+// Emits each record twice.
+const DOUBLE = `${EMIT_ALL} ${EMIT_ALL} (i32.const 0)`;
+
+function newPool(): EtlPool {
+  return new EtlPool({
+    maxConcurrentExecutions: 1,
+    executionTimeoutMs: 2000,
+    memoryLimitBytes: 1 << 20,
+    batchSize: 100,
+  });
+}
+
+async function input(values: string[]): Promise<Uint8Array> {
+  return await buildBatch(
+    values.map((v, i) => ({
+      key: enc.encode(`k${i}`),
+      value: enc.encode(v),
+      timestamp: 1000 + i,
+      headers: [{ key: "trace", value: enc.encode(`t${i}`) }],
+    })),
+    { producerId: 42, producerEpoch: 3, baseSequence: 17, compression: "gzip" },
+  );
+}
+
+Deno.test("transformBatch re-encodes the chain's output with a valid CRC and the producer fields", async () => {
+  const pool = newPool();
+  try {
+    const chain = [await mod("filter", FILTER), await mod("double", DOUBLE)];
+    const r = await transformBatch(await input(["a", "xdrop", "b"]), chain, { pool });
+    assert.equal(r.recordsIn, 3);
+    assert.equal(r.recordsOut, 4);
+    const header = validateBatch(r.batch!);
+    assert.equal(batchCompression(header), "gzip");
+    assert.deepEqual([header.producerId, header.producerEpoch, header.baseSequence], [42, 3, 17]);
+    assert.equal(header.recordCount, 4);
+    const { records } = await decodeRecords(r.batch!);
+    assert.deepEqual(
+      records.map((
+        x,
+      ) => [
+        dec.decode(x.key!),
+        dec.decode(x.value!),
+        x.timestamp,
+        dec.decode(x.headers[0]!.value!),
+      ]),
+      [
+        ["k0", "a", 1000, "t0"],
+        ["k0", "a", 1000, "t0"],
+        ["k2", "b", 1002, "t2"],
+        ["k2", "b", 1002, "t2"],
+      ],
+    );
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("transformBatch passes a batch through an empty chain and drops a fully filtered one", async () => {
+  const pool = newPool();
+  try {
+    const batch = await input(["a"]);
+    assert.equal((await transformBatch(batch, [], { pool })).batch, batch);
+    const r = await transformBatch(await input(["x1", "x2"]), [await mod("filter", FILTER)], {
+      pool,
+    });
+    assert.deepEqual(r, { batch: null, recordsIn: 2, recordsOut: 0 });
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("transformBatch rejects the whole batch naming the failing module", async () => {
+  const pool = newPool();
+  try {
+    await assert.rejects(
+      transformBatch(await input(["a", "trap"]), [await mod("filter", FILTER)], { pool }),
+      (e: unknown) => {
+        assert.ok(e instanceof EtlExecutionError);
+        assert.equal(e.kind, "trap");
+        assert.match(e.message, /^Cannot transform with module 'filter' as it failed \(trap\)/);
+        return true;
+      },
+    );
+  } finally {
+    pool.close();
+  }
+});

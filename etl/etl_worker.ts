@@ -1,0 +1,57 @@
+/**
+ * The Worker side of the ETL pool: it compiles each module once (by sha256), keeps one
+ * instance per module, and runs the batches the pool sends. It holds no other state, so the
+ * pool can terminate and replace it at any time (timeout, memory limit).
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { AbiInstance } from "./abi_instance.ts";
+import { type ChainStage, runChain } from "./chain_runner.ts";
+import { EtlExecutionError } from "./etl_error.ts";
+import type { WorkerReply, WorkerRequest } from "./worker_protocol.ts";
+import type { EtlRecordFailure } from "./chain_runner.ts";
+import { packOutputs, unpackRecords } from "./record_packing.ts";
+
+const _stages = new Map<string, ChainStage>();
+
+function _stage(
+  ref: WorkerRequest["chain"][number],
+  memoryLimitBytes: number,
+): ChainStage {
+  const cached = _stages.get(ref.sha256);
+  if (cached) return cached;
+  if (!ref.bytes) throw new Error(`assertion: module ${ref.sha256} sent without bytes`);
+  const module = new WebAssembly.Module(ref.bytes as Uint8Array<ArrayBuffer>);
+  const onLog = (line: string) => _post({ log: { module: ref.name, line } });
+  const recreate = () => AbiInstance.create(module, { name: ref.name, memoryLimitBytes, onLog });
+  const stage: ChainStage = { name: ref.name, instance: recreate(), recreate };
+  _stages.set(ref.sha256, stage);
+  return stage;
+}
+
+function _post(reply: WorkerReply, transfer: Transferable[] = []): void {
+  self.postMessage(reply, transfer);
+}
+
+self.onmessage = (event: MessageEvent<WorkerRequest>) => {
+  const req = event.data;
+  try {
+    const stages = req.chain.map((ref) => _stage(ref, req.memoryLimitBytes));
+    const outcomes = runChain(stages, unpackRecords(req.records, req.count));
+    const failures: Record<number, EtlRecordFailure> = {};
+    const outputs = packOutputs(outcomes.map((o, i) => {
+      if ("records" in o) return o.records;
+      failures[i] = o.failure;
+      return null;
+    }));
+    _post({ id: req.id, outputs, failures }, [outputs]);
+  } catch (e) {
+    if (!(e instanceof EtlExecutionError)) throw e;
+    // The pool discards this Worker after a memory failure; drop the instance anyway.
+    _stages.delete(req.chain.find((c) => c.name === e.module)?.sha256 ?? "");
+    _post({ id: req.id, error: { kind: e.kind, module: e.module, message: e.message } });
+  }
+};
