@@ -30,6 +30,8 @@ import { listenTcp, type TcpListener } from "./net/tcp_listener.ts";
 import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
 import type { FrameHandler, NetCounters } from "./net/frame_handler.ts";
 import { type ApiRoute, createRequestRouter } from "./kafka_api/request_router.ts";
+import { StartupGate } from "./kafka_api/startup_gate.ts";
+import { failpointPause } from "../ops/failpoints.ts";
 import {
   type LabelledNetCounters,
   registerNetworkMetrics,
@@ -252,12 +254,19 @@ export class Broker implements AsyncDisposable {
     );
 
     // The advertised port is only known once the listener is bound, so the listener starts
-    // first and requests wait for `ready` before being routed.
-    let route: FrameHandler | null = null;
-    const handler: FrameHandler = (frame, conn) => {
-      if (route === null) return Promise.reject(new Error("broker is still starting"));
-      return route(frame, conn);
-    };
+    // first: the gate answers ApiVersions at once and holds other requests until serving.
+    const epochRoute = offsetForLeaderEpochRoute((topic, partition) => {
+      const p = partitions.get(topic, partition);
+      if (p === undefined || p.role !== "leader") return undefined;
+      return {
+        leaderEpochCache: p.epochs,
+        logEndOffset: p.log.logEndOffset,
+        currentLeaderEpoch: p.leaderEpoch,
+      };
+    });
+    const routes = [...BROKER_ROUTES, epochRoute as unknown as ApiRoute<never, never>];
+    const gate = new StartupGate(routes);
+    const handler = gate.handler;
     const tcp = listenTcp(handler, {
       hostname: kafkaListen.host,
       port: kafkaListen.port,
@@ -420,21 +429,9 @@ export class Broker implements AsyncDisposable {
       stopping: () => ctx.stopping,
       groups,
     };
-    const epochRoute = offsetForLeaderEpochRoute((topic, partition) => {
-      const p = partitions.get(topic, partition);
-      if (p === undefined || p.role !== "leader") return undefined;
-      return {
-        leaderEpochCache: p.epochs,
-        logEndOffset: p.log.logEndOffset,
-        currentLeaderEpoch: p.leaderEpoch,
-      };
-    });
     const requestMetrics = new RequestMetrics();
-    route = createRequestRouter(
-      [...BROKER_ROUTES, epochRoute as unknown as ApiRoute<never, never>],
-      brokerCtx,
-      requestMetrics.observe,
-    );
+    await failpointPause("broker-before-serving");
+    gate.openWith(createRequestRouter(routes, brokerCtx, requestMetrics.observe));
 
     const ops = options.serveHttp === false
       ? null
