@@ -9,7 +9,7 @@
 import { type Command, EXIT_OK, stringOpt, UsageError } from "../config/cli.ts";
 import { loadOrReport } from "../config/check_cmd.ts";
 import { loadBrokerConfig } from "../config/load.ts";
-import { createLogger, type Logger, type LogLevel } from "../ops/logger.ts";
+import { createLogger, type Logger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
 import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
 import { connectToControllers } from "../controller/client/connect.ts";
 import { ensureDevCertificates } from "./net/dev_certs.ts";
@@ -63,6 +63,7 @@ export const brokerCommand: Command = {
     const cfg = loadOrReport(() => loadBrokerConfig(file), file, values.check === true, io);
     if ("exit" in cfg) return cfg.exit;
     const logger = createLogger("broker", { level: cfg.broker.log_level as LogLevel });
+    using _logSummaries = logSummaryTimer(logger);
     const walPath = cfg.wal.path.replace(/\/+$/, "");
     const dataDir = stringOpt(values, "data-dir") ??
       `${walPath.slice(0, Math.max(0, walPath.lastIndexOf("/"))) || "."}/broker`;

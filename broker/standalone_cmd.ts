@@ -9,7 +9,7 @@
 import { type Command, EXIT_OK, stringOpt } from "../config/cli.ts";
 import { loadOrReport } from "../config/check_cmd.ts";
 import { loadBrokerConfig } from "../config/load.ts";
-import { createLogger, type LogLevel } from "../ops/logger.ts";
+import { createLogger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
 import { ensureDevCertificates } from "./net/dev_certs.ts";
 import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
 import { EmbeddedController } from "../controller/embedded_controller.ts";
@@ -87,6 +87,7 @@ export const standaloneCommand: Command = {
     );
     if ("exit" in cfg) return cfg.exit;
     const logger = createLogger("standalone", { level: cfg.broker.log_level as LogLevel });
+    using _logSummaries = logSummaryTimer(logger);
     const tls = await ensureDevCertificates(`${dataDir}/tls`);
     if (tls.generated) {
       logger.info("generated a development CA for QUIC clients", { ca: tls.caPath });
