@@ -31,6 +31,7 @@ import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
 import type { FrameHandler, NetCounters } from "./net/frame_handler.ts";
 import { type ApiRoute, createRequestRouter } from "./kafka_api/request_router.ts";
 import { StartupGate } from "./kafka_api/startup_gate.ts";
+import { checkWalCapacity } from "./wal_capacity.ts";
 import { failpointPause } from "../ops/failpoints.ts";
 import {
   type LabelledNetCounters,
@@ -229,9 +230,15 @@ export class Broker implements AsyncDisposable {
         ? "127.0.0.1"
         : kafkaListen.host);
 
-    const { wal, recovered } = await Wal.open({
+    const walCapacity = await checkWalCapacity({
       path: cfg.wal.path,
       capacityBytes: cfg.wal.capacity_bytes,
+      segmentBytes: cfg.wal.segment_size_bytes,
+      clamp: cfg.wal.clamp_capacity_to_disk,
+    }, log.child("wal"));
+    const { wal, recovered } = await Wal.open({
+      path: cfg.wal.path,
+      capacityBytes: walCapacity,
       segmentSizeBytes: cfg.wal.segment_size_bytes,
       bufferSize: cfg.wal.buffer_size,
       fsyncOnWrite: cfg.wal.fsync_on_write,
@@ -329,7 +336,7 @@ export class Broker implements AsyncDisposable {
       waiter,
       logger: log.child("partitions"),
       nowMs: () => Date.now(),
-      walHighWaterBytes: cfg.wal.capacity_bytes - cfg.wal.segment_size_bytes,
+      walHighWaterBytes: walCapacity - cfg.wal.segment_size_bytes,
       tiering: {
         manifest,
         reader,
@@ -382,7 +389,7 @@ export class Broker implements AsyncDisposable {
       uploadBytesTarget: cfg.object_storage.upload_bytes_target,
       rangeBytesMax: Math.min(8 * 1024 * 1024, cfg.object_storage.upload_bytes_target),
       underPressure: () =>
-        wal.stats.usedBytes > cfg.wal.capacity_bytes / 2 ||
+        wal.stats.usedBytes > walCapacity / 2 ||
         cache.usedBytes > cache.capacityBytes / 2,
       inFlight,
       logger: log.child("uploader"),
@@ -525,6 +532,16 @@ function _startQuic(
   });
 }
 
+function _walDiskReason(wal: Wal): string | null {
+  const since = wal.diskFullSinceMs;
+  return since === null
+    ? null
+    // The broker's WAL runs on the system clock (performance.now), hence timeOrigin.
+    : `WAL disk full since ${
+      new Date(performance.timeOrigin + since).toISOString()
+    }: appends fail until space is freed`;
+}
+
 function _startOps(
   cfg: BrokerConfig,
   wal: Wal,
@@ -538,7 +555,11 @@ function _startOps(
   const { app, registry } = createOpsApp({
     role: "broker",
     version: VERSION,
-    readiness: { storage: () => partitions.fatalError?.message ?? null },
+    readiness: {
+      storage: () => partitions.fatalError?.message ?? null,
+      wal_disk: () => _walDiskReason(wal),
+    },
+    degraded: { wal_disk: () => _walDiskReason(wal) },
   });
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
@@ -550,6 +571,11 @@ function _startOps(
       },
     });
   gauge("rustmq_wal_used_bytes", "Bytes held by WAL segments", () => wal.stats.usedBytes);
+  gauge(
+    "rustmq_wal_disk_full",
+    "1 while WAL writes fail as the disk is full",
+    () => wal.diskFull ? 1 : 0,
+  );
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({
       name,
