@@ -32,6 +32,7 @@ import type { FrameHandler, NetCounters } from "./net/frame_handler.ts";
 import { type ApiRoute, createRequestRouter } from "./kafka_api/request_router.ts";
 import { StartupGate } from "./kafka_api/startup_gate.ts";
 import { checkWalCapacity } from "./wal_capacity.ts";
+import { WalDiskWatch } from "./wal_disk_watch.ts";
 import { failpointPause } from "../ops/failpoints.ts";
 import {
   type LabelledNetCounters,
@@ -146,6 +147,7 @@ export class Broker implements AsyncDisposable {
   readonly #replication: TcpListener | null;
   readonly #binding: ClusterBinding;
   readonly #locks: DirectoryLock[];
+  readonly #diskWatch: WalDiskWatch;
   readonly #fetchers: ReplicaFetcherManager;
 
   private constructor(parts: {
@@ -165,8 +167,10 @@ export class Broker implements AsyncDisposable {
     ctx: { stopping: boolean };
     logger: Logger;
     locks: DirectoryLock[];
+    diskWatch: WalDiskWatch;
   }) {
     this.#locks = parts.locks;
+    this.#diskWatch = parts.diskWatch;
     this.addrs = parts.addrs;
     this.partitions = parts.partitions;
     this.metadata = parts.metadata;
@@ -246,6 +250,7 @@ export class Broker implements AsyncDisposable {
       backend: cfg.wal.io_backend as "auto" | "ffi" | "portable",
       logger: log.child("wal"),
     });
+    const diskWatch = new WalDiskWatch(cfg.wal.path, cfg.wal.segment_size_bytes, log.child("wal"));
     const waiter = new FetchWaiter();
     const ctx = { stopping: false };
     const cache = new LogCache({
@@ -442,7 +447,7 @@ export class Broker implements AsyncDisposable {
 
     const ops = options.serveHttp === false
       ? null
-      : _startOps(cfg, wal, cache, partitions, groups, binding, log, {
+      : _startOps(cfg, wal, diskWatch, cache, partitions, groups, binding, log, {
         requests: requestMetrics,
         listeners: [
           { transport: "tcp", counters: tcp.counters },
@@ -483,6 +488,7 @@ export class Broker implements AsyncDisposable {
       binding,
       fetchers,
       locks,
+      diskWatch,
     });
   }
 
@@ -500,6 +506,7 @@ export class Broker implements AsyncDisposable {
     ]);
     await this.#fetchers.stop();
     await this.#tier.stop();
+    this.#diskWatch[Symbol.dispose]();
     await this.#wal.close();
     await this.#binding.close();
     for (const lock of this.#locks) lock.release();
@@ -545,6 +552,7 @@ function _walDiskReason(wal: Wal): string | null {
 function _startOps(
   cfg: BrokerConfig,
   wal: Wal,
+  diskWatch: WalDiskWatch,
   cache: LogCache,
   partitions: PartitionManager,
   groups: GroupService,
@@ -575,6 +583,11 @@ function _startOps(
     "rustmq_wal_disk_full",
     "1 while WAL writes fail as the disk is full",
     () => wal.diskFull ? 1 : 0,
+  );
+  gauge(
+    "rustmq_wal_disk_free_bytes",
+    "Free bytes on the WAL's filesystem (-1 where it cannot be measured)",
+    () => diskWatch.freeBytes ?? -1,
   );
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({

@@ -14,6 +14,8 @@
 import assert from "node:assert/strict";
 import { startStandalone } from "./support/standalone_process.ts";
 import { tempDir } from "./support/temp_dir.ts";
+import { WalDiskWatch } from "../broker/wal_disk_watch.ts";
+import { createLogger } from "../ops/logger.ts";
 
 const MIB = 1024 * 1024;
 
@@ -200,6 +202,29 @@ Deno.test({
       assert.equal(rows.length, before.length + after.length + duringKept);
       assert.equal((sa.stderr().match(/WAL disk is full: appends fail/g) ?? []).length, 1);
       assert.equal((sa.stderr().match(/WAL disk has room again/g) ?? []).length, 1);
+    });
+  },
+});
+
+Deno.test({
+  name: "the WAL disk watch logs once when less than a segment is free and once when it clears",
+  ignore: skipReason !== null,
+  async fn() {
+    await withTmpfs(16 * MIB, async (mnt) => {
+      const lines: { msg: string; freeBytes?: number }[] = [];
+      const logger = createLogger("t", { sink: (l) => lines.push(JSON.parse(l)) });
+      using watch = new WalDiskWatch(mnt, MIB, logger, 3_600_000);
+      assert.ok(watch.freeBytes! > 15 * MIB, `${watch.freeBytes}`);
+      await fillDisk(`${mnt}/ballast`);
+      watch.check();
+      watch.check();
+      assert.equal(watch.freeBytes, 0);
+      await Deno.remove(`${mnt}/ballast`);
+      watch.check();
+      assert.deepEqual(lines.map((l) => l.msg), [
+        "WAL filesystem is low on space: less than one segment is free",
+        "WAL filesystem has room again",
+      ]);
     });
   },
 });
