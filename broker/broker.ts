@@ -342,6 +342,7 @@ export class Broker implements AsyncDisposable {
       logger: log.child("partitions"),
       nowMs: () => Date.now(),
       walHighWaterBytes: walCapacity - cfg.wal.segment_size_bytes,
+      walFullReason: () => _objectStoreReason(cfg, uploaderRef, "uploads to "),
       tiering: {
         manifest,
         reader,
@@ -447,7 +448,7 @@ export class Broker implements AsyncDisposable {
 
     const ops = options.serveHttp === false
       ? null
-      : _startOps(cfg, wal, diskWatch, cache, partitions, groups, binding, log, {
+      : _startOps(cfg, wal, diskWatch, uploader, cache, partitions, groups, binding, log, {
         requests: requestMetrics,
         listeners: [
           { transport: "tcp", counters: tcp.counters },
@@ -539,6 +540,22 @@ function _startQuic(
   });
 }
 
+/** Why uploads are failing, naming the store, or null while they succeed. */
+function _objectStoreReason(
+  cfg: BrokerConfig,
+  uploader: Uploader | null,
+  prefix: string,
+): string | null {
+  const failing = uploader?.failing;
+  if (!failing) return null;
+  const o = cfg.object_storage;
+  const where = o.storage_type === "Local"
+    ? `Local ${o.local_path}`
+    : `${o.storage_type} bucket ${o.bucket}${o.endpoint ? ` at ${o.endpoint}` : ""}`;
+  return `${prefix}object store unreachable since ${new Date(failing.sinceMs).toISOString()} ` +
+    `(${where}): ${failing.error.message}`;
+}
+
 function _walDiskReason(wal: Wal): string | null {
   const since = wal.diskFullSinceMs;
   return since === null
@@ -553,6 +570,7 @@ function _startOps(
   cfg: BrokerConfig,
   wal: Wal,
   diskWatch: WalDiskWatch,
+  uploader: Uploader,
   cache: LogCache,
   partitions: PartitionManager,
   groups: GroupService,
@@ -567,7 +585,10 @@ function _startOps(
       storage: () => partitions.fatalError?.message ?? null,
       wal_disk: () => _walDiskReason(wal),
     },
-    degraded: { wal_disk: () => _walDiskReason(wal) },
+    degraded: {
+      wal_disk: () => _walDiskReason(wal),
+      object_store: () => _objectStoreReason(cfg, uploader, ""),
+    },
   });
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({

@@ -152,6 +152,8 @@ export interface PartitionManagerOptions {
   readonly nowMs: () => number;
   /** Appends are refused (before offsets are assigned) when the WAL uses more than this. */
   readonly walHighWaterBytes: number;
+  /** Why the WAL is full, for the producer's error (e.g. the object store is down). */
+  readonly walFullReason?: () => string | null;
   /** How long an append waits for the WAL to drop below its high-water mark. @default 2000 */
   readonly walFullWaitMs?: number;
   /** Object storage for data that left the log cache. @default none: the cache holds all */
@@ -1001,9 +1003,11 @@ export class PartitionManager {
     }
     const used = this.#o.wal.stats.usedBytes;
     if (used > this.#o.walHighWaterBytes) {
+      const why = this.#o.walFullReason?.();
       throw new KafkaProtocolError(
         "KAFKA_STORAGE_ERROR",
-        `Cannot append as the WAL is nearly full: ${used} bytes used of ${this.#o.walHighWaterBytes} allowed`,
+        `Cannot append as the WAL is nearly full: ${used} bytes used of ${this.#o.walHighWaterBytes} allowed` +
+          (why ? `, ${why}` : ""),
         { retriable: true },
       );
     }
