@@ -558,7 +558,14 @@ export class PartitionManager {
     this.#rollbacks.issued(p);
     p.producers.record(seq, assigned.baseOffset);
     this.#o.cache.appendReserved(p.key, batch);
-    const appended = this.#o.wal.append(p.streamId, BigInt(assigned.baseOffset), batch);
+    // A synchronous throw must settle too, or the partition's count of appends in flight leaks.
+    const appended = (() => {
+      try {
+        return this.#o.wal.append(p.streamId, BigInt(assigned.baseOffset), batch);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    })();
     p.durable = appended.then(() => {}, () => {});
     try {
       await appended;
