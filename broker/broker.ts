@@ -28,6 +28,10 @@ import { listenTcp, type TcpListener } from "./net/tcp_listener.ts";
 import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
 import type { FrameHandler, NetCounters } from "./net/frame_handler.ts";
 import { type ApiRoute, createRequestRouter } from "./kafka_api/request_router.ts";
+import { StartupGate } from "./kafka_api/startup_gate.ts";
+import { checkWalCapacity } from "./wal_capacity.ts";
+import { WalDiskWatch } from "./wal_disk_watch.ts";
+import { failpointPause } from "../ops/failpoints.ts";
 import {
   type LabelledNetCounters,
   registerNetworkMetrics,
@@ -142,6 +146,7 @@ export class Broker implements AsyncDisposable {
   readonly #replication: TcpListener | null;
   readonly #binding: ClusterBinding;
   readonly #locks: DirectoryLock[];
+  readonly #diskWatch: WalDiskWatch;
   readonly #fetchers: ReplicaFetcherManager;
 
   private constructor(parts: {
@@ -161,8 +166,10 @@ export class Broker implements AsyncDisposable {
     ctx: { stopping: boolean };
     logger: Logger;
     locks: DirectoryLock[];
+    diskWatch: WalDiskWatch;
   }) {
     this.#locks = parts.locks;
+    this.#diskWatch = parts.diskWatch;
     this.addrs = parts.addrs;
     this.partitions = parts.partitions;
     this.metadata = parts.metadata;
@@ -226,9 +233,15 @@ export class Broker implements AsyncDisposable {
         ? "127.0.0.1"
         : kafkaListen.host);
 
-    const { wal, recovered } = await Wal.open({
+    const walCapacity = await checkWalCapacity({
       path: cfg.wal.path,
       capacityBytes: cfg.wal.capacity_bytes,
+      segmentBytes: cfg.wal.segment_size_bytes,
+      clamp: cfg.wal.clamp_capacity_to_disk,
+    }, log.child("wal"));
+    const { wal, recovered } = await Wal.open({
+      path: cfg.wal.path,
+      capacityBytes: walCapacity,
       segmentSizeBytes: cfg.wal.segment_size_bytes,
       bufferSize: cfg.wal.buffer_size,
       fsyncOnWrite: cfg.wal.fsync_on_write,
@@ -236,6 +249,7 @@ export class Broker implements AsyncDisposable {
       backend: cfg.wal.io_backend as "auto" | "ffi" | "portable",
       logger: log.child("wal"),
     });
+    const diskWatch = new WalDiskWatch(cfg.wal.path, cfg.wal.segment_size_bytes, log.child("wal"));
     const waiter = new FetchWaiter();
     const ctx = { stopping: false };
     const cache = new LogCache({
@@ -248,12 +262,19 @@ export class Broker implements AsyncDisposable {
     );
 
     // The advertised port is only known once the listener is bound, so the listener starts
-    // first and requests wait for `ready` before being routed.
-    let route: FrameHandler | null = null;
-    const handler: FrameHandler = (frame, conn) => {
-      if (route === null) return Promise.reject(new Error("broker is still starting"));
-      return route(frame, conn);
-    };
+    // first: the gate answers ApiVersions at once and holds other requests until serving.
+    const epochRoute = offsetForLeaderEpochRoute((topic, partition) => {
+      const p = partitions.get(topic, partition);
+      if (p === undefined || p.role !== "leader") return undefined;
+      return {
+        leaderEpochCache: p.epochs,
+        logEndOffset: p.log.logEndOffset,
+        currentLeaderEpoch: p.leaderEpoch,
+      };
+    });
+    const routes = [...BROKER_ROUTES, epochRoute as unknown as ApiRoute<never, never>];
+    const gate = new StartupGate(routes);
+    const handler = gate.handler;
     const tcp = listenTcp(handler, {
       hostname: kafkaListen.host,
       port: kafkaListen.port,
@@ -316,7 +337,8 @@ export class Broker implements AsyncDisposable {
       waiter,
       logger: log.child("partitions"),
       nowMs: () => Date.now(),
-      walHighWaterBytes: cfg.wal.capacity_bytes - cfg.wal.segment_size_bytes,
+      walHighWaterBytes: walCapacity - cfg.wal.segment_size_bytes,
+      walFullReason: () => _objectStoreReason(cfg, uploaderRef, "uploads to "),
       tiering: {
         manifest,
         reader,
@@ -369,7 +391,7 @@ export class Broker implements AsyncDisposable {
       uploadBytesTarget: cfg.object_storage.upload_bytes_target,
       rangeBytesMax: Math.min(8 * 1024 * 1024, cfg.object_storage.upload_bytes_target),
       underPressure: () =>
-        wal.stats.usedBytes > cfg.wal.capacity_bytes / 2 ||
+        wal.stats.usedBytes > walCapacity / 2 ||
         cache.usedBytes > cache.capacityBytes / 2,
       inFlight,
       logger: log.child("uploader"),
@@ -417,25 +439,13 @@ export class Broker implements AsyncDisposable {
       stopping: () => ctx.stopping,
       groups,
     };
-    const epochRoute = offsetForLeaderEpochRoute((topic, partition) => {
-      const p = partitions.get(topic, partition);
-      if (p === undefined || p.role !== "leader") return undefined;
-      return {
-        leaderEpochCache: p.epochs,
-        logEndOffset: p.log.logEndOffset,
-        currentLeaderEpoch: p.leaderEpoch,
-      };
-    });
     const requestMetrics = new RequestMetrics();
-    route = createRequestRouter(
-      [...BROKER_ROUTES, epochRoute as unknown as ApiRoute<never, never>],
-      brokerCtx,
-      requestMetrics.observe,
-    );
+    await failpointPause("broker-before-serving");
+    gate.openWith(createRequestRouter(routes, brokerCtx, requestMetrics.observe));
 
     const ops = options.serveHttp === false
       ? null
-      : _startOps(cfg, wal, cache, partitions, groups, binding, log, {
+      : _startOps(cfg, wal, diskWatch, uploader, cache, partitions, groups, binding, log, {
         requests: requestMetrics,
         listeners: [
           { transport: "tcp", counters: tcp.counters },
@@ -476,6 +486,7 @@ export class Broker implements AsyncDisposable {
       binding,
       fetchers,
       locks,
+      diskWatch,
     });
   }
 
@@ -493,6 +504,7 @@ export class Broker implements AsyncDisposable {
     ]);
     await this.#fetchers.stop();
     await this.#tier.stop();
+    this.#diskWatch[Symbol.dispose]();
     await this.#wal.close();
     await this.#binding.close();
     for (const lock of this.#locks) lock.release();
@@ -525,9 +537,37 @@ function _startQuic(
   });
 }
 
+/** Why uploads are failing, naming the store, or null while they succeed. */
+function _objectStoreReason(
+  cfg: BrokerConfig,
+  uploader: Uploader | null,
+  prefix: string,
+): string | null {
+  const failing = uploader?.failing;
+  if (!failing) return null;
+  const o = cfg.object_storage;
+  const where = o.storage_type === "Local"
+    ? `Local ${o.local_path}`
+    : `${o.storage_type} bucket ${o.bucket}${o.endpoint ? ` at ${o.endpoint}` : ""}`;
+  return `${prefix}object store unreachable since ${new Date(failing.sinceMs).toISOString()} ` +
+    `(${where}): ${failing.error.message}`;
+}
+
+function _walDiskReason(wal: Wal): string | null {
+  const since = wal.diskFullSinceMs;
+  return since === null
+    ? null
+    // The broker's WAL runs on the system clock (performance.now), hence timeOrigin.
+    : `WAL disk full since ${
+      new Date(performance.timeOrigin + since).toISOString()
+    }: appends fail until space is freed`;
+}
+
 function _startOps(
   cfg: BrokerConfig,
   wal: Wal,
+  diskWatch: WalDiskWatch,
+  uploader: Uploader,
   cache: LogCache,
   partitions: PartitionManager,
   groups: GroupService,
@@ -538,7 +578,14 @@ function _startOps(
   const { app, registry } = createOpsApp({
     role: "broker",
     version: VERSION,
-    readiness: { storage: () => partitions.fatalError?.message ?? null },
+    readiness: {
+      storage: () => partitions.fatalError?.message ?? null,
+      wal_disk: () => _walDiskReason(wal),
+    },
+    degraded: {
+      wal_disk: () => _walDiskReason(wal),
+      object_store: () => _objectStoreReason(cfg, uploader, ""),
+    },
   });
   const gauge = (name: string, help: string, read: () => number) =>
     new Gauge({
@@ -550,6 +597,16 @@ function _startOps(
       },
     });
   gauge("rustmq_wal_used_bytes", "Bytes held by WAL segments", () => wal.stats.usedBytes);
+  gauge(
+    "rustmq_wal_disk_full",
+    "1 while WAL writes fail as the disk is full",
+    () => wal.diskFull ? 1 : 0,
+  );
+  gauge(
+    "rustmq_wal_disk_free_bytes",
+    "Free bytes on the WAL's filesystem (-1 where it cannot be measured)",
+    () => diskWatch.freeBytes ?? -1,
+  );
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({
       name,

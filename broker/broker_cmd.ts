@@ -6,10 +6,11 @@
  * @module
  */
 
-import { type Command, EXIT_OK, stringOpt, UsageError } from "../config/cli.ts";
+import { type Command, EXIT_FAILURE, EXIT_OK, stringOpt, UsageError } from "../config/cli.ts";
 import { loadOrReport } from "../config/check_cmd.ts";
 import { loadBrokerConfig } from "../config/load.ts";
-import { createLogger, type Logger, type LogLevel } from "../ops/logger.ts";
+import { createLogger, type Logger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
+import { WalCapacityError } from "./wal_capacity.ts";
 import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
 import { connectToControllers } from "../controller/session/connect.ts";
 import { ensureDevCertificates } from "./net/dev_certs.ts";
@@ -63,16 +64,25 @@ export const brokerCommand: Command = {
     const cfg = loadOrReport(() => loadBrokerConfig(file), file, values.check === true, io);
     if ("exit" in cfg) return cfg.exit;
     const logger = createLogger("broker", { level: cfg.broker.log_level as LogLevel });
+    using _logSummaries = logSummaryTimer(logger);
     const walPath = cfg.wal.path.replace(/\/+$/, "");
     const dataDir = stringOpt(values, "data-dir") ??
       `${walPath.slice(0, Math.max(0, walPath.lastIndexOf("/"))) || "."}/broker`;
     const tls = await ensureDevCertificates(`${dataDir}/tls`);
-    const broker = await Broker.start(cfg, {
-      dataDir,
-      logger,
-      quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
-      cluster: (self) => remoteClusterBinding(self, cfg, logger),
-    });
+    let broker: Broker;
+    try {
+      broker = await Broker.start(cfg, {
+        dataDir,
+        logger,
+        quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
+        cluster: (self) => remoteClusterBinding(self, cfg, logger),
+      });
+    } catch (err) {
+      // A disk too small for the configured WAL is the operator's to fix: a message, no trace.
+      if (!(err instanceof WalCapacityError)) throw err;
+      io.err(`rustmq broker: ${err.message}\n`);
+      return EXIT_FAILURE;
+    }
     const a = broker.addrs;
     io.out(
       `RustMQ broker ${cfg.broker.id} is ready: kafka tcp://${a.kafka.hostname}:${a.kafka.port}` +

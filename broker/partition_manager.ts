@@ -23,6 +23,7 @@ import type { StreamRegistry } from "./stream_registry.ts";
 import type { ClusterMetadata, TopicMeta } from "../model/cluster_metadata.ts";
 import type { TopicConfig } from "../model/topic_config.ts";
 import { KafkaProtocolError } from "./broker_errors.ts";
+import { AppendRollbacks, spaceErrorMessage } from "./append_rollback.ts";
 import type { Logger } from "../ops/logger.ts";
 import type { ObjectManifest } from "../model/object_manifest.ts";
 import type { TieredReader } from "./tiering/tiered_reader.ts";
@@ -151,6 +152,8 @@ export interface PartitionManagerOptions {
   readonly nowMs: () => number;
   /** Appends are refused (before offsets are assigned) when the WAL uses more than this. */
   readonly walHighWaterBytes: number;
+  /** Why the WAL is full, for the producer's error (e.g. the object store is down). */
+  readonly walFullReason?: () => string | null;
   /** How long an append waits for the WAL to drop below its high-water mark. @default 2000 */
   readonly walFullWaitMs?: number;
   /** Object storage for data that left the log cache. @default none: the cache holds all */
@@ -167,8 +170,11 @@ export class PartitionManager {
   #fetchers: ReplicaFetcherManager | null = null;
   readonly #leadershipListeners: ((p: HostedPartition) => void)[] = [];
 
+  readonly #rollbacks: AppendRollbacks;
+
   constructor(options: PartitionManagerOptions) {
     this.#o = options;
+    this.#rollbacks = new AppendRollbacks(options.cache, options.logger, (e) => this.#fail(e));
   }
 
   /** The fatal storage error that stopped appends, if any. */
@@ -523,6 +529,7 @@ export class PartitionManager {
     await this.#o.cache.reserve(batch.length);
     try {
       this.#checkWritable();
+      this.#rollbacks.checkAppendable(p);
     } catch (err) {
       this.#o.cache.cancelReservation(batch.length);
       throw err;
@@ -548,13 +555,28 @@ export class PartitionManager {
       };
     }
     const assigned = p.log.assign(batch);
+    this.#rollbacks.issued(p);
     p.producers.record(seq, assigned.baseOffset);
     this.#o.cache.appendReserved(p.key, batch);
-    const appended = this.#o.wal.append(p.streamId, BigInt(assigned.baseOffset), batch);
+    // A synchronous throw must settle too, or the partition's count of appends in flight leaks.
+    const appended = (() => {
+      try {
+        return this.#o.wal.append(p.streamId, BigInt(assigned.baseOffset), batch);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    })();
     p.durable = appended.then(() => {}, () => {});
     try {
       await appended;
+      this.#rollbacks.settled(p, assigned.baseOffset, null);
     } catch (err) {
+      if (this.#rollbacks.settled(p, assigned.baseOffset, err)) {
+        throw new KafkaProtocolError("KAFKA_STORAGE_ERROR", spaceErrorMessage(p.key, err), {
+          retriable: true,
+          cause: err,
+        });
+      }
       this.#fail(err);
       throw new KafkaProtocolError(
         "KAFKA_STORAGE_ERROR",
@@ -678,6 +700,7 @@ export class PartitionManager {
       highWatermark: p.log.highWatermark,
     };
     if (fetch.fetchOffset >= p.log.logEndOffset) return empty;
+    this.#rollbacks.served(p, p.log.logEndOffset);
     const cached = this.#o.cache.read(p.key, fetch.fetchOffset, maxBytes);
     const stored = this.#o.tiering?.manifest.partition(p.key)?.uploadedEndOffset ?? -1;
     if (cached === null && fetch.fetchOffset < stored) {
@@ -752,9 +775,12 @@ export class PartitionManager {
   ): Promise<void> {
     const p = this.#hosted(topic, partition);
     if (p.role !== "follower") return;
-    let last: Promise<unknown> = Promise.resolve();
+    const appends: Promise<unknown>[] = [];
     const own: Uint8Array[] = [];
+    // After a rejection the log was cut back: appending the next batch would leave a gap.
+    let rejected = false;
     for (const fetched of batches) {
+      if (rejected) break;
       validateBatch(fetched, { maxBytes: Number.MAX_SAFE_INTEGER, strictCount: false });
       const batch = fetched.slice();
       const h = readBatchHeader(batch);
@@ -762,7 +788,17 @@ export class PartitionManager {
       await this.#o.cache.reserve(batch.length);
       p.log.appendAssigned(batch);
       this.#o.cache.appendReserved(p.key, batch);
-      last = this.#o.wal.append(p.streamId, BigInt(h.baseOffset), batch);
+      const base = h.baseOffset;
+      appends.push(
+        this.#o.wal.append(p.streamId, BigInt(base), batch).catch((err) => {
+          rejected = true;
+          if (!this.#rollbacks.rollBackFollower(p, base, err)) throw err;
+          throw new KafkaProtocolError("KAFKA_STORAGE_ERROR", spaceErrorMessage(p.key, err), {
+            retriable: true,
+            cause: err,
+          });
+        }),
+      );
       own.push(batch);
       if (h.producerId >= 0) {
         p.producers.record({
@@ -774,7 +810,10 @@ export class PartitionManager {
       }
     }
     // The next fetch tells the leader this follower has the data: it must be durable by then.
-    await last;
+    // Rejected appends are a suffix: each cuts the log back to itself, the first one wins.
+    const settled = await Promise.allSettled(appends);
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     if (assignEpochsFromBatches(p.epochs, own)) await p.epochCheckpoint.save(p.epochs);
     const hw = Math.min(leaderHighWatermark, p.log.logEndOffset);
     if (hw > p.log.highWatermark) p.log.advanceHighWatermark(hw);
@@ -971,9 +1010,11 @@ export class PartitionManager {
     }
     const used = this.#o.wal.stats.usedBytes;
     if (used > this.#o.walHighWaterBytes) {
+      const why = this.#o.walFullReason?.();
       throw new KafkaProtocolError(
         "KAFKA_STORAGE_ERROR",
-        `Cannot append as the WAL is nearly full: ${used} bytes used of ${this.#o.walHighWaterBytes} allowed`,
+        `Cannot append as the WAL is nearly full: ${used} bytes used of ${this.#o.walHighWaterBytes} allowed` +
+          (why ? `, ${why}` : ""),
         { retriable: true },
       );
     }

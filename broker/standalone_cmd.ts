@@ -6,11 +6,12 @@
  * @module
  */
 
-import { type Command, EXIT_OK, stringOpt } from "../config/cli.ts";
+import { type Command, EXIT_FAILURE, EXIT_OK, stringOpt } from "../config/cli.ts";
 import { loadOrReport } from "../config/check_cmd.ts";
 import { loadBrokerConfig } from "../config/load.ts";
-import { createLogger, type LogLevel } from "../ops/logger.ts";
+import { createLogger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
 import { ensureDevCertificates } from "./net/dev_certs.ts";
+import { WalCapacityError } from "./wal_capacity.ts";
 import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
 import { EmbeddedController } from "../controller/embedded_controller.ts";
 import { mountAdminApi } from "../controller/admin_api.ts";
@@ -87,17 +88,26 @@ export const standaloneCommand: Command = {
     );
     if ("exit" in cfg) return cfg.exit;
     const logger = createLogger("standalone", { level: cfg.broker.log_level as LogLevel });
+    using _logSummaries = logSummaryTimer(logger);
     const tls = await ensureDevCertificates(`${dataDir}/tls`);
     if (tls.generated) {
       logger.info("generated a development CA for QUIC clients", { ca: tls.caPath });
     }
-    const broker = await Broker.start(cfg, {
-      dataDir,
-      logger,
-      quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
-      replicationListener: false,
-      cluster: (self) => embeddedClusterBinding(self, dataDir, logger),
-    });
+    let broker: Broker;
+    try {
+      broker = await Broker.start(cfg, {
+        dataDir,
+        logger,
+        quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
+        replicationListener: false,
+        cluster: (self) => embeddedClusterBinding(self, dataDir, logger),
+      });
+    } catch (err) {
+      // A disk too small for the configured WAL is the operator's to fix: a message, no trace.
+      if (!(err instanceof WalCapacityError)) throw err;
+      io.err(`rustmq standalone: ${err.message}\n`);
+      return EXIT_FAILURE;
+    }
     io.out(
       `RustMQ standalone is ready: kafka tcp://${broker.addrs.kafka.hostname}:${broker.addrs.kafka.port}` +
         (broker.addrs.quic

@@ -140,6 +140,11 @@ export const BROKER_SCHEMA = {
     ),
     flush_interval_ms: _int(1000, 1, INT32_MAX, "Flush interval when fsync_on_write is false"),
     io_backend: _str("auto", "WAL I/O backend", ["auto", "ffi", "portable"], true),
+    clamp_capacity_to_disk: _bool(
+      false,
+      "At start, lower capacity_bytes to the room on the WAL's filesystem (else refuse to start)",
+      true,
+    ),
   },
   cache: {
     write_cache_size_bytes: _int(1 * GIB, 1 * MIB, SIZE_MAX, "Log cache for recent data"),

@@ -7,7 +7,7 @@
 import { type Command, EXIT_FAILURE, EXIT_OK, stringOpt, UsageError } from "../config/cli.ts";
 import { loadOrReport } from "../config/check_cmd.ts";
 import { loadControllerConfig } from "../config/load.ts";
-import { createLogger, type LogLevel } from "../ops/logger.ts";
+import { createLogger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
 import { Controller } from "./controller.ts";
 
 /** The `controller` subcommand. */
@@ -26,6 +26,7 @@ export const controllerCommand: Command = {
     const cfg = loadOrReport(() => loadControllerConfig(file), file, values.check === true, io);
     if ("exit" in cfg) return cfg.exit;
     const logger = createLogger("controller", { level: cfg.controller.log_level as LogLevel });
+    using _logSummaries = logSummaryTimer(logger);
     let controller: Controller;
     try {
       controller = await Controller.start(cfg, { logger });

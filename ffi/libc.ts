@@ -52,6 +52,7 @@ const SYMBOLS = {
   malloc: { parameters: ["usize"], result: "pointer" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
+  statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
 } as const;
 
 /** The loaded libc symbols. */

@@ -35,3 +35,21 @@ export function failpoint(name: string): void {
   Deno.stderr.writeSync(new TextEncoder().encode(`failpoint ${name}: killing the process\n`));
   Deno.kill(Deno.pid, "SIGKILL");
 }
+
+/**
+ * Pauses for N milliseconds if `RUSTMQ_FAILPOINTS` names `name=N`: a test widens a window that
+ * is otherwise too short to hit (start-up between binding the listeners and serving) without
+ * changing what happens in it. Resolves at once when not armed.
+ */
+export function failpointPause(name: string): Promise<void> {
+  _armed ??= _load();
+  if (_armed.size === 0) return Promise.resolve();
+  const prefix = `${name}=`;
+  for (const entry of _armed) {
+    if (!entry.startsWith(prefix)) continue;
+    const ms = Number(entry.slice(prefix.length));
+    if (!Number.isFinite(ms) || ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+  return Promise.resolve();
+}

@@ -7,6 +7,7 @@
  */
 
 import { LOG_LEVELS } from "../config/schema.ts";
+import { LogRateLimiter } from "./log_rate_limiter.ts";
 
 /** A log level, from most to least verbose. */
 export type LogLevel = typeof LOG_LEVELS[number];
@@ -32,6 +33,23 @@ export interface LoggerOptions {
   readonly sink?: (line: string) => void;
   /** Time source, as milliseconds since the epoch. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Limits repeated warnings and errors (same component, level and message) and reports what
+   * it suppressed; shared with child loggers. `null` writes every line.
+   * @default a {@linkcode LogRateLimiter} with 10 lines per kind per minute
+   */
+  readonly rateLimiter?: LogRateLimiter | null;
+}
+
+const _flushers = new WeakMap<Logger, () => void>();
+
+/**
+ * Writes the summaries of rate-limit windows that have ended. Summaries are also written
+ * whenever the logger writes a line; call this from a timer so they appear even when the
+ * logger falls quiet.
+ */
+export function flushLogSummaries(logger: Logger): void {
+  _flushers.get(logger)?.();
 }
 
 const _encoder = new TextEncoder();
@@ -62,12 +80,12 @@ export function createLogger(component: string, options: LoggerOptions = {}): Lo
   if (threshold < 0) throw new RangeError(`Cannot create a logger as level '${level}' is unknown`);
   const sink = options.sink ?? _stderrSink;
   const now = options.now ?? Date.now;
-  const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
-    if (LOG_LEVELS.indexOf(lvl) < threshold) return;
+  const limiter = options.rateLimiter === undefined ? new LogRateLimiter() : options.rateLimiter;
+  const write = (lvl: string, comp: string, msg: string, fields?: LogFields) => {
     const line: Record<string, unknown> = {
       ts: new Date(now()).toISOString(),
       level: lvl,
-      component,
+      component: comp,
       msg,
     };
     if (fields) {
@@ -75,12 +93,47 @@ export function createLogger(component: string, options: LoggerOptions = {}): Lo
     }
     sink(JSON.stringify(line, _bigintSafe));
   };
-  return {
+  const flush = () => {
+    for (const s of limiter?.drain(now()) ?? []) {
+      write(s.level, s.component, "Suppressed repeated log lines", {
+        repeated: s.msg,
+        suppressed: s.suppressed,
+        since: new Date(s.sinceMs).toISOString(),
+      });
+    }
+  };
+  const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
+    if (LOG_LEVELS.indexOf(lvl) < threshold) return;
+    flush();
+    if (
+      limiter !== null && (lvl === "warn" || lvl === "error") &&
+      !limiter.admit({ component, level: lvl, msg }, now())
+    ) return;
+    write(lvl, component, msg, fields);
+  };
+  const logger: Logger = {
     debug: (m, f) => emit("debug", m, f),
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
-    child: (c) => createLogger(`${component}.${c}`, { level, sink, now }),
+    child: (c) => createLogger(`${component}.${c}`, { level, sink, now, rateLimiter: limiter }),
+  };
+  _flushers.set(logger, flush);
+  return logger;
+}
+
+/**
+ * Flushes `logger`'s rate-limit summaries every `intervalMs` (the process's per-minute report
+ * of suppressed lines) until disposed. The timer does not keep the process alive.
+ */
+export function logSummaryTimer(logger: Logger, intervalMs = 60_000): Disposable {
+  const id = setInterval(() => flushLogSummaries(logger), intervalMs);
+  Deno.unrefTimer(id);
+  return {
+    [Symbol.dispose]: () => {
+      clearInterval(id);
+      flushLogSummaries(logger);
+    },
   };
 }
 

@@ -23,6 +23,11 @@ export interface OpsAppOptions {
   readonly registry?: Registry;
   /** Named readiness checks. @default none, so the process is ready once it serves */
   readonly readiness?: Readonly<Record<string, ReadinessCheck>>;
+  /**
+   * Named checks that make `/health` report `"degraded"` with their reasons (still 200: the
+   * process heals by itself, so a liveness probe must not restart it). @default none
+   */
+  readonly degraded?: Readonly<Record<string, ReadinessCheck>>;
   /** Time source for uptime. @default performance.now */
   readonly nowMs?: () => number;
 }
@@ -51,19 +56,19 @@ export function createOpsApp(options: OpsAppOptions): OpsApp {
   const nowMs = options.nowMs ?? (() => performance.now());
   const startedMs = nowMs();
   const app = new Hono();
-  app.get("/health", (c) =>
-    c.json({
-      status: "ok",
+  app.get("/health", (c) => {
+    const reasons = _failing(options.degraded);
+    const degraded = Object.keys(reasons).length > 0;
+    return c.json({
+      status: degraded ? "degraded" : "ok",
+      ...(degraded ? { reason: Object.values(reasons).join("; "), degraded: reasons } : {}),
       role: options.role,
       version: options.version,
       uptime_ms: Math.round(nowMs() - startedMs),
-    }));
+    });
+  });
   app.get("/ready", (c) => {
-    const failing: Record<string, string> = {};
-    for (const [name, check] of Object.entries(options.readiness ?? {})) {
-      const reason = check();
-      if (reason !== null) failing[name] = reason;
-    }
+    const failing = _failing(options.readiness);
     const ready = Object.keys(failing).length === 0;
     return c.json({ ready, failing }, ready ? 200 : 503);
   });
@@ -72,6 +77,15 @@ export function createOpsApp(options: OpsAppOptions): OpsApp {
     return c.body(body, 200, { "content-type": registry.contentType });
   });
   return { app, registry };
+}
+
+function _failing(checks: Readonly<Record<string, ReadinessCheck>> | undefined) {
+  const failing: Record<string, string> = {};
+  for (const [name, check] of Object.entries(checks ?? {})) {
+    const reason = check();
+    if (reason !== null) failing[name] = reason;
+  }
+  return failing;
 }
 
 function _defaultRegistry(): Registry {

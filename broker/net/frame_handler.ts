@@ -131,3 +131,13 @@ export function newNetCounters(): NetCounters {
 
 /** Smallest valid request: int16 apiKey, int16 apiVersion, int32 correlationId. */
 export const MIN_REQUEST_BYTES = 8;
+
+// Failures a client causes by what it sends (garbage, an API or version not served): they say
+// nothing about the broker's health, so they are warnings, not errors, and rate-limited with
+// the rest (see ops/log_rate_limiter.ts).
+const _CLIENT_FAULTS = new Set(["MalformedFrameError", "UnsupportedRequestError"]);
+
+/** The level to log a handler failure at: `warn` when the client's request caused it. */
+export function handlerFailureLevel(error: unknown): "warn" | "error" {
+  return error instanceof Error && _CLIENT_FAULTS.has(error.name) ? "warn" : "error";
+}

@@ -31,6 +31,7 @@ import {
   type ConnectionContext,
   consoleNetLogger,
   type FrameHandler,
+  handlerFailureLevel,
   MIN_REQUEST_BYTES,
   type NetCounters,
   type NetLogger,
@@ -452,10 +453,13 @@ class _QuicConnection {
       response = await handled;
     } catch (error) {
       this.#counters.connectionsErrored += 1;
-      this.#ctx.logger.error("Closing the connection as the request handler failed", {
-        apiKey: new DataView(frame.buffer, frame.byteOffset).getInt16(0, false),
-        error,
-      });
+      this.#ctx.logger[handlerFailureLevel(error)](
+        "Closing the connection as the request handler failed",
+        {
+          apiKey: new DataView(frame.buffer, frame.byteOffset).getInt16(0, false),
+          error,
+        },
+      );
       this.#close(QuicCloseCode.HANDLER_FAILED, "request handler failed");
       return false;
     }

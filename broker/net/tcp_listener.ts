@@ -19,6 +19,7 @@ import {
   type ConnectionContext,
   consoleNetLogger,
   type FrameHandler,
+  handlerFailureLevel,
   MIN_REQUEST_BYTES,
   type NetCounters,
   type NetLogger,
@@ -364,10 +365,13 @@ class _TcpConnection {
     if (this.#closed) return;
     if (!outcome.ok) {
       this.#counters.connectionsErrored += 1;
-      this.#ctx.logger.error("Closing the connection as the request handler failed", {
-        apiKey: new DataView(frame.buffer, frame.byteOffset).getInt16(0, false),
-        error: outcome.error,
-      });
+      this.#ctx.logger[handlerFailureLevel(outcome.error)](
+        "Closing the connection as the request handler failed",
+        {
+          apiKey: new DataView(frame.buffer, frame.byteOffset).getInt16(0, false),
+          error: outcome.error,
+        },
+      );
       return this.#close();
     }
     if (outcome.value !== null) {

@@ -135,6 +135,17 @@ export class ProducerStateTable {
     }
   }
 
+  /**
+   * Forgets the batches at `offset` and above (their append failed and the log was cut back to
+   * `offset`), so a producer's retry of one is appended again, not answered as a duplicate.
+   */
+  forgetFrom(offset: number): void {
+    // The epoch stays, so fencing still holds for a producer left with no batches.
+    for (const entry of this.#producers.values()) {
+      entry.batches = entry.batches.filter((b) => b.baseOffset < offset);
+    }
+  }
+
   /** Forgets every producer (after the partition's log is truncated). */
   clear(): void {
     this.#producers.clear();

@@ -74,6 +74,8 @@ export class Uploader {
   #lastUploadMs: number;
   #running: Promise<UploadResult | null> | null = null;
   readonly stats: UploaderStats = { uploads: 0, uploadedBytes: 0, failures: 0 };
+  #failingSinceMs: number | null = null;
+  #lastError: Error | null = null;
 
   constructor(options: UploaderOptions) {
     if (options.rangeBytesMax <= 0 || options.uploadBytesTarget <= 0) {
@@ -81,6 +83,16 @@ export class Uploader {
     }
     this.#o = options;
     this.#lastUploadMs = options.nowMs();
+  }
+
+  /**
+   * Since when (`nowMs`) uploads have failed, with the last error; null once one succeeds.
+   * While it lasts, the WAL fills with what cannot be uploaded.
+   */
+  get failing(): { sinceMs: number; error: Error } | null {
+    return this.#failingSinceMs === null
+      ? null
+      : { sinceMs: this.#failingSinceMs, error: this.#lastError! };
   }
 
   /** Whether an upload is due now. */
@@ -98,6 +110,13 @@ export class Uploader {
       return await this.uploadNow();
     } catch (err) {
       this.stats.failures++;
+      this.#lastError = err instanceof Error ? err : new Error(String(err));
+      if (this.#failingSinceMs === null) {
+        this.#failingSinceMs = this.#o.nowMs();
+        this.#o.logger.warn("object store unreachable: uploads fail and the WAL holds the data", {
+          err: this.#lastError,
+        });
+      }
       this.#o.logger.warn("upload failed; the WAL keeps the data and the next tick retries", {
         err: err as Error,
       });
@@ -108,7 +127,16 @@ export class Uploader {
   /** Uploads everything pending now (up to one object's worth), whatever the triggers say. */
   uploadNow(): Promise<UploadResult | null> {
     if (this.#running !== null) return this.#running;
-    this.#running = this.#upload().finally(() => (this.#running = null));
+    this.#running = this.#upload().then((result) => {
+      if (this.#failingSinceMs !== null) {
+        this.#o.logger.info("object store reachable again: uploads resumed", {
+          failedForMs: this.#o.nowMs() - this.#failingSinceMs,
+        });
+        this.#failingSinceMs = null;
+        this.#lastError = null;
+      }
+      return result;
+    }).finally(() => (this.#running = null));
     return this.#running;
   }
 

@@ -183,6 +183,10 @@ export class Wal {
   #cancelFlushTimer: (() => void) | null = null;
   #firstError: unknown = null;
   #fatal: WalError | null = null;
+  /** A write failed and the repair has not finished: appends are rejected at once. */
+  #repairing = false;
+  /** Since when (clock ms) writes fail with ENOSPC (or EDQUOT); null once one succeeded. */
+  #diskFullSinceMs: number | null = null;
   #closing = false;
   #pumpScheduled = false;
   #reclaimTask: Promise<void> | null = null;
@@ -268,6 +272,16 @@ export class Wal {
     }
   }
 
+  /** Whether the last write failed as the disk is full (cleared by the next write that succeeds). */
+  get diskFull(): boolean {
+    return this.#diskFullSinceMs !== null;
+  }
+
+  /** When writes started failing as the disk is full (the WAL clock's ms), or null. */
+  get diskFullSinceMs(): number | null {
+    return this.#diskFullSinceMs;
+  }
+
   /** Counters so far. */
   get stats(): WalStats {
     return {
@@ -291,6 +305,8 @@ export class Wal {
     _checkAppend(streamId, baseOffset, payload, this.#config.segmentBytes);
     if (this.#fatal !== null) return Promise.reject(this.#fatal);
     if (this.#closing) return Promise.reject(new WalClosedError());
+    // Written after the failed write, this append would leave a hole behind the rejected ones.
+    if (this.#repairing) return Promise.reject(this.#writeError(this.#firstError));
     return new Promise((resolve, reject) => {
       const waiter = { resolve, reject, enqueuedAtMs: this.#config.clock.nowMs() };
       this.#committer.enqueue({ streamId, baseOffset, payload }, waiter);
@@ -439,6 +455,12 @@ export class Wal {
     this.#writeSettled();
     this.#stats.writes++;
     if (!this.#config.fsyncOnWrite) this.#dirty.add(write.segmentId);
+    if (this.#diskFullSinceMs !== null) {
+      this.#diskFullSinceMs = null;
+      this.#config.logger.info?.("WAL disk has room again: appends resumed", {
+        path: this.#config.path,
+      });
+    }
     const acked = this.#committer.complete(write.writeId, this.#config.fsyncOnWrite);
     this.#ack(acked);
     if (this.#committer.repairReady()) void this.#repair();
@@ -449,6 +471,7 @@ export class Wal {
     release();
     this.#writeSettled();
     this.#firstError ??= error;
+    this.#repairing = true;
     this.#config.logger.warn?.("WAL write failed", { segment: write.segmentId, error: `${error}` });
     this.#committer.fail(write.writeId);
     if (this.#committer.repairReady()) void this.#repair();
@@ -472,12 +495,18 @@ export class Wal {
   /** Undoes a failed write: rejects what was not acknowledged, cuts its bytes, resumes. */
   async #repair(): Promise<void> {
     const plan = this.#committer.repair();
-    const cause = this.#firstError;
-    this.#firstError = null;
-    const error = isDiskFull(cause)
-      ? new WalDiskFullError(this.#config.path, cause)
-      : new WalIoError(`write the WAL in ${this.#config.path}`, cause);
+    const error = this.#writeError(this.#firstError);
+    // Appends queued behind the failed write go too: written after it, they would leave a
+    // hole. So every stream's rejected appends are a suffix of what it appended.
     for (const waiter of plan.rejected) waiter.reject(error);
+    for (const waiter of this.#committer.dropQueued(() => true)) waiter.reject(error);
+    if (error instanceof WalDiskFullError && this.#diskFullSinceMs === null) {
+      this.#diskFullSinceMs = this.#config.clock.nowMs();
+      this.#config.logger.warn?.("WAL disk is full: appends fail until space is freed", {
+        path: this.#config.path,
+        error: `${this.#firstError}`,
+      });
+    }
     try {
       for (const segmentId of plan.remove) await this.#dropSegment(segmentId);
       for (const { segmentId, length } of plan.truncate) {
@@ -488,9 +517,17 @@ export class Wal {
       this.#setFatal(new WalIoError(`repair the WAL after a failed write`, repairError));
       return;
     }
+    this.#firstError = null;
+    this.#repairing = false;
     // A full disk may clear; any other write error means the device cannot be trusted.
     if (!(error instanceof WalDiskFullError)) this.#setFatal(error);
     this.#pump();
+  }
+
+  #writeError(cause: unknown): WalError {
+    return isDiskFull(cause)
+      ? new WalDiskFullError(this.#config.path, cause)
+      : new WalIoError(`write the WAL in ${this.#config.path}`, cause);
   }
 
   async #dropSegment(segmentId: number): Promise<void> {
@@ -530,7 +567,12 @@ export class Wal {
     if (!this.#full) return;
     const { clock, fullWaitMs } = this.#config;
     const now = clock.nowMs();
-    const expired = this.#committer.dropQueued((waiter) => now - waiter.enqueuedAtMs >= fullWaitMs);
+    // The queue is FIFO: once its head expired, everything behind it goes too, or a later
+    // append of the same stream would be written after a rejected one (a hole).
+    const head = this.#committer.peekQueued();
+    const expired = head !== undefined && now - head.enqueuedAtMs >= fullWaitMs
+      ? this.#committer.dropQueued(() => true)
+      : [];
     const error = new WalFullError(this.#space.usedBytes, this.#space.capacityBytes, fullWaitMs);
     for (const waiter of expired) waiter.reject(error);
     this.#pump();

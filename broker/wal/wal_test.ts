@@ -242,3 +242,42 @@ Deno.test("Wal rejects a large append whose second part fails, and recovery stay
   ]);
   await again.close();
 });
+
+Deno.test("Wal rejects every append behind a failed write, so no stream is left with a hole", async () => {
+  const disk = new FakeWalBackend({ inflightMax: 1 });
+  const lines: string[] = [];
+  const logger = {
+    info: (m: string) => lines.push(m),
+    warn: (m: string) => lines.push(m),
+    debug: () => {},
+    error: (m: string) => lines.push(m),
+  };
+  const { wal } = await Wal.open(options(disk, { logger }));
+  await wal.append(1, 0n, payload(10));
+  disk.hold();
+  const first = wal.append(1, 1n, payload(10)); // goes out alone, held
+  await tick();
+  const queued = [wal.append(1, 2n, payload(10)), wal.append(2, 0n, payload(10))];
+  disk.failNextWrite(Object.assign(new Error("No space left on device"), { code: "ENOSPC" }));
+  disk.release();
+  const settled = await Promise.allSettled([first, ...queued]);
+  assert.deepEqual(settled.map((s) => s.status), ["rejected", "rejected", "rejected"]);
+  for (const s of settled) {
+    assert.ok((s as PromiseRejectedResult).reason instanceof WalDiskFullError);
+  }
+  assert.equal(wal.diskFull, true);
+  await tick();
+  assert.deepEqual(await wal.append(1, 1n, payload(10, 3)), { seq: 2 });
+  assert.equal(wal.diskFull, false, "the next write that succeeds clears the state");
+  assert.deepEqual(lines.filter((l) => l.startsWith("WAL disk")), [
+    "WAL disk is full: appends fail until space is freed",
+    "WAL disk has room again: appends resumed",
+  ]);
+  await wal.close();
+  const { recovered, wal: again } = await Wal.open(options(disk));
+  assert.deepEqual(recovered.map((e) => [e.streamId, e.baseOffset, e.payload[0]]), [
+    [1, 0n, 1],
+    [1, 1n, 3],
+  ]);
+  await again.close();
+});

@@ -25,7 +25,7 @@ export async function produceValues(
   topic: string,
   partition: number,
   values: readonly string[],
-): Promise<{ baseOffset: number; errorCode: number }> {
+): Promise<{ baseOffset: number; errorCode: number; errorMessage: string | null }> {
   const records = await buildBatch(
     values.map((v) => ({ value: enc.encode(v), timestamp: Date.now() })),
   );
@@ -35,7 +35,7 @@ export async function produceValues(
   req.topicData = [{ name: topic, partitionData: [{ index: partition, records }] }];
   const res = await c.request(0, 9, (w) => encodeProduceRequest(w, req, 9), decodeProduceResponse);
   const p = res.responses[0]!.partitionResponses[0]!;
-  return { baseOffset: Number(p.baseOffset), errorCode: p.errorCode };
+  return { baseOffset: Number(p.baseOffset), errorCode: p.errorCode, errorMessage: p.errorMessage };
 }
 
 /** Fetches one partition from `offset` to its high watermark; returns values in offset order. */
