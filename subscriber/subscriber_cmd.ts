@@ -7,6 +7,7 @@
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, stringOpt } from "../config/cli.ts";
 import { ConfigError, formatProblem } from "../config/load.ts";
 import { loadSubscriberConfig, type SubscriberConfig } from "./subscriber_config.ts";
+import { runSubscriber } from "./subscriber_run.ts";
 
 /** The `subscriber` subcommand. */
 export const subscriberCommand: Command = {
@@ -51,8 +52,12 @@ export const subscriberCommand: Command = {
       );
       return EXIT_OK;
     }
-    await Promise.resolve();
-    io.err("rustmq subscriber bigquery: the sink is not implemented yet (use --check)\n");
-    return EXIT_FAILURE;
+    try {
+      await runSubscriber(cfg, io.stopSignal);
+      return EXIT_OK;
+    } catch (err) {
+      io.err(`error: rustmq subscriber bigquery stopped: ${(err as Error).message}\n`);
+      return EXIT_FAILURE;
+    }
   },
 };

@@ -34,12 +34,16 @@ export interface FakeBigQueryServer {
   createTable(table: string, schema?: { fields: { name: string; type: string }[] }): void;
   /** insertAll rows dropped because their insertId was seen before. */
   readonly deduplicated: () => number;
+  /** The dropped duplicates themselves, to check that a copy carried the same content. */
+  readonly duplicates: () => StoredRow[];
   /** Requests seen per kind: `tables.get`, `tables.insert`, `insertAll`. */
   readonly requestCounts: Map<string, number>;
   /** The next `count` requests answer `status` without being served. */
   failNext(count: number, status: number): void;
-  /** The next `count` requests wait `ms` before they are served. */
+  /** The next `count` requests wait `ms` (after their body is read) before they are served. */
   delayNext(count: number, ms: number): void;
+  /** Requests being held by a delay right now. */
+  held(): number;
   /** Rows for which this returns a reason are refused with `invalid` and that message. */
   rejectRowsWhere(pred: ((json: Record<string, unknown>) => string | undefined) | null): void;
   stop(): Promise<void>;
@@ -66,15 +70,22 @@ export function startFakeBigQueryServer(): FakeBigQueryServer {
   const faults: { status: number }[] = [];
   const delays: number[] = [];
   let reject: ((json: Record<string, unknown>) => string | undefined) | null = null;
-  let dedup = 0;
+  const dups: StoredRow[] = [];
   const count = (k: string) => requestCounts.set(k, (requestCounts.get(k) ?? 0) + 1);
 
+  let held = 0;
   const handler = async (req: Request): Promise<Response> => {
+    // The body is read before any delay, so a client that dies while its request is held still
+    // gets its rows written: the case where an insert lands but its offsets are never committed.
+    const body = req.method === "POST" ? await req.text() : "";
     const delay = delays.shift();
-    if (delay !== undefined) await new Promise((r) => setTimeout(r, delay));
+    if (delay !== undefined) {
+      held++;
+      await new Promise((r) => setTimeout(r, delay));
+      held--;
+    }
     const fault = faults.shift();
     if (fault !== undefined) {
-      await req.body?.cancel();
       return _error(fault.status, fault.status === 429 ? "rateLimitExceeded" : "backendError");
     }
     const url = new URL(req.url);
@@ -85,12 +96,12 @@ export function startFakeBigQueryServer(): FakeBigQueryServer {
     const [, project, dataset, tableId, insertAll] = m;
     if (req.method === "POST" && tableId === undefined) {
       count("tables.insert");
-      const body = await req.json() as Record<string, unknown>;
-      const ref = body.tableReference as { tableId: string };
+      const table = JSON.parse(body) as Record<string, unknown>;
+      const ref = table.tableReference as { tableId: string };
       const key = `${project}.${dataset}.${ref.tableId}`;
       if (tables.has(key)) return _error(409, "duplicate", `Already Exists: Table ${key}`);
-      tables.set(key, { resource: { ...body, id: key }, rows: [], ids: new Set() });
-      return Response.json({ kind: "bigquery#table", ...body, id: key });
+      tables.set(key, { resource: { ...table, id: key }, rows: [], ids: new Set() });
+      return Response.json({ kind: "bigquery#table", ...table, id: key });
     }
     const key = `${project}.${dataset}.${tableId}`;
     const t = tables.get(key);
@@ -102,7 +113,7 @@ export function startFakeBigQueryServer(): FakeBigQueryServer {
     if (req.method === "POST" && insertAll !== undefined) {
       count("insertAll");
       if (t === undefined) return _error(404, "notFound", `Not found: Table ${key}`);
-      return Response.json(_insertAll(t, await req.json(), reject, () => dedup++));
+      return Response.json(_insertAll(t, JSON.parse(body), reject, (r) => dups.push(r)));
     }
     return _error(405, "invalid", `method ${req.method} not supported here`);
   };
@@ -121,7 +132,8 @@ export function startFakeBigQueryServer(): FakeBigQueryServer {
         ids: new Set(),
       });
     },
-    deduplicated: () => dedup,
+    deduplicated: () => dups.length,
+    duplicates: () => [...dups],
     requestCounts,
     failNext(n, status) {
       for (let i = 0; i < n; i++) faults.push({ status });
@@ -129,6 +141,7 @@ export function startFakeBigQueryServer(): FakeBigQueryServer {
     delayNext(n, ms) {
       for (let i = 0; i < n; i++) delays.push(ms);
     },
+    held: () => held,
     rejectRowsWhere(pred) {
       reject = pred;
     },
@@ -146,7 +159,7 @@ function _insertAll(
   t: _Table,
   body: _InsertBody,
   reject: ((json: Record<string, unknown>) => string | undefined) | null,
-  onDedup: () => void,
+  onDedup: (row: StoredRow) => void,
 ): Record<string, unknown> {
   const rows = body.rows ?? [];
   const known = _knownFields(t.resource);
@@ -174,7 +187,9 @@ function _insertAll(
   const bad = new Set(insertErrors.map((e) => e.index));
   rows.forEach((row, index) => {
     if (bad.has(index)) return;
-    if (row.insertId !== undefined && t.ids.has(row.insertId)) return onDedup();
+    if (row.insertId !== undefined && t.ids.has(row.insertId)) {
+      return onDedup({ insertId: row.insertId, json: row.json });
+    }
     if (row.insertId !== undefined) t.ids.add(row.insertId);
     t.rows.push({ insertId: row.insertId, json: _pruned(row.json, known) });
   });
