@@ -10,6 +10,8 @@
  *   row fails the whole request unless `skipInvalidRows` (the others answer `stopped`), as the
  *   real service does.
  *
+ * `GET /_fake/stats` answers the row count per table, for a fake in another process.
+ *
  * Faults to inject: a status (503, 429, ...) for the next N requests, a delay for the next N
  * requests (to provoke client timeouts), and a per-row predicate that marks rows invalid.
  *
@@ -64,7 +66,10 @@ interface _Table {
  * try { console.log(bq.apiEndpoint); } finally { await bq.stop(); }
  * ```
  */
-export function startFakeBigQueryServer(): FakeBigQueryServer {
+export function startFakeBigQueryServer(
+  options: { port?: number; keepRows?: boolean } = {},
+): FakeBigQueryServer {
+  const keepRows = options.keepRows ?? true;
   const tables = new Map<string, _Table>();
   const requestCounts = new Map<string, number>();
   const faults: { status: number }[] = [];
@@ -89,6 +94,10 @@ export function startFakeBigQueryServer(): FakeBigQueryServer {
       return _error(fault.status, fault.status === 429 ? "rateLimitExceeded" : "backendError");
     }
     const url = new URL(req.url);
+    if (url.pathname === "/_fake/stats") {
+      const rows = Object.fromEntries([...tables].map(([k, t]) => [k, t.rows.length]));
+      return Response.json({ rows, deduplicated: dups.length });
+    }
     const m = url.pathname.match(
       /^\/bigquery\/v2\/projects\/([^/]+)\/datasets\/([^/]+)\/tables(?:\/([^/]+))?(\/insertAll)?$/,
     );
@@ -113,12 +122,15 @@ export function startFakeBigQueryServer(): FakeBigQueryServer {
     if (req.method === "POST" && insertAll !== undefined) {
       count("insertAll");
       if (t === undefined) return _error(404, "notFound", `Not found: Table ${key}`);
-      return Response.json(_insertAll(t, JSON.parse(body), reject, (r) => dups.push(r)));
+      return Response.json(_insertAll(t, JSON.parse(body), reject, (r) => dups.push(r), keepRows));
     }
     return _error(405, "invalid", `method ${req.method} not supported here`);
   };
 
-  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: options.port ?? 0, onListen: () => {} },
+    handler,
+  );
   const addr = server.addr as Deno.NetAddr;
   return {
     apiEndpoint: `http://127.0.0.1:${addr.port}`,
@@ -160,6 +172,7 @@ function _insertAll(
   body: _InsertBody,
   reject: ((json: Record<string, unknown>) => string | undefined) | null,
   onDedup: (row: StoredRow) => void,
+  keepRows: boolean,
 ): Record<string, unknown> {
   const rows = body.rows ?? [];
   const known = _knownFields(t.resource);
@@ -191,12 +204,15 @@ function _insertAll(
       return onDedup({ insertId: row.insertId, json: row.json });
     }
     if (row.insertId !== undefined) t.ids.add(row.insertId);
-    t.rows.push({ insertId: row.insertId, json: _pruned(row.json, known) });
+    // A benchmark keeps only the ids and a count, so the fake's memory does not limit the run.
+    t.rows.push(keepRows ? { insertId: row.insertId, json: _pruned(row.json, known) } : _EMPTY);
   });
   return insertErrors.length > 0
     ? { kind: "bigquery#tableDataInsertAllResponse", insertErrors }
     : { kind: "bigquery#tableDataInsertAllResponse" };
 }
+
+const _EMPTY: StoredRow = { insertId: undefined, json: {} };
 
 function _knownFields(resource: Record<string, unknown>): Set<string> | null {
   const fields = (resource.schema as { fields?: { name: string }[] } | undefined)?.fields;
