@@ -8,6 +8,7 @@
  */
 
 import { BigQuery, type Table } from "@google-cloud/bigquery";
+import { Compute } from "google-auth-library";
 import type { KeyedRow, SchemaField } from "./row_mapping.ts";
 import type { SubscriberConfig } from "./subscriber_config.ts";
 
@@ -40,7 +41,12 @@ export interface RowWriter {
   insert(rows: readonly KeyedRow[]): Promise<InsertOutcome>;
 }
 
-/** Builds the client options for an auth method. */
+/**
+ * Builds the client options for an auth method: `application_default` searches ADC
+ * (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server), `service_account` reads the key
+ * file, `metadata_server` asks only the metadata server, `none` sends no credentials (allowed
+ * only with an endpoint override, which the client then calls without auth).
+ */
 export function bigQueryClientOptions(cfg: SubscriberConfig): Record<string, unknown> {
   const opts: Record<string, unknown> = { projectId: cfg.projectId, autoRetry: false };
   if (cfg.apiEndpoint !== "") {
@@ -49,6 +55,9 @@ export function bigQueryClientOptions(cfg: SubscriberConfig): Record<string, unk
     if (cfg.authMethod !== "none") opts.useAuthWithCustomEndpoint = true;
   }
   if (cfg.authMethod === "service_account") opts.keyFilename = cfg.credentialsFile;
+  // Straight to the GCE/GKE metadata server, skipping the rest of the ADC search (a stray key
+  // file or gcloud login on the node is not used).
+  if (cfg.authMethod === "metadata_server") opts.authClient = new Compute();
   return opts;
 }
 

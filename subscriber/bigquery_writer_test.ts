@@ -106,3 +106,28 @@ function _cfgSkip(endpoint: string) {
     text: "[write_method.streaming_inserts]\nskip_invalid_rows = true\n",
   });
 }
+
+Deno.test("writer: each auth method builds its own client options", async () => {
+  const { bigQueryClientOptions } = await import("./bigquery_writer.ts");
+  const { Compute } = await import("google-auth-library");
+  const base = {
+    GCP_PROJECT_ID: "p",
+    BIGQUERY_DATASET: "d",
+    BIGQUERY_TABLE: "t",
+    RUSTMQ_TOPIC: "x",
+  };
+  const none = bigQueryClientOptions(_cfg("http://e"));
+  assert.equal(none.apiEndpoint, "http://e");
+  assert.equal(none.useAuthWithCustomEndpoint, undefined);
+  const sa = bigQueryClientOptions(loadSubscriberConfig({
+    env: { ...base, AUTH_METHOD: "service_account", GOOGLE_APPLICATION_CREDENTIALS: "/k.json" },
+  }));
+  assert.equal(sa.keyFilename, "/k.json");
+  const md = bigQueryClientOptions(loadSubscriberConfig({
+    env: { ...base, AUTH_METHOD: "metadata_server", BIGQUERY_API_ENDPOINT: "http://e" },
+  }));
+  assert.ok(md.authClient instanceof Compute);
+  assert.equal(md.useAuthWithCustomEndpoint, true);
+  const adc = bigQueryClientOptions(loadSubscriberConfig({ env: base }));
+  assert.deepEqual(adc, { projectId: "p", autoRetry: false });
+});
