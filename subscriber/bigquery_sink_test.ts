@@ -250,3 +250,41 @@ Deno.test("sink: stop flushes the open batch and commits it", async () => {
     await bq.stop();
   }
 });
+
+Deno.test("sink: shutdown gives up after gracefulShutdownTimeoutMs and commits only what finished", async () => {
+  const bq = startFakeBigQueryServer();
+  try {
+    bq.createTable("p.d.t");
+    const cfg = _setup(bq.apiEndpoint, {
+      MAX_ROWS_PER_BATCH: "5",
+      GRACEFUL_SHUTDOWN_TIMEOUT_MS: "100",
+      MAX_BATCH_LATENCY_MS: "3600000",
+    });
+    const consumer = new _ScriptedConsumer(_records(10, 1), 10);
+    const sink = new BigQuerySink({
+      settings: cfg,
+      consumer,
+      writer: new StreamingInsertWriter(cfg),
+      deadLetter: { send: () => Promise.resolve() },
+      clock: systemClock,
+      random: () => 0,
+      logger: silentLogger,
+    });
+    // Offsets 0-9 (two full batches) are answered at once; the batch of 10-14 is held 1.5 s.
+    const run = sink.run();
+    await new Promise((r) => setTimeout(r, 300));
+    bq.delayNext(1, 1500);
+    const more = _records(15, 1).slice(10);
+    consumer["records"].push(...more);
+    await new Promise((r) => setTimeout(r, 100));
+    const t0 = Date.now();
+    sink.stop();
+    await run;
+    const took = Date.now() - t0;
+    assert.ok(took < 1000, `shutdown took ${took} ms`);
+    assert.deepEqual(consumer.committed(), new Map([["ev/0", 10]]));
+    await new Promise((r) => setTimeout(r, 1600)); // the held request lands before the fake stops
+  } finally {
+    await bq.stop();
+  }
+});

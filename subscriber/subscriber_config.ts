@@ -23,6 +23,10 @@ export interface SubscriberConfig {
   readonly table: string;
   readonly topic: string;
   readonly brokers: readonly string[];
+  /** Replaces each broker's scheme (`tcp`, `tls`, `quic`), as the console tools' --transport. */
+  readonly transport: "" | "tcp" | "tls" | "quic";
+  /** PEM CA certificate for tls:// and quic://, as the console tools' --ca-cert. */
+  readonly caCertFile: string;
   readonly groupId: string;
   readonly authMethod: AuthMethod;
   readonly credentialsFile: string;
@@ -141,6 +145,8 @@ function _build(r: _Reader, env: Readonly<Record<string, string>>): SubscriberCo
     table: r.str("table", "BIGQUERY_TABLE", "", true),
     topic,
     brokers: r.list("subscription.broker_endpoints", "RUSTMQ_BROKERS", ["localhost:9092"]),
+    transport: r.oneOf(null, "RUSTMQ_TRANSPORT", ["", "tcp", "tls", "quic"] as const, ""),
+    caCertFile: r.str(null, "RUSTMQ_CA_CERT", ""),
     groupId: r.str("subscription.group_id", "RUSTMQ_GROUP_ID", "rustmq-bigquery-subscriber"),
     authMethod: r.oneOf(null, "AUTH_METHOD", _AUTH, "application_default"),
     credentialsFile: env.GOOGLE_APPLICATION_CREDENTIALS ?? "",
@@ -195,6 +201,18 @@ function _crossChecks(cfg: SubscriberConfig, file: string, raw: _Raw): ConfigPro
       "",
       "is required when AUTH_METHOD is service_account",
     );
+  }
+  for (const b of cfg.brokers) {
+    if (!/^((tcp|tls|quic):\/\/)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(b)) {
+      add("RUSTMQ_BROKERS", b, "must be host:port or a tcp://, tls:// or quic:// URL");
+    }
+  }
+  if (cfg.caCertFile !== "") {
+    try {
+      Deno.statSync(cfg.caCertFile);
+    } catch (err) {
+      add("RUSTMQ_CA_CERT", cfg.caCertFile, `cannot be read: ${(err as Error).message}`);
+    }
   }
   if (cfg.retryBaseMs > cfg.retryMaxMs) {
     add("RETRY_BASE_MS", cfg.retryBaseMs, `cannot exceed RETRY_MAX_MS (${cfg.retryMaxMs})`);

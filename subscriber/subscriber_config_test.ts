@@ -142,3 +142,40 @@ Deno.test("subscriber config: a broken TOML file is a problem, not a crash", () 
   assert.equal(problems.length, 1);
   assert.match(problems[0]!, /^\(file\): cannot be read or parsed/);
 });
+
+Deno.test("subscriber config: broker addresses, transport and CA certificate are checked", async () => {
+  const { brokerUrl } = await import("./subscriber_run.ts");
+  const cfg = loadSubscriberConfig({
+    env: { ..._ENV, RUSTMQ_BROKERS: "quic://b1:9092,b2:9093", RUSTMQ_TRANSPORT: "tls" },
+  });
+  assert.deepEqual(cfg.brokers.map((b) => brokerUrl(b, cfg.transport)), [
+    "tls://b1:9092",
+    "tls://b2:9093",
+  ]);
+  assert.equal(brokerUrl("localhost:9092"), "tcp://localhost:9092");
+  assert.deepEqual(
+    _problems(() =>
+      loadSubscriberConfig({
+        env: {
+          ..._ENV,
+          RUSTMQ_BROKERS: "http://b1:80,nohost",
+          RUSTMQ_TRANSPORT: "udp",
+          RUSTMQ_CA_CERT: "/nonexistent/ca.pem",
+        },
+      })
+    ).map((p) => p.split(":")[0]),
+    ["RUSTMQ_TRANSPORT"],
+  );
+  assert.deepEqual(
+    _problems(() =>
+      loadSubscriberConfig({
+        env: {
+          ..._ENV,
+          RUSTMQ_BROKERS: "http://b1:80,nohost",
+          RUSTMQ_CA_CERT: "/nonexistent/ca.pem",
+        },
+      })
+    ).map((p) => p.split(":")[0]),
+    ["RUSTMQ_BROKERS", "RUSTMQ_BROKERS", "RUSTMQ_CA_CERT"],
+  );
+});

@@ -16,9 +16,13 @@ import { createDeadLetter } from "./dead_letter.ts";
 import type { SubscriberConfig } from "./subscriber_config.ts";
 import { createSubscriberApp } from "./subscriber_http.ts";
 
-/** `host:port` becomes `tcp://host:port`, as kcat's `-b` takes it; URLs pass through. */
-export function brokerUrl(endpoint: string): string {
-  return /^[a-z]+:\/\//.test(endpoint) ? endpoint : `tcp://${endpoint}`;
+/**
+ * `host:port` becomes `tcp://host:port`, as kcat's `-b` takes it; URLs pass through. A
+ * `transport` replaces the scheme, as the console tools' `--transport` does.
+ */
+export function brokerUrl(endpoint: string, transport: string = ""): string {
+  const url = /^[a-z]+:\/\//.test(endpoint) ? endpoint : `tcp://${endpoint}`;
+  return transport === "" ? url : url.replace(/^[a-z]+:/, `${transport}:`);
 }
 
 /** Splits `HEALTH_LISTEN` (`host:port`, `[v6]:port`). */
@@ -36,7 +40,12 @@ export async function runSubscriber(
   stopSignal: Promise<void>,
   log: Logger = createLogger("subscriber"),
 ): Promise<void> {
-  const client = await RustMqClient.connect({ brokers: cfg.brokers.map(brokerUrl) });
+  const caCerts = cfg.caCertFile === "" ? undefined : [await Deno.readTextFile(cfg.caCertFile)];
+  const client = await RustMqClient.connect({
+    brokers: cfg.brokers.map((b) => brokerUrl(b, cfg.transport)),
+    clientId: "rustmq-bigquery-subscriber",
+    ...(caCerts === undefined ? {} : { tls: { caCerts } }),
+  });
   const producer = cfg.deadLetterAction === "dead_letter_queue"
     ? client.producer({ ackLevel: "All" })
     : undefined;
