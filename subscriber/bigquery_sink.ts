@@ -24,7 +24,13 @@ import { InsertError, type RowWriter } from "./bigquery_writer.ts";
 import type { DeadLetter } from "./dead_letter.ts";
 import { OffsetTracker } from "./offset_tracker.ts";
 import { backoffMs, type Batch, RowBatcher } from "./row_batcher.ts";
-import { inferSchema, type KeyedRow, type MappingSettings, mapRecord } from "./row_mapping.ts";
+import {
+  inferSchema,
+  type KeyedRow,
+  type MappingSettings,
+  mapRecord,
+  type SchemaField,
+} from "./row_mapping.ts";
 import { healthOf, newCounters, type SinkCounters, type SinkHealth } from "./sink_metrics.ts";
 
 /** What the sink needs from a consumer-group member. */
@@ -44,6 +50,8 @@ export interface SinkSettings extends MappingSettings {
   readonly retryMaxMs: number;
   readonly gracefulShutdownTimeoutMs: number;
   readonly unhealthyAfterMs: number;
+  /** Fields to create the table with; null infers them from the first batch. */
+  readonly tableSchema: readonly Record<string, unknown>[] | null;
 }
 
 /** The parts the sink is built from. */
@@ -209,7 +217,12 @@ export class BigQuerySink {
     while (items.length > 0 && !this.#abandon) {
       try {
         if (!this.#tableReady) {
-          await this.#d.writer.ensureTable(() => inferSchema(items.map((i) => i.row.json)));
+          const file = this.#s.tableSchema;
+          await this.#d.writer.ensureTable(() =>
+            file !== null
+              ? [...file] as unknown as SchemaField[]
+              : inferSchema(items.map((i) => i.row.json))
+          );
           this.#tableReady = true;
         }
         const t0 = this.#d.clock.nowMs();

@@ -288,3 +288,34 @@ Deno.test("sink: shutdown gives up after gracefulShutdownTimeoutMs and commits o
     await bq.stop();
   }
 });
+
+Deno.test("sink: AUTO_CREATE_TABLE with BIGQUERY_SCHEMA_FILE creates the table from the file", async () => {
+  const bq = startFakeBigQueryServer();
+  const file = await Deno.makeTempFile({ suffix: ".json" });
+  try {
+    await Deno.writeTextFile(file, JSON.stringify([{ name: "i", type: "INTEGER" }]));
+    const cfg = _setup(bq.apiEndpoint, {
+      BIGQUERY_SCHEMA_FILE: file,
+    });
+    // The file's schema has no "user" column, so ignore_unknown_values must drop it.
+    const lax = { ...cfg, ignoreUnknownValues: true };
+    const consumer = new _ScriptedConsumer(_records(5, 1), 5);
+    const sink = new BigQuerySink({
+      settings: lax,
+      consumer,
+      writer: new StreamingInsertWriter(lax),
+      deadLetter: { send: () => Promise.resolve() },
+      clock: systemClock,
+      random: () => 0,
+      logger: silentLogger,
+    });
+    await _runUntil(sink, () => sink.counters.messages_processed === 5);
+    assert.deepEqual((bq.table("p.d.t")?.schema as { fields: unknown[] }).fields, [
+      { name: "i", type: "INTEGER" },
+    ]);
+    assert.deepEqual(bq.rows("p.d.t").map((r) => r.json), [0, 1, 2, 3, 4].map((i) => ({ i })));
+  } finally {
+    await Deno.remove(file);
+    await bq.stop();
+  }
+});

@@ -45,6 +45,8 @@ export interface SubscriberConfig {
   /** Kafka metadata columns to add: any of `_topic,_partition,_offset,_timestamp,_key`. */
   readonly metadataColumns: readonly MetadataColumn[];
   readonly autoCreateTable: boolean;
+  /** Fields for `AUTO_CREATE_TABLE` from `BIGQUERY_SCHEMA_FILE` (the `bq` JSON format), or null. */
+  readonly tableSchema: readonly Record<string, unknown>[] | null;
   readonly maxRetries: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
@@ -166,6 +168,7 @@ function _build(r: _Reader, env: Readonly<Record<string, string>>): SubscriberCo
     defaultValues: r.table("schema.default_values", false),
     metadataColumns: r.metadataColumns("METADATA_COLUMNS"),
     autoCreateTable: r.bool(null, "AUTO_CREATE_TABLE", false),
+    tableSchema: r.schemaFile("BIGQUERY_SCHEMA_FILE"),
     maxRetries: r.int(null, "MAX_RETRIES", 3, 0, 100),
     retryBaseMs: r.int(null, "RETRY_BASE_MS", 1000, 1, 3_600_000),
     retryMaxMs: r.int(null, "RETRY_MAX_MS", 30_000, 1, 3_600_000),
@@ -222,6 +225,9 @@ function _crossChecks(cfg: SubscriberConfig, file: string, raw: _Raw): ConfigPro
   }
   if (cfg.deadLetterAction === "dead_letter_queue" && cfg.deadLetterTopic === cfg.topic) {
     add("DEAD_LETTER_TOPIC", cfg.deadLetterTopic, "cannot be the topic the subscriber reads");
+  }
+  if (cfg.tableSchema !== null && !cfg.autoCreateTable) {
+    add("BIGQUERY_SCHEMA_FILE", "(set)", "is used only with AUTO_CREATE_TABLE=true");
   }
   if (cfg.schemaMapping === "custom" && Object.keys(cfg.columnMappings).length === 0) {
     add("schema.column_mappings", {}, "needs at least one column when schema.mapping is custom");
@@ -370,6 +376,22 @@ class _Reader {
       } else out[col] = v;
     }
     return out;
+  }
+
+  schemaFile(envName: string): Record<string, unknown>[] | null {
+    const path = this.env[envName] ?? "";
+    if (path === "") return null;
+    try {
+      const parsed = JSON.parse(Deno.readTextFileSync(path));
+      const fields = Array.isArray(parsed) ? parsed : parsed?.fields;
+      const ok = Array.isArray(fields) && fields.length > 0 &&
+        fields.every((f) => typeof f?.name === "string" && typeof f?.type === "string");
+      if (ok) return fields;
+      this.bad(envName, path, "must hold a JSON array of {name, type} fields (or {fields: [...]})");
+    } catch (err) {
+      this.bad(envName, path, `cannot be read as JSON: ${(err as Error).message}`);
+    }
+    return null;
   }
 
   metadataColumns(envName: string): MetadataColumn[] {
