@@ -69,6 +69,11 @@ if (import.meta.main) {
       BIGQUERY_API_ENDPOINT: apiEndpoint,
       AUTO_CREATE_TABLE: "true",
       DEAD_LETTER_ACTION: "drop",
+      // The batching knobs can be varied from the environment to see what limits the rate.
+      ...Object.fromEntries(
+        ["MAX_ROWS_PER_BATCH", "MAX_CONCURRENT_BATCHES", "MAX_BATCH_SIZE_BYTES"]
+          .flatMap((k) => Deno.env.get(k) === undefined ? [] : [[k, Deno.env.get(k)!]]),
+      ),
     },
   });
   const records = _records();
