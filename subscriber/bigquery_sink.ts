@@ -146,8 +146,13 @@ export class BigQuerySink {
     await this.#shutdown();
   }
 
-  /** Flushes the open batch and waits for every batch in flight, then commits (rebalance). */
+  /**
+   * Flushes the open batch and waits for every batch in flight, then commits (rebalance). After
+   * {@linkcode stop} it only commits: shutdown already flushed within its own time limit, and
+   * the consumer's close calls this again.
+   */
   async drain(): Promise<void> {
+    if (this.#stopping) return await this.#commit();
     const open = this.#batcher.flush();
     if (open !== null) this.#launch(open);
     while (this.#inflight.size > 0) await Promise.all(this.#inflight);

@@ -283,6 +283,10 @@ Deno.test("sink: shutdown gives up after gracefulShutdownTimeoutMs and commits o
     const took = Date.now() - t0;
     assert.ok(took < 1000, `shutdown took ${took} ms`);
     assert.deepEqual(consumer.committed(), new Map([["ev/0", 10]]));
+    // The consumer's close runs the revoked listener, which drains: it must not wait either.
+    const t1 = Date.now();
+    await sink.drain();
+    assert.ok(Date.now() - t1 < 200, "drain after stop does not wait for held batches");
     await new Promise((r) => setTimeout(r, 1600)); // the held request lands before the fake stops
   } finally {
     await bq.stop();
