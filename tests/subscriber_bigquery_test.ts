@@ -105,13 +105,17 @@ Deno.test({
           !_isBad(i)
         )
         .length;
-      // Slow BigQuery down so the kill lands with batches in flight.
-      bq.delayNext(40, 30);
+      // Every insert is held 40 ms, so the kill lands with batches in flight: rows that BigQuery
+      // stores after the kill but whose offsets were never committed.
+      bq.delayNext(100_000, 40);
       const first = _startSubscriber(env);
       await _until("half the rows", () =>
         bq.rows("proj.ds.events").length >= goodCount / 2);
+      await _until("an insert held in flight", () => bq.held() > 0);
       first.child.kill("SIGKILL");
       assert.notEqual((await first.child.status).code, 0);
+      bq.clearDelays();
+      await new Promise((r) => setTimeout(r, 100)); // the held inserts land
       const beforeRestart = bq.rows("proj.ds.events").length;
       assert.ok(beforeRestart < goodCount, "the kill came before the end");
 

@@ -46,6 +46,8 @@ export interface FakeBigQueryServer {
   delayNext(count: number, ms: number): void;
   /** Requests being held by a delay right now. */
   held(): number;
+  /** Drops the delays not yet used. */
+  clearDelays(): void;
   /** Rows for which this returns a reason are refused with `invalid` and that message. */
   rejectRowsWhere(pred: ((json: Record<string, unknown>) => string | undefined) | null): void;
   stop(): Promise<void>;
@@ -154,6 +156,9 @@ export function startFakeBigQueryServer(
       for (let i = 0; i < n; i++) delays.push(ms);
     },
     held: () => held,
+    clearDelays() {
+      delays.length = 0;
+    },
     rejectRowsWhere(pred) {
       reject = pred;
     },
