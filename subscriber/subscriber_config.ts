@@ -210,6 +210,10 @@ function _crossChecks(cfg: SubscriberConfig, file: string, raw: _Raw): ConfigPro
       add("RUSTMQ_BROKERS", b, "must be host:port or a tcp://, tls:// or quic:// URL");
     }
   }
+  const listen = cfg.healthListen.match(/^\[?([^\]]*?)\]?:(\d+)$/);
+  if (listen === null || Number(listen[2]) > 65535) {
+    add("HEALTH_LISTEN", cfg.healthListen, "must be host:port, such as 0.0.0.0:8080");
+  }
   if (cfg.caCertFile !== "") {
     try {
       Deno.statSync(cfg.caCertFile);

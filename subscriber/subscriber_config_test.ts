@@ -131,6 +131,10 @@ Deno.test("subscriber config: cross-key rules", () => {
     ["write_method.storage_write"],
   );
   assert.deepEqual(
+    _problems(() => loadSubscriberConfig({ env: { ..._ENV, HEALTH_LISTEN: "8080" } })),
+    ["HEALTH_LISTEN: must be host:port, such as 0.0.0.0:8080"],
+  );
+  assert.deepEqual(
     _problems(() => loadSubscriberConfig({ env: { ..._ENV, METADATA_COLUMNS: "_topic,_bogus" } }))
       .map((p) => p.split(":")[0]),
     ["METADATA_COLUMNS"],
