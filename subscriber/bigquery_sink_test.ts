@@ -323,3 +323,32 @@ Deno.test("sink: AUTO_CREATE_TABLE with BIGQUERY_SCHEMA_FILE creates the table f
     await bq.stop();
   }
 });
+
+Deno.test("sink: a failing dead-letter action is retried and holds the offset until it succeeds", async () => {
+  const bq = startFakeBigQueryServer();
+  try {
+    bq.createTable("p.d.t");
+    const cfg = _setup(bq.apiEndpoint);
+    const consumer = new _ScriptedConsumer(_records(3, 1, (i) => i === 1), 3);
+    let calls = 0;
+    const sink = new BigQuerySink({
+      settings: cfg,
+      consumer,
+      writer: new StreamingInsertWriter(cfg),
+      deadLetter: {
+        send: () => ++calls < 3 ? Promise.reject(new Error("DLQ down")) : Promise.resolve(),
+      },
+      clock: systemClock,
+      random: () => 0,
+      logger: silentLogger,
+    });
+    await _runUntil(sink, () => sink.counters.messages_processed === 3);
+    assert.equal(calls, 3);
+    assert.equal(sink.counters.dead_lettered, 1);
+    // Offset 0 was never blocked, offset 1 only after its dead-lettering succeeded.
+    const commits = consumer.commits.flat().map((o) => o.offset);
+    assert.deepEqual(commits.filter((o) => o >= 2), [3]);
+  } finally {
+    await bq.stop();
+  }
+});
