@@ -7,6 +7,7 @@ import type { HostedPartition } from "./partition_manager.ts";
 import { WalDiskFullError, WalIoError } from "./wal/wal_errors.ts";
 import { buildBatch } from "../protocol/record/record_batch.ts";
 import { silentLogger } from "../ops/logger.ts";
+import { systemClock } from "../ops/clock.ts";
 
 const full = () =>
   new WalDiskFullError("/wal", Object.assign(new Error("full"), { code: "ENOSPC" }));
@@ -15,10 +16,7 @@ async function setup() {
   const cache = new LogCache({
     capacityBytes: 1 << 20,
     waitTimeoutMs: 0,
-    timer: {
-      setTimeout: (fn, ms) => setTimeout(fn, ms),
-      clearTimeout: (h) => clearTimeout(h as number),
-    },
+    clock: systemClock,
   });
   const p = {
     key: "t/0",
