@@ -12,7 +12,7 @@ import { systemClock } from "../ops/clock.ts";
 const full = () =>
   new WalDiskFullError("/wal", Object.assign(new Error("full"), { code: "ENOSPC" }));
 
-async function setup() {
+function setup() {
   const cache = new LogCache({
     capacityBytes: 1 << 20,
     waitTimeoutMs: 0,
@@ -47,7 +47,7 @@ async function setup() {
 }
 
 Deno.test("AppendRollbacks cuts to the lowest rejected offset once all in flight settled, in any order", async () => {
-  const { p, rb, append, cache } = await setup();
+  const { p, rb, append, cache } = setup();
   const a = await append(); // 0
   const b = await append(); // 2
   const c = await append(); // 4
@@ -72,7 +72,7 @@ Deno.test("AppendRollbacks cuts to the lowest rejected offset once all in flight
 });
 
 Deno.test("AppendRollbacks leaves other failures and batches a follower may hold to the caller", async () => {
-  const { p, rb, append, unsafe } = await setup();
+  const { p, rb, append, unsafe } = setup();
   const a = await append();
   assert.equal(rb.settled(p, a, new WalIoError("write", new Error("EIO"))), false);
   const b = await append();

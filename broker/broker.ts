@@ -45,7 +45,6 @@ import { connect as connectTransport } from "../protocol/transport/connect.ts";
 import { offsetForLeaderEpochRoute } from "./replication/offset_for_leader_epoch_handler.ts";
 import { GroupService, type GroupServiceOptions, OFFSETS_TOPIC } from "./group/group_service.ts";
 import { createResilientObjectStore } from "./object_store/object_store_factory.ts";
-import { seededRandom, systemObjectStoreClock } from "./object_store/object_store_clock.ts";
 import type { ObjectStore } from "./object_store/object_store.ts";
 import type { ObjectManifest } from "../model/object_manifest.ts";
 import { LocalObjectManifest } from "./tiering/local_object_manifest.ts";
@@ -309,8 +308,8 @@ export class Broker implements AsyncDisposable {
     );
     const { metadata, manifest } = binding;
     const store = options.objectStore ?? createResilientObjectStore(cfg.object_storage, {
-      clock: systemObjectStoreClock,
-      random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
+      clock: systemClock,
+      random: systemRandom,
     });
     const blockCache = new BlockCache(cfg.cache.read_cache_size_bytes);
     const reader = new TieredReader(manifest, store, blockCache);
@@ -352,11 +351,7 @@ export class Broker implements AsyncDisposable {
         maxLagMessages: cfg.replication.max_replication_lag,
         maxLagTimeMs: cfg.replication.heartbeat_timeout_ms,
         ackTimeoutMs: cfg.replication.ack_timeout_ms,
-        clock: {
-          nowMs: () => Date.now(),
-          setTimer: (fn, ms) => setTimeout(fn, ms),
-          clearTimer: (h) => clearTimeout(h as number),
-        },
+        clock: systemClock,
         epochDir: `${options.dataDir}/epochs`,
       },
     });

@@ -13,7 +13,8 @@ import { fetchValues, produceValues } from "./support/raw_ops.ts";
 import { LocalObjectStore } from "../broker/object_store/local_object_store.ts";
 import { FaultyObjectStore } from "../broker/object_store/faulty_object_store.ts";
 import { ResilientObjectStore } from "../broker/object_store/resilient_object_store.ts";
-import { seededRandom, systemObjectStoreClock } from "../broker/object_store/object_store_clock.ts";
+import { systemClock } from "../ops/clock.ts";
+import { SeededRandom } from "../ops/random.ts";
 import { ErrorCode } from "../protocol/kafka/errors.ts";
 import { tempDir } from "./support/temp_dir.ts";
 
@@ -37,12 +38,12 @@ Deno.test("a store outage that fills the WAL gives a clear error and degraded he
   await using tmp = await tempDir("rustmq-outage-");
   const dir = tmp.path;
   const faulty = new FaultyObjectStore(new LocalObjectStore({ rootDir: `${dir}/objects` }), {
-    random: seededRandom(1),
-    clock: systemObjectStoreClock,
+    random: new SeededRandom(1),
+    clock: systemClock,
   });
   const store = new ResilientObjectStore(faulty, {
-    clock: systemObjectStoreClock,
-    random: seededRandom(2),
+    clock: systemClock,
+    random: new SeededRandom(2),
     attemptTimeoutMs: 200,
     attemptsMax: 2,
     backoffBaseMs: 5,

@@ -11,7 +11,8 @@ import { fetchValues, produceValues } from "./support/raw_ops.ts";
 import { LocalObjectStore } from "../broker/object_store/local_object_store.ts";
 import { FaultyObjectStore } from "../broker/object_store/faulty_object_store.ts";
 import { ResilientObjectStore } from "../broker/object_store/resilient_object_store.ts";
-import { seededRandom, systemObjectStoreClock } from "../broker/object_store/object_store_clock.ts";
+import { systemClock } from "../ops/clock.ts";
+import { SeededRandom } from "../ops/random.ts";
 import { ErrorCode } from "../protocol/kafka/errors.ts";
 import { tempDir } from "./support/temp_dir.ts";
 
@@ -77,15 +78,15 @@ Deno.test("broker keeps every acknowledged record when the store fails or stalls
   await using tmp = await tempDir("rustmq-tiering-");
   const dir = tmp.path;
   const faulty = new FaultyObjectStore(new LocalObjectStore({ rootDir: `${dir}/objects` }), {
-    random: seededRandom(7),
-    clock: systemObjectStoreClock,
+    random: new SeededRandom(7),
+    clock: systemClock,
     failureRate: 0.2,
     stallRate: 0.1,
     stallMs: 200,
   });
   const store = new ResilientObjectStore(faulty, {
-    clock: systemObjectStoreClock,
-    random: seededRandom(8),
+    clock: systemClock,
+    random: new SeededRandom(8),
     attemptTimeoutMs: 100,
     backoffBaseMs: 5,
     backoffMaxMs: 50,
@@ -108,12 +109,12 @@ Deno.test("broker refuses appends with a retriable KAFKA_STORAGE_ERROR while the
   await using tmp = await tempDir("rustmq-tiering-");
   const dir = tmp.path;
   const faulty = new FaultyObjectStore(new LocalObjectStore({ rootDir: `${dir}/objects` }), {
-    random: seededRandom(1),
-    clock: systemObjectStoreClock,
+    random: new SeededRandom(1),
+    clock: systemClock,
   });
   const store = new ResilientObjectStore(faulty, {
-    clock: systemObjectStoreClock,
-    random: seededRandom(2),
+    clock: systemClock,
+    random: new SeededRandom(2),
     attemptTimeoutMs: 200,
     attemptsMax: 2,
     backoffBaseMs: 5,

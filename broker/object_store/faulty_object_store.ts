@@ -12,7 +12,8 @@
  *
  * @module
  */
-import type { ObjectStoreClock, RandomSource } from "./object_store_clock.ts";
+import { type Clock, sleep } from "../../ops/clock.ts";
+import type { Random } from "../../ops/random.ts";
 import {
   type GetOptions,
   listAllPages,
@@ -30,9 +31,9 @@ import {
 /** Options for {@linkcode FaultyObjectStore}. */
 export interface FaultyObjectStoreOptions {
   /** Seeded source deciding which requests misbehave. */
-  random: RandomSource;
+  random: Random;
   /** Clock for stalls. */
-  clock: ObjectStoreClock;
+  clock: Clock;
   /**
    * Share of requests refused before reaching the store, in [0, 1].
    * @default {0}
@@ -76,10 +77,11 @@ export interface FaultCounts {
  * ```ts
  * import { FaultyObjectStore } from "./faulty_object_store.ts";
  * import { MemoryObjectStore } from "./memory_object_store.ts";
- * import { seededRandom, systemObjectStoreClock } from "./object_store_clock.ts";
+ * import { systemClock } from "../../ops/clock.ts";
+import { SeededRandom } from "../../ops/random.ts";
  * const store = new FaultyObjectStore(new MemoryObjectStore(), {
- *   random: seededRandom(7),
- *   clock: systemObjectStoreClock,
+ *   random: new SeededRandom(7),
+ *   clock: systemClock,
  *   failureRate: 1,
  * });
  * await store.put("k", new Uint8Array(1)).catch((error) => console.assert(error.retriable));
@@ -99,8 +101,8 @@ export class FaultyObjectStore implements ObjectStore {
     refusedWhileDown: 0,
   };
   readonly #inner: ObjectStore;
-  readonly #random: RandomSource;
-  readonly #clock: ObjectStoreClock;
+  readonly #random: Random;
+  readonly #clock: Clock;
   readonly #failureRate: number;
   readonly #stallRate: number;
   readonly #lostAnswerRate: number;
@@ -173,7 +175,7 @@ export class FaultyObjectStore implements ObjectStore {
     call: () => Promise<T>,
   ): Promise<T> {
     // One draw per request, whatever happens, keeps the sequence aligned across runs.
-    const draw = this.#random();
+    const draw = this.#random.next();
     if (this.#down) {
       this.counts.refusedWhileDown += 1;
       throw this.#fault(operation, key, "the store is down (injected)");
@@ -184,7 +186,7 @@ export class FaultyObjectStore implements ObjectStore {
     }
     if (draw < this.#failureRate + this.#stallRate) {
       this.counts.stalled += 1;
-      await this.#clock.sleep(this.#stallMs, signal);
+      await sleep(this.#clock, this.#stallMs, signal);
       return await call();
     }
     if (draw < this.#failureRate + this.#stallRate + this.#lostAnswerRate) {

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { FaultyObjectStore } from "./faulty_object_store.ts";
 import { MemoryObjectStore } from "./memory_object_store.ts";
-import { seededRandom, systemObjectStoreClock } from "./object_store_clock.ts";
+import { systemClock } from "../../ops/clock.ts";
+import { SeededRandom } from "../../ops/random.ts";
 import { ObjectStoreUnavailableError } from "./object_store.ts";
 
 Deno.test("FaultyObjectStore injects the configured share of failures from its seed", async () => {
   const run = async (seed: number) => {
     const store = new FaultyObjectStore(new MemoryObjectStore(), {
-      random: seededRandom(seed),
-      clock: systemObjectStoreClock,
+      random: new SeededRandom(seed),
+      clock: systemClock,
       failureRate: 0.3,
     });
     const outcomes: boolean[] = [];
@@ -27,8 +28,8 @@ Deno.test("FaultyObjectStore injects the configured share of failures from its s
 Deno.test("FaultyObjectStore loses answers after the store did the work", async () => {
   const inner = new MemoryObjectStore();
   const store = new FaultyObjectStore(inner, {
-    random: seededRandom(1),
-    clock: systemObjectStoreClock,
+    random: new SeededRandom(1),
+    clock: systemClock,
     lostAnswerRate: 1,
   });
   await assert.rejects(store.put("k", new Uint8Array([5])), ObjectStoreUnavailableError);
@@ -37,8 +38,8 @@ Deno.test("FaultyObjectStore loses answers after the store did the work", async 
 
 Deno.test("FaultyObjectStore stalls until the caller aborts", async () => {
   const store = new FaultyObjectStore(new MemoryObjectStore(), {
-    random: seededRandom(1),
-    clock: systemObjectStoreClock,
+    random: new SeededRandom(1),
+    clock: systemClock,
     stallRate: 1,
     stallMs: 60_000,
   });
@@ -50,7 +51,7 @@ Deno.test("FaultyObjectStore stalls until the caller aborts", async () => {
 });
 
 Deno.test("FaultyObjectStore rejects rates outside [0, 1] or above 1 in total", () => {
-  const base = { random: seededRandom(1), clock: systemObjectStoreClock };
+  const base = { random: new SeededRandom(1), clock: systemClock };
   const inner = new MemoryObjectStore();
   assert.throws(() => new FaultyObjectStore(inner, { ...base, failureRate: 1.5 }), RangeError);
   assert.throws(

@@ -27,12 +27,6 @@ export {
   type PutOptions,
   type RequestOptions,
 } from "./object_store.ts";
-export {
-  type ObjectStoreClock,
-  type RandomSource,
-  seededRandom,
-  systemObjectStoreClock,
-} from "./object_store_clock.ts";
 export { LocalObjectStore, type LocalObjectStoreOptions } from "./local_object_store.ts";
 export { S3ObjectStore, type S3ObjectStoreOptions, type S3UploadStats } from "./s3_object_store.ts";
 export {

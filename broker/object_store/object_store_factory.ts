@@ -9,7 +9,8 @@
  */
 import { GcsObjectStore } from "./gcs_object_store.ts";
 import { LocalObjectStore } from "./local_object_store.ts";
-import type { ObjectStoreClock, RandomSource } from "./object_store_clock.ts";
+import type { Clock } from "../../ops/clock.ts";
+import type { Random } from "../../ops/random.ts";
 import type { ObjectStore } from "./object_store.ts";
 import { ResilientObjectStore } from "./resilient_object_store.ts";
 import { S3ObjectStore } from "./s3_object_store.ts";
@@ -101,10 +102,10 @@ export function createObjectStore(config: ObjectStorageConfig): ObjectStore {
 
 /** What {@linkcode createResilientObjectStore} needs besides the config. */
 export interface ResilientObjectStoreDeps {
-  /** The clock for timeouts and backoff (`systemObjectStoreClock` in production). */
-  clock: ObjectStoreClock;
+  /** The clock for timeouts and backoff (`systemClock` in production). */
+  clock: Clock;
   /** The jitter source. */
-  random: RandomSource;
+  random: Random;
   /**
    * Per-attempt timeout.
    * @default {30000}

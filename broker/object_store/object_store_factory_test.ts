@@ -4,7 +4,8 @@ import {
   createResilientObjectStore,
   type ObjectStorageConfig,
 } from "./object_store_factory.ts";
-import { seededRandom, systemObjectStoreClock } from "./object_store_clock.ts";
+import { systemClock } from "../../ops/clock.ts";
+import { SeededRandom } from "../../ops/random.ts";
 
 const BASE: ObjectStorageConfig = {
   storage_type: "S3",
@@ -51,7 +52,7 @@ Deno.test("createResilientObjectStore applies max_concurrent_uploads", async () 
   try {
     const store = createResilientObjectStore(
       { ...BASE, storage_type: "Local", local_path: rootDir, max_concurrent_uploads: 2 },
-      { clock: systemObjectStoreClock, random: seededRandom(1) },
+      { clock: systemClock, random: new SeededRandom(1) },
     );
     await Promise.all([1, 2, 3, 4, 5].map((i) => store.put(`k${i}`, new Uint8Array([i]))));
     assert.equal(store.stats.uploadsInFlightMax, 2);

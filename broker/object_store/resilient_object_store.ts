@@ -16,7 +16,8 @@
  *
  * @module
  */
-import type { ObjectStoreClock, RandomSource } from "./object_store_clock.ts";
+import { type Clock, sleep } from "../../ops/clock.ts";
+import type { Random } from "../../ops/random.ts";
 import {
   type GetOptions,
   listAllPages,
@@ -37,9 +38,9 @@ import {
 /** Options for {@linkcode ResilientObjectStore}. */
 export interface ResilientObjectStoreOptions {
   /** Time source for timeouts and backoff. */
-  clock: ObjectStoreClock;
+  clock: Clock;
   /** Uniform [0, 1) source for jitter (seeded in tests). */
-  random: RandomSource;
+  random: Random;
   /**
    * Each attempt of each call is abandoned (and its request aborted) after this long.
    * @default {30000}
@@ -93,10 +94,11 @@ export interface ResilientObjectStoreStats {
  * ```ts
  * import { ResilientObjectStore } from "./resilient_object_store.ts";
  * import { MemoryObjectStore } from "./memory_object_store.ts";
- * import { seededRandom, systemObjectStoreClock } from "./object_store_clock.ts";
+ * import { systemClock } from "../../ops/clock.ts";
+import { SeededRandom } from "../../ops/random.ts";
  * const store = new ResilientObjectStore(new MemoryObjectStore(), {
- *   clock: systemObjectStoreClock,
- *   random: seededRandom(1),
+ *   clock: systemClock,
+ *   random: new SeededRandom(1),
  *   maxConcurrentUploads: 4,
  * });
  * await store.put("k", new Uint8Array([1]));
@@ -117,8 +119,8 @@ export class ResilientObjectStore implements ObjectStore {
     uploadsInFlightMax: 0,
   };
   readonly #inner: ObjectStore;
-  readonly #clock: ObjectStoreClock;
-  readonly #random: RandomSource;
+  readonly #clock: Clock;
+  readonly #random: Random;
   readonly #attemptTimeoutMs: number;
   readonly #attemptsMax: number;
   readonly #backoffBaseMs: number;
@@ -238,7 +240,7 @@ export class ResilientObjectStore implements ObjectStore {
           throw this.#exhaustedError(operation, key, attemptNumber, error);
         }
         this.stats.retries += 1;
-        await this.#clock.sleep(this.#backoffMs(attemptNumber), callerSignal);
+        await sleep(this.#clock, this.#backoffMs(attemptNumber), callerSignal);
       }
     }
   }
@@ -255,7 +257,7 @@ export class ResilientObjectStore implements ObjectStore {
     const signal = callerSignal === undefined
       ? attemptAbort.signal
       : AbortSignal.any([callerSignal, attemptAbort.signal]);
-    const timeout = this.#clock.sleep(this.#attemptTimeoutMs, timerAbort.signal).then(
+    const timeout = sleep(this.#clock, this.#attemptTimeoutMs, timerAbort.signal).then(
       () => {
         this.stats.timeouts += 1;
         const error = new ObjectStoreTimeoutError({
@@ -282,7 +284,7 @@ export class ResilientObjectStore implements ObjectStore {
   /** Full jitter: uniform in [0, min(backoffMaxMs, backoffBaseMs * 2^(attempt-1))). */
   #backoffMs(attemptNumber: number): number {
     const ceiling = Math.min(this.#backoffMaxMs, this.#backoffBaseMs * 2 ** (attemptNumber - 1));
-    return Math.floor(this.#random() * ceiling);
+    return Math.floor(this.#random.next() * ceiling);
   }
 
   #exhaustedError(

@@ -2,11 +2,8 @@ import assert from "node:assert/strict";
 import { FaultyObjectStore } from "./faulty_object_store.ts";
 import { LocalObjectStore } from "./local_object_store.ts";
 import { MemoryObjectStore } from "./memory_object_store.ts";
-import {
-  type ObjectStoreClock,
-  seededRandom,
-  systemObjectStoreClock,
-} from "./object_store_clock.ts";
+import { type Clock, systemClock, type TimerHandle } from "../../ops/clock.ts";
+import { SeededRandom } from "../../ops/random.ts";
 import {
   type ObjectMetadata,
   ObjectNotFoundError,
@@ -26,27 +23,29 @@ const ATTEMPT_TIMEOUT_DEFAULT_MS = 30_000;
  * (one real macrotask drains every microtask), then jumps to the earliest timer, until the
  * awaited promise settles. Runs are therefore exact and instant.
  */
-class VirtualClock implements ObjectStoreClock {
+class VirtualClock implements Clock {
   #now = 0;
-  #timers: { at: number; seq: number; resolve: () => void }[] = [];
+  #timers: { at: number; seq: number; fn: () => void }[] = [];
   #seq = 0;
   readonly sleeps: number[] = [];
 
-  now(): number {
+  nowMs(): number {
     return this.#now;
   }
 
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  monotonicMs(): number {
+    return this.#now;
+  }
+
+  setTimer(ms: number, fn: () => void): TimerHandle {
     this.sleeps.push(ms);
-    return new Promise((resolve, reject) => {
-      if (signal?.aborted) return reject(signal.reason);
-      const timer = { at: this.#now + ms, seq: this.#seq++, resolve };
-      this.#timers.push(timer);
-      signal?.addEventListener("abort", () => {
-        this.#timers = this.#timers.filter((t) => t !== timer);
-        reject(signal.reason);
-      }, { once: true });
-    });
+    const timer = { at: this.#now + ms, seq: this.#seq++, fn };
+    this.#timers.push(timer);
+    return timer.seq;
+  }
+
+  clearTimer(handle: TimerHandle): void {
+    this.#timers = this.#timers.filter((t) => t.seq !== handle);
   }
 
   async run<T>(promise: Promise<T>): Promise<T> {
@@ -63,7 +62,7 @@ class VirtualClock implements ObjectStoreClock {
       const next = this.#timers.shift();
       if (next === undefined) continue;
       this.#now = next.at;
-      next.resolve();
+      next.fn();
     }
     return await watched;
   }
@@ -98,7 +97,7 @@ Deno.test("ResilientObjectStore completes puts and gets through 30% failures and
   const clock = new VirtualClock();
   const inner = new MemoryObjectStore();
   const faulty = new FaultyObjectStore(inner, {
-    random: seededRandom(20261127),
+    random: new SeededRandom(20261127),
     clock,
     failureRate: 0.15,
     stallRate: 0.1,
@@ -107,7 +106,7 @@ Deno.test("ResilientObjectStore completes puts and gets through 30% failures and
   });
   const store = new ResilientObjectStore(faulty, {
     clock,
-    random: seededRandom(7),
+    random: new SeededRandom(7),
     attemptTimeoutMs: 1_000,
     attemptsMax: 10,
     maxConcurrentUploads: 4,
@@ -128,13 +127,13 @@ Deno.test("ResilientObjectStore completes puts and gets through 30% failures and
 Deno.test("ResilientObjectStore fails with a retriable typed error when the store is down", async () => {
   const clock = new VirtualClock();
   const faulty = new FaultyObjectStore(new MemoryObjectStore(), {
-    random: seededRandom(1),
+    random: new SeededRandom(1),
     clock,
   });
   faulty.setDown(true);
   const store = new ResilientObjectStore(faulty, {
     clock,
-    random: seededRandom(2),
+    random: new SeededRandom(2),
     attemptsMax: 4,
     backoffBaseMs: 100,
     backoffMaxMs: 250,
@@ -162,7 +161,7 @@ Deno.test("ResilientObjectStore fails with a retriable typed error when the stor
 Deno.test("ResilientObjectStore never retries not-found or programmer errors", async () => {
   const clock = new VirtualClock();
   const inner = new CountingStore();
-  const store = new ResilientObjectStore(inner, { clock, random: seededRandom(3) });
+  const store = new ResilientObjectStore(inner, { clock, random: new SeededRandom(3) });
   await assert.rejects(clock.run(store.get("missing")), ObjectNotFoundError);
   assert.equal(inner.calls, 1);
   await assert.rejects(clock.run(store.put("../bad", new Uint8Array(1))), RangeError);
@@ -170,7 +169,7 @@ Deno.test("ResilientObjectStore never retries not-found or programmer errors", a
   const broken: ObjectStore = Object.assign(new MemoryObjectStore(), {
     head: () => Promise.reject(new TypeError("bug")),
   });
-  const wrapped = new ResilientObjectStore(broken, { clock, random: seededRandom(3) });
+  const wrapped = new ResilientObjectStore(broken, { clock, random: new SeededRandom(3) });
   await assert.rejects(clock.run(wrapped.head("k")), TypeError);
   assert.equal(wrapped.stats.attempts, 1);
   const backoffs = clock.sleeps.filter((ms) => ms !== ATTEMPT_TIMEOUT_DEFAULT_MS);
@@ -193,14 +192,14 @@ Deno.test("ResilientObjectStore aborts a stalled attempt at the timeout and retr
   });
   const store = new ResilientObjectStore(stallFirst, {
     clock,
-    random: seededRandom(4),
+    random: new SeededRandom(4),
     attemptTimeoutMs: 500,
   });
   assert.deepEqual(await clock.run(store.get("k")), new Uint8Array([9]));
   assert.equal(signals.length, 2);
   assert.equal(signals[0]?.aborted, true, "the stalled request was aborted");
   assert.equal(store.stats.timeouts, 1);
-  assert.ok(clock.now() >= 500);
+  assert.ok(clock.nowMs() >= 500);
 });
 
 Deno.test("ResilientObjectStore keeps at most maxConcurrentUploads puts in flight", async () => {
@@ -210,7 +209,7 @@ Deno.test("ResilientObjectStore keeps at most maxConcurrentUploads puts in fligh
   inner.putGate = new Promise((resolve) => (open = resolve));
   const store = new ResilientObjectStore(inner, {
     clock,
-    random: seededRandom(5),
+    random: new SeededRandom(5),
     maxConcurrentUploads: 3,
     uploadQueueMax: 20,
   });
@@ -234,7 +233,7 @@ Deno.test("ResilientObjectStore rejects puts beyond the upload queue as overload
   inner.putGate = new Promise((resolve) => (open = resolve));
   const store = new ResilientObjectStore(inner, {
     clock,
-    random: seededRandom(6),
+    random: new SeededRandom(6),
     maxConcurrentUploads: 1,
     uploadQueueMax: 2,
   });
@@ -252,13 +251,13 @@ Deno.test("ResilientObjectStore rejects puts beyond the upload queue as overload
 Deno.test("ResilientObjectStore backs off with full jitter under an exponential cap", async () => {
   const clock = new VirtualClock();
   const faulty = new FaultyObjectStore(new MemoryObjectStore(), {
-    random: seededRandom(8),
+    random: new SeededRandom(8),
     clock,
   });
   faulty.setDown(true);
   const store = new ResilientObjectStore(faulty, {
     clock,
-    random: () => 0.5,
+    random: { next: () => 0.5, uuid: () => "" },
     attemptsMax: 6,
     backoffBaseMs: 100,
     backoffMaxMs: 1_000,
@@ -270,7 +269,7 @@ Deno.test("ResilientObjectStore backs off with full jitter under an exponential 
 
 Deno.test("ResilientObjectStore validates its options", () => {
   const inner = new MemoryObjectStore();
-  const base = { clock: systemObjectStoreClock, random: seededRandom(1) };
+  const base = { clock: systemClock, random: new SeededRandom(1) };
   assert.throws(() => new ResilientObjectStore(inner, { ...base, attemptsMax: 0 }), RangeError);
   assert.throws(
     () => new ResilientObjectStore(inner, { ...base, maxConcurrentUploads: 0 }),
@@ -287,15 +286,15 @@ Deno.test("ResilientObjectStore over a faulty LocalObjectStore keeps every objec
   const local = new LocalObjectStore({ rootDir });
   // Real time, short stalls: proves the wrapper against real I/O and real timers.
   const faulty = new FaultyObjectStore(local, {
-    random: seededRandom(99),
-    clock: systemObjectStoreClock,
+    random: new SeededRandom(99),
+    clock: systemClock,
     failureRate: 0.2,
     stallRate: 0.1,
     stallMs: 200,
   });
   const store = new ResilientObjectStore(faulty, {
-    clock: systemObjectStoreClock,
-    random: seededRandom(100),
+    clock: systemClock,
+    random: new SeededRandom(100),
     attemptTimeoutMs: 50,
     attemptsMax: 10,
     backoffBaseMs: 1,

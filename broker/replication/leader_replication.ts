@@ -18,13 +18,10 @@ import {
   type ReplicaTrackerOptions,
   type TrackerAction,
 } from "./replica_tracker.ts";
+import type { Clock, TimerHandle } from "../../ops/clock.ts";
 
-/** Time and one-shot timers, injected. */
-export interface ReplicationClock {
-  nowMs(): number;
-  setTimer(fn: () => void, delayMs: number): unknown;
-  clearTimer(handle: unknown): void;
-}
+/** The part of the ops clock replication uses: time and one-shot timers. */
+export type ReplicationClock = Pick<Clock, "nowMs" | "setTimer" | "clearTimer">;
 
 /** Options of {@linkcode LeaderReplication}. */
 export interface LeaderReplicationOptions extends Omit<ReplicaTrackerOptions, "nowMs"> {
@@ -67,7 +64,7 @@ export class LeaderReplication {
   readonly #o: LeaderReplicationOptions;
   readonly #checkEveryMs: number;
   readonly #pending = new Map<number, { resolve(): void; reject(err: Error): void }>();
-  #timer: unknown = null;
+  #timer: TimerHandle | null = null;
   #nextIsrCheckMs: number;
   #closed = false;
 
@@ -162,7 +159,7 @@ export class LeaderReplication {
     const deadline = this.tracker.nextDeadlineMs();
     const at = deadline === null ? this.#nextIsrCheckMs : Math.min(deadline, this.#nextIsrCheckMs);
     const delayMs = Math.max(0, at - this.#o.clock.nowMs());
-    this.#timer = this.#o.clock.setTimer(() => this.#onTimer(), delayMs);
+    this.#timer = this.#o.clock.setTimer(delayMs, () => this.#onTimer());
   }
 
   #onTimer(): void {

@@ -1,39 +1,7 @@
 import assert from "node:assert/strict";
 import { KafkaProtocolError } from "../broker_errors.ts";
-import { LeaderReplication, type ReplicationClock } from "./leader_replication.ts";
-
-class ManualClock implements ReplicationClock {
-  now = 0;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #nextId = 1;
-  nowMs(): number {
-    return this.now;
-  }
-  setTimer(fn: () => void, delayMs: number): unknown {
-    const id = this.#nextId++;
-    this.#timers.set(id, { at: this.now + delayMs, fn });
-    return id;
-  }
-  clearTimer(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-  get armed(): number {
-    return this.#timers.size;
-  }
-  advance(ms: number): void {
-    const target = this.now + ms;
-    for (;;) {
-      const due = [...this.#timers].filter(([, t]) =>
-        t.at <= target
-      ).sort((a, b) => a[1].at - b[1].at)[0];
-      if (due === undefined) break;
-      this.#timers.delete(due[0]);
-      this.now = due[1].at;
-      due[1].fn();
-    }
-    this.now = target;
-  }
-}
+import { LeaderReplication } from "./leader_replication.ts";
+import { ManualClock } from "../../ops/clock.ts";
 
 function setup(clock: ManualClock, minInSyncReplicas = 2) {
   const alters: string[] = [];
@@ -75,7 +43,7 @@ Deno.test("LeaderReplication resolves acks=all once the ISR has the records", as
   assert.equal(await settled(ack), "ok");
   assert.deepEqual(hws, [4]);
   r.close();
-  assert.equal(clock.armed, 0);
+  assert.equal(clock.pendingTimers, 0);
 });
 
 Deno.test("LeaderReplication shrinks the ISR on its timer and fails the ack after append", async () => {

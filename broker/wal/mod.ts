@@ -20,6 +20,7 @@
 export {
   Wal,
   type WalAppendResult,
+  type WalClock,
   type WalOpenResult,
   type WalOptions,
   type WalStats,
@@ -34,13 +35,11 @@ export {
 } from "./wal_errors.ts";
 export type { RecoveredEntry } from "./wal_recovery.ts";
 export {
-  systemClock,
   type WalBuffer,
-  type WalClock,
   type WalIoBackend,
   type WalLogger,
   type WalSegmentWriter,
 } from "./wal_io.ts";
 export { FfiBackend, type FfiBackendOptions } from "./wal_ffi_backend.ts";
 export { PortableBackend } from "./wal_portable_backend.ts";
-export { FakeWalBackend, ManualClock } from "./wal_fake_backend.ts";
+export { FakeWalBackend } from "./wal_fake_backend.ts";

@@ -36,11 +36,13 @@ import {
   segmentFileName,
   WAL_BLOCK_BYTES,
 } from "./wal_format.ts";
+import { type Clock, systemClock } from "../../ops/clock.ts";
+
+/** The part of the ops clock the WAL uses: monotonic time and timers. */
+export type WalClock = Pick<Clock, "monotonicMs" | "setTimer" | "clearTimer">;
 import {
   isDiskFull,
-  systemClock,
   type WalBuffer,
-  type WalClock,
   type WalIoBackend,
   type WalLogger,
   type WalSegmentWriter,
@@ -308,7 +310,7 @@ export class Wal {
     // Written after the failed write, this append would leave a hole behind the rejected ones.
     if (this.#repairing) return Promise.reject(this.#writeError(this.#firstError));
     return new Promise((resolve, reject) => {
-      const waiter = { resolve, reject, enqueuedAtMs: this.#config.clock.nowMs() };
+      const waiter = { resolve, reject, enqueuedAtMs: this.#config.clock.monotonicMs() };
       this.#committer.enqueue({ streamId, baseOffset, payload }, waiter);
       this.#schedulePump();
     });
@@ -501,7 +503,7 @@ export class Wal {
     for (const waiter of plan.rejected) waiter.reject(error);
     for (const waiter of this.#committer.dropQueued(() => true)) waiter.reject(error);
     if (error instanceof WalDiskFullError && this.#diskFullSinceMs === null) {
-      this.#diskFullSinceMs = this.#config.clock.nowMs();
+      this.#diskFullSinceMs = this.#config.clock.monotonicMs();
       this.#config.logger.warn?.("WAL disk is full: appends fail until space is freed", {
         path: this.#config.path,
         error: `${this.#firstError}`,
@@ -555,9 +557,9 @@ export class Wal {
     if (this.#cancelFullTimer !== null) return;
     const { clock, fullWaitMs } = this.#config;
     // The queue is FIFO, so its head waited longest.
-    const oldest = this.#committer.peekQueued()?.enqueuedAtMs ?? clock.nowMs();
-    const delay = Math.max(0, oldest + fullWaitMs - clock.nowMs());
-    this.#cancelFullTimer = clock.setTimer(delay, () => {
+    const oldest = this.#committer.peekQueued()?.enqueuedAtMs ?? clock.monotonicMs();
+    const delay = Math.max(0, oldest + fullWaitMs - clock.monotonicMs());
+    this.#cancelFullTimer = this.#after(delay, () => {
       this.#cancelFullTimer = null;
       this.#expireWaiting();
     });
@@ -566,7 +568,7 @@ export class Wal {
   #expireWaiting(): void {
     if (!this.#full) return;
     const { clock, fullWaitMs } = this.#config;
-    const now = clock.nowMs();
+    const now = clock.monotonicMs();
     // The queue is FIFO: once its head expired, everything behind it goes too, or a later
     // append of the same stream would be written after a rejected one (a hole).
     const head = this.#committer.peekQueued();
@@ -650,13 +652,20 @@ export class Wal {
         if (at >= 0) this.#idleWaiters.splice(at, 1);
         resolve();
       };
-      const cancel = this.#config.clock.setTimer(SPARE_PACE_MAX_MS, finish);
+      const cancel = this.#after(SPARE_PACE_MAX_MS, finish);
       this.#idleWaiters.push(finish);
     });
   }
 
+  /** Arms a timer on the injected clock; returns the function that cancels it. */
+  #after(delayMs: number, fn: () => void): () => void {
+    const { clock } = this.#config;
+    const handle = clock.setTimer(delayMs, fn);
+    return () => clock.clearTimer(handle);
+  }
+
   #armFlush(): void {
-    this.#cancelFlushTimer = this.#config.clock.setTimer(this.#config.flushIntervalMs, () => {
+    this.#cancelFlushTimer = this.#after(this.#config.flushIntervalMs, () => {
       this.#flush().then(
         () => {
           if (!this.#closing) this.#armFlush();

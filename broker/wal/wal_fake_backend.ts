@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { WalBuffer, WalClock, WalIoBackend, WalSegmentWriter } from "./wal_io.ts";
+import type { WalBuffer, WalIoBackend, WalSegmentWriter } from "./wal_io.ts";
 import { alignUp } from "./wal_format.ts";
 
 /**
@@ -194,52 +194,5 @@ class _FakeWriter implements WalSegmentWriter {
 
   close(): Promise<void> {
     return Promise.resolve();
-  }
-}
-
-/**
- * A clock that moves only when told to.
- *
- * @example
- * ```ts
- * import { ManualClock } from "./wal_fake_backend.ts";
- * const clock = new ManualClock();
- * let fired = false;
- * clock.setTimer(10, () => fired = true);
- * clock.advance(10);
- * console.assert(fired);
- * ```
- */
-export class ManualClock implements WalClock {
-  #now = 0;
-  #timers: { at: number; fn: () => void; id: number }[] = [];
-  #nextId = 1;
-
-  /** @inheritdoc */
-  nowMs(): number {
-    return this.#now;
-  }
-
-  /** @inheritdoc */
-  setTimer(delayMs: number, fn: () => void): () => void {
-    const id = this.#nextId++;
-    this.#timers.push({ at: this.#now + delayMs, fn, id });
-    return () => {
-      this.#timers = this.#timers.filter((t) => t.id !== id);
-    };
-  }
-
-  /** Moves time forward, firing due timers in order. */
-  advance(ms: number): void {
-    const target = this.#now + ms;
-    for (;;) {
-      this.#timers.sort((a, b) => a.at - b.at);
-      const next = this.#timers[0];
-      if (next === undefined || next.at > target) break;
-      this.#timers.shift();
-      this.#now = next.at;
-      next.fn();
-    }
-    this.#now = target;
   }
 }

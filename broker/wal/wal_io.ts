@@ -83,23 +83,6 @@ export interface WalLogger {
   warn?(message: string, fields?: Record<string, unknown>): void;
 }
 
-/** Time source and timers, injected so tests control them. */
-export interface WalClock {
-  /** Milliseconds on a monotonic scale. */
-  nowMs(): number;
-  /** Runs `fn` after `delayMs`; returns a function that cancels it. */
-  setTimer(delayMs: number, fn: () => void): () => void;
-}
-
-/** The real clock. */
-export const systemClock: WalClock = {
-  nowMs: () => performance.now(),
-  setTimer: (delayMs, fn) => {
-    const id = setTimeout(fn, delayMs);
-    return () => clearTimeout(id);
-  },
-};
-
 /** Whether an error from a backend means the disk is full. */
 export function isDiskFull(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;

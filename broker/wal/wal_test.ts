@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { Wal, type WalOptions } from "./wal.ts";
 import { WalClosedError, WalDiskFullError, WalFullError } from "./wal_errors.ts";
-import { FakeWalBackend, ManualClock } from "./wal_fake_backend.ts";
+import { FakeWalBackend } from "./wal_fake_backend.ts";
+import { ManualClock } from "../../ops/clock.ts";
 import { segmentFileName } from "./wal_format.ts";
 
 const SEGMENT = 64 * 1024;
