@@ -13,7 +13,8 @@
  */
 
 import process from "node:process";
-import { systemClock } from "../client/clock.ts";
+import { systemClock } from "../ops/clock.ts";
+import { systemRandom } from "../ops/random.ts";
 import type { ConsumerRecord, TopicPartitionOffset } from "../client/mod.ts";
 import { createLogger } from "../ops/logger.ts";
 import { BigQuerySink } from "../subscriber/bigquery_sink.ts";
@@ -92,7 +93,7 @@ if (import.meta.main) {
     writer: new StreamingInsertWriter(cfg),
     deadLetter: { send: () => Promise.resolve() },
     clock: systemClock,
-    random: Math.random,
+    random: systemRandom,
     logger: createLogger("bench", { level: "warn" }),
   });
   const cpu0 = process.cpuUsage();

@@ -7,7 +7,8 @@
  */
 
 import type { Dialer } from "./broker_connection.ts";
-import { type Clock, type Random, systemClock, systemRandom } from "./clock.ts";
+import { type Clock, systemClock } from "../ops/clock.ts";
+import { type Random, systemRandom } from "../ops/random.ts";
 import { Cluster, defaultBrokerUrl } from "./cluster.ts";
 import { Admin } from "./admin.ts";
 import { Consumer, type ConsumerOptions } from "./consumer.ts";

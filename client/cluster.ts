@@ -11,7 +11,8 @@ import { createMetadataRequest } from "../protocol/kafka/messages/mod.ts";
 import { ZERO_UUID } from "../protocol/kafka/wire.ts";
 import { METADATA } from "./api_specs.ts";
 import { BrokerConnection, type Dialer } from "./broker_connection.ts";
-import { type Clock, type Random, sleep } from "./clock.ts";
+import { type Clock, sleep } from "../ops/clock.ts";
+import { type Random } from "../ops/random.ts";
 import { brokerError, ClosedError, isRetriable, NotLeaderError } from "./errors.ts";
 import { type BrokerNode, MetadataCache, type TopicInfo } from "./metadata_cache.ts";
 import { parseTransportUrl } from "../protocol/transport/connect.ts";
@@ -241,7 +242,7 @@ export class Cluster {
   backoffMs(attempt: number): number {
     const { retryBackoffMs, retryBackoffMaxMs } = this.settings;
     const base = Math.min(retryBackoffMaxMs, retryBackoffMs * 2 ** Math.min(attempt, 30));
-    return Math.round(base * (0.8 + 0.4 * this.settings.random()));
+    return Math.round(base * (0.8 + 0.4 * this.settings.random.next()));
   }
 
   /**

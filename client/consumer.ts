@@ -24,7 +24,7 @@ import { ZERO_UUID } from "../protocol/kafka/wire.ts";
 import { FETCH, LIST_OFFSETS } from "./api_specs.ts";
 import type { BrokerConnection } from "./broker_connection.ts";
 import type { Cluster } from "./cluster.ts";
-import { sleep } from "./clock.ts";
+import { sleep } from "../ops/clock.ts";
 import { brokerError, ClosedError, isRetriable, OffsetOutOfRangeError } from "./errors.ts";
 
 /** A topic and partition. */

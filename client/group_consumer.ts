@@ -12,7 +12,7 @@
 import { ErrorCode } from "../protocol/kafka/errors.ts";
 import { type Assignor, assignorByName, type AssignorName } from "./assignors.ts";
 import type { Cluster } from "./cluster.ts";
-import { sleep, type TimerHandle } from "./clock.ts";
+import { sleep, type TimerHandle } from "../ops/clock.ts";
 import {
   Consumer,
   type ConsumerOptions,
@@ -490,8 +490,8 @@ export class GroupConsumer extends Consumer {
     this.#stopHeartbeat();
     const epoch = this.#heartbeatEpoch;
     this.#heartbeatTimer = this.#cluster.clock.setTimer(
-      () => void this.#beat(epoch),
       this.#s.heartbeatIntervalMs,
+      () => void this.#beat(epoch),
     );
   }
 

@@ -7,6 +7,8 @@ import { Reader, Writer } from "../protocol/kafka/wire.ts";
 import { createTestTopic, startGroupTestBroker } from "../tests/group_support.ts";
 import type { Dialer } from "./broker_connection.ts";
 import { RustMqClient } from "./client.ts";
+import { systemClock } from "../ops/clock.ts";
+import { fixedRandom } from "../ops/random.ts";
 import type { AssignorName } from "./assignors.ts";
 import { connect } from "../protocol/transport/connect.ts";
 
@@ -210,8 +212,8 @@ Deno.test("GroupConsumer validates its options up front", async () => {
     allowAutoTopicCreation: false,
     brokerUrl: () => "",
     dial: () => Promise.reject(new Error("unused")),
-    clock: { nowMs: () => 0, setTimer: (f, ms) => setTimeout(f, ms), clearTimer: clearTimeout },
-    random: () => 0.5,
+    clock: { ...systemClock, nowMs: () => 0 },
+    random: fixedRandom(0.5),
   });
   assert.throws(() => new GroupConsumer(cluster, { groupId: "" }), RangeError);
   assert.throws(

@@ -31,7 +31,7 @@ import {
 import { type Assignor, assignorByName, type AssignorMember } from "./assignors.ts";
 import { BrokerConnection } from "./broker_connection.ts";
 import type { Cluster } from "./cluster.ts";
-import { sleep } from "./clock.ts";
+import { sleep } from "../ops/clock.ts";
 import {
   CONSUMER_PROTOCOL_VERSION_MAX,
   decodeAssignment,

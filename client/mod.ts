@@ -100,7 +100,8 @@ export {
   TimeoutError,
   UnknownTopicError,
 } from "./errors.ts";
-export { type Clock, type Random, systemClock } from "./clock.ts";
+export { type Clock, systemClock } from "../ops/clock.ts";
+export { type Random } from "../ops/random.ts";
 export type { Dialer } from "./broker_connection.ts";
 export type { Transport } from "../protocol/transport/transport.ts";
 export { connect as connectTransport } from "../protocol/transport/connect.ts";

@@ -35,7 +35,7 @@ import {
 import { type AckLevel, ackLevelToWire } from "./ack_level.ts";
 import { INIT_PRODUCER_ID, PRODUCE } from "./api_specs.ts";
 import type { BrokerConnection } from "./broker_connection.ts";
-import { sleep, type TimerHandle } from "./clock.ts";
+import { sleep, type TimerHandle } from "../ops/clock.ts";
 import type { Cluster } from "./cluster.ts";
 import {
   BrokerError,
@@ -447,10 +447,10 @@ export class Producer {
       return;
     }
     if (pq.timer !== null) return;
-    pq.timer = this.#cluster.clock.setTimer(() => {
+    pq.timer = this.#cluster.clock.setTimer(this.#lingerMs, () => {
       pq.timer = null;
       this.#drain(pq);
-    }, this.#lingerMs);
+    });
   }
 
   #drain(pq: _PartitionQueue): void {

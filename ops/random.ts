@@ -114,3 +114,19 @@ export class SeededRandom implements Random {
     return item;
   }
 }
+
+/**
+ * A source that always draws `value`, for tests that pin jitter; ids stay unique.
+ *
+ * @example
+ * ```ts
+ * import { fixedRandom } from "./random.ts";
+ * if (fixedRandom(0.5).next() !== 0.5) throw new Error();
+ * ```
+ */
+export function fixedRandom(value: number): Random {
+  if (!(value >= 0 && value < 1)) {
+    throw new RangeError(`Cannot draw ${value}: a random value lies in [0, 1)`);
+  }
+  return { next: () => value, uuid: () => crypto.randomUUID() };
+}

@@ -18,7 +18,7 @@
  */
 
 import type { Clock, ConsumerRecord, Random, TopicPartitionOffset } from "../client/mod.ts";
-import { sleep } from "../client/clock.ts";
+import { sleep } from "../ops/clock.ts";
 import type { Logger } from "../ops/logger.ts";
 import { InsertError, type RowWriter } from "./bigquery_writer.ts";
 import type { DeadLetter } from "./dead_letter.ts";
@@ -169,7 +169,7 @@ export class BigQuerySink {
     if (open !== null) this.#launch(open);
     let timer: ReturnType<Clock["setTimer"]> | undefined;
     const deadline = new Promise<"timeout">((resolve) => {
-      timer = this.#d.clock.setTimer(() => resolve("timeout"), this.#s.gracefulShutdownTimeoutMs);
+      timer = this.#d.clock.setTimer(this.#s.gracefulShutdownTimeoutMs, () => resolve("timeout"));
     });
     const all = (async () => {
       while (this.#inflight.size > 0) await Promise.all(this.#inflight);
@@ -253,7 +253,12 @@ export class BigQuerySink {
         this.#failures++;
         if (err.retriable && attempt < this.#s.maxRetries) {
           this.counters.retries++;
-          const ms = backoffMs(attempt++, this.#s.retryBaseMs, this.#s.retryMaxMs, this.#d.random);
+          const ms = backoffMs(
+            attempt++,
+            this.#s.retryBaseMs,
+            this.#s.retryMaxMs,
+            () => this.#d.random.next(),
+          );
           this.#d.logger.warn("insert failed; retrying", { error: err.message, attempt, ms });
           await sleep(this.#d.clock, ms);
           continue;
@@ -304,7 +309,12 @@ export class BigQuerySink {
             partition: entry.rec.partition,
             offset: entry.rec.offset,
           });
-          const ms = backoffMs(attempt, this.#s.retryBaseMs, this.#s.retryMaxMs, this.#d.random);
+          const ms = backoffMs(
+            attempt,
+            this.#s.retryBaseMs,
+            this.#s.retryMaxMs,
+            () => this.#d.random.next(),
+          );
           await sleep(this.#d.clock, ms);
         }
       }

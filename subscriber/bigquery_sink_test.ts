@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { systemClock } from "../client/clock.ts";
+import { systemClock } from "../ops/clock.ts";
+import { fixedRandom } from "../ops/random.ts";
 import type { ConsumerRecord, TopicPartitionOffset } from "../client/mod.ts";
 import { silentLogger } from "../ops/logger.ts";
 import { startFakeBigQueryServer } from "../tests/support/fake_bigquery_server.ts";
@@ -85,7 +86,7 @@ Deno.test("sink: every good row arrives once, bad ones are dead-lettered, offset
         send: (r, why) => (dead.push(`${r.partition}/${r.offset}:${why}`), Promise.resolve()),
       },
       clock: systemClock,
-      random: () => 0.5,
+      random: fixedRandom(0.5),
       logger: silentLogger,
     });
     await _runUntil(sink, () => sink.counters.messages_processed === 100);
@@ -118,7 +119,7 @@ Deno.test("sink: 503 and 429 are retried with backoff; redelivery keeps insertId
       writer: new StreamingInsertWriter(cfg),
       deadLetter: createDeadLetter({ action: "drop", topic: "", file: "", logger: silentLogger }),
       clock: systemClock,
-      random: () => 0,
+      random: fixedRandom(0),
       logger: silentLogger,
     });
     await _runUntil(sink, () => sink.counters.messages_processed === 50);
@@ -132,7 +133,7 @@ Deno.test("sink: 503 and 429 are retried with backoff; redelivery keeps insertId
       writer: new StreamingInsertWriter(cfg),
       deadLetter: createDeadLetter({ action: "drop", topic: "", file: "", logger: silentLogger }),
       clock: systemClock,
-      random: () => 0,
+      random: fixedRandom(0),
       logger: silentLogger,
     });
     await _runUntil(sink2, () => sink2.counters.messages_processed === 20);
@@ -158,7 +159,7 @@ Deno.test("sink: a batch failing past MAX_RETRIES is dead-lettered, not blocking
       writer: new StreamingInsertWriter(cfg),
       deadLetter: { send: (_r, why) => (dead.push(why), Promise.resolve()) },
       clock: systemClock,
-      random: () => 0,
+      random: fixedRandom(0),
       logger: silentLogger,
     });
     await _runUntil(sink, () => sink.counters.messages_processed === 10);
@@ -185,7 +186,7 @@ Deno.test("sink: per-row insertErrors dead-letter their record; stopped siblings
       writer: new StreamingInsertWriter(cfg),
       deadLetter: { send: (r, why) => (dead.push(`${r.offset} ${why}`), Promise.resolve()) },
       clock: systemClock,
-      random: () => 0,
+      random: fixedRandom(0),
       logger: silentLogger,
     });
     await _runUntil(sink, () => sink.counters.messages_processed === 40);
@@ -212,7 +213,7 @@ Deno.test("sink: batches stay within MAX_CONCURRENT_BATCHES and polling stops wh
       writer: new StreamingInsertWriter(cfg),
       deadLetter: { send: () => Promise.resolve() },
       clock: systemClock,
-      random: () => 0,
+      random: fixedRandom(0),
       logger: silentLogger,
     });
     let maxInFlight = 0;
@@ -240,7 +241,7 @@ Deno.test("sink: stop flushes the open batch and commits it", async () => {
       writer: new StreamingInsertWriter(cfg),
       deadLetter: { send: () => Promise.resolve() },
       clock: systemClock,
-      random: () => 0,
+      random: fixedRandom(0),
       logger: silentLogger,
     });
     await _runUntil(sink, () => sink.counters.messages_received === 12);
@@ -267,7 +268,7 @@ Deno.test("sink: shutdown gives up after gracefulShutdownTimeoutMs and commits o
       writer: new StreamingInsertWriter(cfg),
       deadLetter: { send: () => Promise.resolve() },
       clock: systemClock,
-      random: () => 0,
+      random: fixedRandom(0),
       logger: silentLogger,
     });
     // Offsets 0-9 (two full batches) are answered at once; the batch of 10-14 is held 1.5 s.
@@ -310,7 +311,7 @@ Deno.test("sink: AUTO_CREATE_TABLE with BIGQUERY_SCHEMA_FILE creates the table f
       writer: new StreamingInsertWriter(lax),
       deadLetter: { send: () => Promise.resolve() },
       clock: systemClock,
-      random: () => 0,
+      random: fixedRandom(0),
       logger: silentLogger,
     });
     await _runUntil(sink, () => sink.counters.messages_processed === 5);
@@ -339,7 +340,7 @@ Deno.test("sink: a failing dead-letter action is retried and holds the offset un
         send: () => ++calls < 3 ? Promise.reject(new Error("DLQ down")) : Promise.resolve(),
       },
       clock: systemClock,
-      random: () => 0,
+      random: fixedRandom(0),
       logger: silentLogger,
     });
     await _runUntil(sink, () => sink.counters.messages_processed === 3);

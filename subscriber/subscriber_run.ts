@@ -8,7 +8,7 @@
 
 import { RustMqClient, systemClock } from "../client/mod.ts";
 import type { GroupConsumer } from "../client/mod.ts";
-import { systemRandom } from "../client/clock.ts";
+import { systemRandom } from "../ops/random.ts";
 import { createLogger, type Logger } from "../ops/logger.ts";
 import { BigQuerySink } from "./bigquery_sink.ts";
 import { StreamingInsertWriter } from "./bigquery_writer.ts";
