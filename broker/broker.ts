@@ -27,7 +27,7 @@ import { PartitionManager } from "./partition_manager.ts";
 import { listenTcp, type TcpListener } from "./net/tcp_listener.ts";
 import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
 import type { FrameHandler, NetCounters } from "./net/frame_handler.ts";
-import { type ApiRoute, createRequestRouter } from "./kafka_api/request_router.ts";
+import { anyRoute, createRequestRouter } from "./kafka_api/request_router.ts";
 import { StartupGate } from "./kafka_api/startup_gate.ts";
 import { checkWalCapacity } from "./wal_capacity.ts";
 import { WalDiskWatch } from "./wal_disk_watch.ts";
@@ -271,7 +271,7 @@ export class Broker implements AsyncDisposable {
         currentLeaderEpoch: p.leaderEpoch,
       };
     });
-    const routes = [...BROKER_ROUTES, epochRoute as unknown as ApiRoute<never, never>];
+    const routes = [...BROKER_ROUTES, anyRoute(epochRoute)];
     const gate = new StartupGate(routes);
     const handler = gate.handler;
     const tcp = listenTcp(handler, {

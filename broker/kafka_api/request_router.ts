@@ -38,6 +38,49 @@ export interface ApiRoute<Req = unknown, Res = unknown> {
   handle(req: Req, ctx: RequestContext): Promise<Res | null>;
 }
 
+/** A decoded request, bound to its route: what the router passes on without knowing its type. */
+export interface DecodedRequest {
+  /** The decoded body, for middleware to inspect. */
+  readonly request: unknown;
+  /** Runs the handler; resolves to the response's body writer, or null when none is owed. */
+  handle(ctx: RequestContext): Promise<((w: Writer) => void) | null>;
+}
+
+/**
+ * A route with its request and response types hidden, so one table holds every API. The
+ * types stay paired inside the closure {@linkcode anyRoute} builds, so no cast is needed.
+ */
+export interface AnyRoute {
+  readonly apiKey: number;
+  readonly name: string;
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  readonly advertised: boolean;
+  decode(r: Reader, version: number): DecodedRequest;
+}
+
+/** Hides a route's request and response types behind {@linkcode AnyRoute}. */
+export function anyRoute<Req, Res>(route: ApiRoute<Req, Res>): AnyRoute {
+  const { apiKey, name, minVersion, maxVersion, advertised } = route;
+  return {
+    apiKey,
+    name,
+    minVersion,
+    maxVersion,
+    advertised,
+    decode: (r, version) => {
+      const request = route.decode(r, version);
+      return {
+        request,
+        handle: async (ctx) => {
+          const res = await route.handle(request, ctx);
+          return res === null ? null : (w) => route.encode(w, res, version);
+        },
+      };
+    },
+  };
+}
+
 /** A client sent something the broker will not serve; its connection is closed. */
 export class UnsupportedRequestError extends Error {
   readonly code = "UNSUPPORTED_VERSION";
@@ -83,15 +126,15 @@ export class RequestRejectedError extends Error {
 
 /** Builds the frame handler for a route table; `middleware` runs in order before each handler. */
 export function createRequestRouter(
-  routes: readonly ApiRoute<never, never>[],
+  routes: readonly AnyRoute[],
   broker: BrokerContext,
   observe?: RequestObserver,
   middleware: readonly RequestMiddleware[] = [],
 ): (frame: Uint8Array, connection: ConnectionContext) => Promise<Uint8Array | null> {
-  const byKey = new Map<number, ApiRoute>();
-  for (const r of routes as readonly ApiRoute[]) byKey.set(r.apiKey, r);
-  const apiVersions = apiVersionsRoute(routes as readonly ApiRoute[]);
-  byKey.set(ApiKey.ApiVersions, apiVersions);
+  const byKey = new Map<number, AnyRoute>();
+  for (const r of routes) byKey.set(r.apiKey, r);
+  const versionsBody = _versionsBody(routes);
+  byKey.set(ApiKey.ApiVersions, anyRoute(apiVersionsRoute(routes)));
 
   return async (frame, connection) => {
     const r = new Reader(frame);
@@ -108,10 +151,13 @@ export function createRequestRouter(
       if (header.apiKey === ApiKey.ApiVersions) {
         // Kafka answers a too-new ApiVersions with v0 and UNSUPPORTED_VERSION, so the client
         // can retry with a version from the list.
-        return _encode(apiVersions, header.apiKey, 0, header.correlationId, {
-          ..._versionsBody(routes as readonly ApiRoute[]),
-          errorCode: ErrorCode.UNSUPPORTED_VERSION,
-        });
+        const body = { ...versionsBody, errorCode: ErrorCode.UNSUPPORTED_VERSION };
+        return _encode(
+          header.apiKey,
+          0,
+          header.correlationId,
+          (w) => encodeApiVersionsResponse(w, body, 0),
+        );
       }
       throw new UnsupportedRequestError(
         `Cannot serve ${route.name} v${header.apiVersion}: versions ${route.minVersion}-${route.maxVersion} are supported`,
@@ -120,17 +166,17 @@ export function createRequestRouter(
     const started = performance.now();
     let failed = true;
     try {
-      const req = route.decode(r, header.apiVersion);
+      const decoded = route.decode(r, header.apiVersion);
       for (const check of middleware) {
         const { apiKey, apiVersion } = header;
-        const refusal = check({ connection, apiKey, apiVersion, request: req });
+        const refusal = check({ connection, apiKey, apiVersion, request: decoded.request });
         if (refusal !== undefined) throw new RequestRejectedError(refusal);
       }
       const ctx: RequestContext = { broker, header, connection };
-      const res = await route.handle(req, ctx);
-      const out = res === null
+      const body = await decoded.handle(ctx);
+      const out = body === null
         ? null
-        : _encode(route, header.apiKey, header.apiVersion, header.correlationId, res);
+        : _encode(header.apiKey, header.apiVersion, header.correlationId, body);
       failed = false;
       return out;
     } finally {
@@ -140,19 +186,18 @@ export function createRequestRouter(
 }
 
 function _encode(
-  route: ApiRoute,
   apiKey: number,
   version: number,
   correlationId: number,
-  res: unknown,
+  writeBody: (w: Writer) => void,
 ): Uint8Array {
   const w = new Writer();
   encodeResponseHeader(w, apiKey, version, correlationId);
-  route.encode(w, res, version);
+  writeBody(w);
   return w.finish();
 }
 
-function _versionsBody(routes: readonly ApiRoute[]): ApiVersionsResponse {
+function _versionsBody(routes: readonly AnyRoute[]): ApiVersionsResponse {
   const res = createApiVersionsResponse();
   res.apiKeys = [
     { apiKey: ApiKey.ApiVersions, minVersion: 0, maxVersion: 3 },
@@ -167,7 +212,7 @@ function _versionsBody(routes: readonly ApiRoute[]): ApiVersionsResponse {
 
 /** The ApiVersions route, advertising every advertised route of the table. */
 export function apiVersionsRoute(
-  routes: readonly ApiRoute[],
+  routes: readonly AnyRoute[],
 ): ApiRoute<ApiVersionsRequest, ApiVersionsResponse> {
   const body = _versionsBody(routes);
   return {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { ApiRoute } from "./request_router.ts";
+import { type AnyRoute, anyRoute } from "./request_router.ts";
 import { metadataRoute } from "./metadata_handler.ts";
 import { produceRoute } from "./produce_handler.ts";
 import { fetchRoute } from "./fetch_handler.ts";
@@ -31,27 +31,27 @@ import { describeGroupsRoute } from "../group/group_admin_handlers.ts";
 import { deleteGroupsRoute } from "../group/group_admin_handlers.ts";
 
 /** Every route a broker serves. */
-export const BROKER_ROUTES: readonly ApiRoute<never, never>[] = [
-  produceRoute,
-  fetchRoute,
-  listOffsetsRoute,
-  metadataRoute,
-  deleteRecordsRoute,
-  createTopicsRoute,
-  deleteTopicsRoute,
-  initProducerIdRoute,
-  describeConfigsRoute,
-  alterConfigsRoute,
-  incrementalAlterConfigsRoute,
-  createPartitionsRoute,
-  findCoordinatorRoute,
-  joinGroupRoute,
-  syncGroupRoute,
-  heartbeatRoute,
-  leaveGroupRoute,
-  offsetCommitRoute,
-  offsetFetchRoute,
-  listGroupsRoute,
-  describeGroupsRoute,
-  deleteGroupsRoute,
-] as unknown as readonly ApiRoute<never, never>[];
+export const BROKER_ROUTES: readonly AnyRoute[] = [
+  anyRoute(produceRoute),
+  anyRoute(fetchRoute),
+  anyRoute(listOffsetsRoute),
+  anyRoute(metadataRoute),
+  anyRoute(deleteRecordsRoute),
+  anyRoute(createTopicsRoute),
+  anyRoute(deleteTopicsRoute),
+  anyRoute(initProducerIdRoute),
+  anyRoute(describeConfigsRoute),
+  anyRoute(alterConfigsRoute),
+  anyRoute(incrementalAlterConfigsRoute),
+  anyRoute(createPartitionsRoute),
+  anyRoute(findCoordinatorRoute),
+  anyRoute(joinGroupRoute),
+  anyRoute(syncGroupRoute),
+  anyRoute(heartbeatRoute),
+  anyRoute(leaveGroupRoute),
+  anyRoute(offsetCommitRoute),
+  anyRoute(offsetFetchRoute),
+  anyRoute(listGroupsRoute),
+  anyRoute(describeGroupsRoute),
+  anyRoute(deleteGroupsRoute),
+];

@@ -13,7 +13,7 @@ import { decodeRequestHeader } from "../../protocol/kafka/header.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import type { FrameHandler } from "../net/frame_handler.ts";
 import type { BrokerContext } from "./broker_context.ts";
-import { type ApiRoute, createRequestRouter } from "./request_router.ts";
+import { type AnyRoute, createRequestRouter } from "./request_router.ts";
 
 /** Answers ApiVersions during start-up and holds other requests until {@linkcode open}. */
 export class StartupGate {
@@ -23,7 +23,7 @@ export class StartupGate {
   readonly #versions: FrameHandler;
 
   /** `routes` is the table the broker will serve, so ApiVersions advertises the same APIs. */
-  constructor(routes: readonly ApiRoute<never, never>[]) {
+  constructor(routes: readonly AnyRoute[]) {
     // Only ApiVersions frames reach this router, and its handler reads no broker context.
     const starting = new Proxy({}, {
       get: () => {

@@ -8,7 +8,7 @@ import {
   encodeOffsetForLeaderEpochRequest,
   type OffsetForLeaderEpochRequest,
 } from "../../protocol/kafka/messages/mod.ts";
-import { createRequestRouter } from "../kafka_api/request_router.ts";
+import { anyRoute, createRequestRouter } from "../kafka_api/request_router.ts";
 import type { BrokerContext } from "../kafka_api/broker_context.ts";
 import type { ConnectionContext } from "../net/frame_handler.ts";
 import { LeaderEpochCache } from "./leader_epoch_cache.ts";
@@ -65,7 +65,7 @@ Deno.test("offsetForLeaderEpochRoute serves versions 0 to 4 through the router",
   const route = offsetForLeaderEpochRoute((topic, partition) =>
     topic === "t" && partition === 0 ? led() : undefined
   );
-  const router = createRequestRouter([route] as never, {} as BrokerContext);
+  const router = createRequestRouter([anyRoute(route)], {} as BrokerContext);
   const connection = {} as ConnectionContext;
   for (let v = 0; v <= 4; v++) {
     const req: OffsetForLeaderEpochRequest = {
