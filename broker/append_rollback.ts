@@ -13,7 +13,7 @@
  */
 
 import type { LogCache } from "./log/log_cache.ts";
-import type { HostedPartition } from "./partition_manager.ts";
+import type { HostedPartition } from "./hosted_partition.ts";
 import { WalDiskFullError, WalFullError } from "./wal/wal_errors.ts";
 import { KafkaProtocolError } from "./broker_errors.ts";
 import type { Logger } from "../ops/logger.ts";

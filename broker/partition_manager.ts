@@ -21,7 +21,6 @@ import { ProducerStateTable } from "./produce/producer_state.ts";
 import type { FetchWaiter } from "./fetch/fetch_waiter.ts";
 import type { StreamRegistry } from "./stream_registry.ts";
 import type { ClusterMetadata, TopicMeta } from "../model/cluster_metadata.ts";
-import type { TopicConfig } from "../model/topic_config.ts";
 import { KafkaProtocolError } from "./broker_errors.ts";
 import { AppendRollbacks, spaceErrorMessage } from "./append_rollback.ts";
 import type { Logger } from "../ops/logger.ts";
@@ -32,7 +31,6 @@ import type { TimestampOffset } from "./log/partition_log.ts";
 import type { PartitionMeta } from "../model/cluster_metadata.ts";
 import {
   assignEpochsFromBatches,
-  type LeaderEpochCache,
   LeaderEpochCheckpoint,
 } from "./replication/leader_epoch_cache.ts";
 import { LeaderReplication, type ReplicationClock } from "./replication/leader_replication.ts";
@@ -47,6 +45,9 @@ import {
   markerWalBaseOffset,
 } from "./replication/wal_truncation.ts";
 import { fileMetadataPersistence, type MetadataPersistence } from "./metadata/local_metadata.ts";
+import type { HostedPartition } from "./hosted_partition.ts";
+
+export type { HostedPartition, ReplicaRole } from "./hosted_partition.ts";
 
 /** How this broker takes part in replication. */
 export interface ReplicationSettings {
@@ -63,9 +64,6 @@ export interface ReplicationSettings {
   readonly epochDir?: string;
 }
 
-/** A partition's part in replication on this broker. */
-export type ReplicaRole = "leader" | "follower" | "offline";
-
 /** The object-storage half of a partition's log, when tiering is on. */
 export interface Tiering {
   readonly manifest: ObjectManifest;
@@ -76,28 +74,6 @@ export interface Tiering {
   uploadNow?(): Promise<unknown>;
   /** Deletes objects the manifest no longer references. */
   deleteObjects?(keys: readonly string[]): Promise<void>;
-}
-
-/** One hosted partition. */
-export interface HostedPartition {
-  readonly key: string;
-  readonly topic: string;
-  readonly partition: number;
-  readonly streamId: number;
-  readonly log: PartitionLog;
-  readonly producers: ProducerStateTable;
-  config: Readonly<TopicConfig>;
-  /** Resolves when every append submitted so far is durable (or failed). */
-  durable: Promise<void>;
-  role: ReplicaRole;
-  leaderId: number;
-  leaderEpoch: number;
-  replicas: readonly number[];
-  isr: readonly number[];
-  readonly epochs: LeaderEpochCache;
-  readonly epochCheckpoint: LeaderEpochCheckpoint;
-  /** The leader's replication state; null unless this broker leads the partition. */
-  leader: LeaderReplication | null;
 }
 
 /** The result of a produce to one partition. */
@@ -987,12 +963,14 @@ export class PartitionManager {
   /**
    * Waits (bounded by `walFullWaitMs`) while the WAL is above its high-water mark, since an
    * upload in progress usually frees space within moments; then fails with a retriable error.
+   * It wakes when the WAL reclaims segments, not on a polling timer.
    */
   async #awaitWalSpace(): Promise<void> {
     const deadline = this.#o.nowMs() + (this.#o.walFullWaitMs ?? 2000);
     while (this.#fatal === null && this.#o.wal.stats.usedBytes > this.#o.walHighWaterBytes) {
-      if (this.#o.nowMs() >= deadline) break;
-      await new Promise((r) => setTimeout(r, 20));
+      const leftMs = deadline - this.#o.nowMs();
+      if (leftMs <= 0) break;
+      await this.#o.wal.whenSpaceFreed(leftMs);
     }
     this.#checkWritable();
   }

@@ -1,4 +1,5 @@
-import { systemClock } from "../ops/clock.ts";
+import { ManualClock, systemClock } from "../ops/clock.ts";
+import { FakeWalBackend } from "./wal/wal_fake_backend.ts";
 import assert from "node:assert/strict";
 import { PartitionManager } from "./partition_manager.ts";
 import { Wal } from "./wal/wal.ts";
@@ -132,4 +133,67 @@ Deno.test("PartitionManager.recover skips stored batches with gaps and replays t
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("PartitionManager produce above the WAL high-water mark waits for reclaimed space, or fails after walFullWaitMs", async () => {
+  const clock = new ManualClock();
+  const segment = 64 * 1024;
+  const { wal } = await Wal.open({
+    path: "/wal",
+    backend: new FakeWalBackend(),
+    segmentSizeBytes: segment,
+    capacityBytes: 8 * segment,
+    spareSegment: false,
+    clock,
+  });
+  const metadata = await LocalMetadata.open(
+    { nodeId: 1, host: "h", port: 1, rack: null },
+    memory(),
+  );
+  await metadata.createTopic("t", 1, 1);
+  const streams = await StreamRegistry.open(memory());
+  const pm = new PartitionManager({
+    wal,
+    cache: new LogCache({ capacityBytes: 8 << 20, waitTimeoutMs: 10, clock }),
+    streams,
+    metadata,
+    waiter: new FetchWaiter(),
+    logger: silentLogger,
+    nowMs: () => clock.nowMs(),
+    walHighWaterBytes: segment,
+    walFullWaitMs: 1000,
+    replication: {
+      nodeId: 1,
+      maxLagMessages: 1000,
+      maxLagTimeMs: 10_000,
+      ackTimeoutMs: 1000,
+      clock,
+    },
+  });
+  await pm.recover([]);
+  const big = (base: number) =>
+    buildBatch([{ value: new Uint8Array(segment - 8192).fill(base), timestamp: 1 }], {
+      baseOffset: base,
+    });
+  await pm.produce("t", 0, await big(0), 1);
+  await pm.produce("t", 0, await big(1), 1);
+  assert.ok(wal.stats.usedBytes > segment, "the WAL is above its high-water mark");
+
+  // Nothing frees space: the produce fails once walFullWaitMs of (virtual) time has passed.
+  const refused = pm.produce("t", 0, await big(2), 1);
+  refused.catch(() => {});
+  await new Promise((r) => setTimeout(r, 0));
+  clock.advance(1000);
+  await assert.rejects(refused, /WAL is nearly full/);
+
+  // Space freed by a checkpoint wakes a waiting produce, with no time passing.
+  const timers = clock.pendingTimers;
+  const waiting = pm.produce("t", 0, await big(2), 1);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(clock.pendingTimers, timers + 1, "the wait's deadline is on the injected clock");
+  wal.checkpoint(await streams.ensure("t/0"), 2n);
+  const r = await waiting;
+  assert.equal(r.baseOffset, 2);
+  assert.equal(clock.pendingTimers, timers, "woken by the reclaim, its deadline cancelled");
+  await wal.close();
 });

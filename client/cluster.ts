@@ -12,7 +12,7 @@ import { ZERO_UUID } from "../protocol/kafka/wire.ts";
 import { METADATA } from "./api_specs.ts";
 import { BrokerConnection, type Dialer } from "./broker_connection.ts";
 import { type Clock, sleep } from "../ops/clock.ts";
-import { type Random } from "../ops/random.ts";
+import type { Random } from "../ops/random.ts";
 import { brokerError, ClosedError, isRetriable, NotLeaderError } from "./errors.ts";
 import { type BrokerNode, MetadataCache, type TopicInfo } from "./metadata_cache.ts";
 import { parseTransportUrl } from "../protocol/transport/connect.ts";

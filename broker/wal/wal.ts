@@ -192,6 +192,7 @@ export class Wal {
   #closing = false;
   #pumpScheduled = false;
   #reclaimTask: Promise<void> | null = null;
+  readonly #spaceWaiters = new Set<() => void>();
   #reclaimAgain = false;
   #idle: (() => void) | null = null;
   #spareReady = false;
@@ -327,12 +328,35 @@ export class Wal {
   }
 
   /**
+   * Resolves the next time segments are reclaimed (space freed), when the WAL stops or closes,
+   * or after `timeoutMs`, whichever comes first. Callers re-check `stats` afterwards: this is
+   * how produce backpressure waits on an event instead of polling.
+   */
+  whenSpaceFreed(timeoutMs: number): Promise<void> {
+    if (this.#closing || this.#fatal !== null) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        cancel();
+        this.#spaceWaiters.delete(done);
+        resolve();
+      };
+      const cancel = this.#after(timeoutMs, done);
+      this.#spaceWaiters.add(done);
+    });
+  }
+
+  #wakeSpaceWaiters(): void {
+    for (const wake of [...this.#spaceWaiters]) wake();
+  }
+
+  /**
    * Stops accepting appends, rejects those still queued, waits for writes in flight, syncs,
    * and closes the files.
    */
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
+    this.#wakeSpaceWaiters();
     for (const waiter of this.#committer.dropQueued(() => true)) {
       waiter.reject(new WalClosedError());
     }
@@ -547,6 +571,7 @@ export class Wal {
 
   #setFatal(error: WalError): void {
     this.#fatal = error;
+    this.#wakeSpaceWaiters();
     this.#config.logger.warn?.("WAL stopped accepting appends", { error: error.message });
     for (const waiter of this.#committer.dropQueued(() => true)) waiter.reject(error);
   }
@@ -590,6 +615,7 @@ export class Wal {
     if (ids.length === 0) return;
     this.#reclaimTask = this.#reclaimSegments(ids).finally(() => {
       this.#reclaimTask = null;
+      this.#wakeSpaceWaiters();
       if (this.#reclaimAgain) {
         this.#reclaimAgain = false;
         this.#reclaim();

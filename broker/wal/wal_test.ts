@@ -105,6 +105,37 @@ Deno.test("Wal checkpoint frees a segment and a waiting append proceeds", async 
   await again.close();
 });
 
+Deno.test("Wal whenSpaceFreed wakes on reclaim, not before, and on its timeout otherwise", async () => {
+  const disk = new FakeWalBackend();
+  const clock = new ManualClock();
+  const { wal } = await Wal.open(
+    options(disk, { capacityBytes: 4 * SEGMENT, clock, bufferSize: SEGMENT }),
+  );
+  const big = payload(SEGMENT - 8192);
+  await wal.append(1, 0n, big);
+  await wal.append(2, 0n, big);
+  const usedBefore = wal.stats.usedBytes;
+  const timersBefore = clock.pendingTimers;
+  let woke = false;
+  const freed = wal.whenSpaceFreed(60_000).then(() => woke = true);
+  await tick();
+  assert.equal(woke, false, "nothing was reclaimed yet");
+  wal.checkpoint(1, 1n);
+  await freed;
+  assert.ok(wal.stats.usedBytes < usedBefore, "woken because space was freed");
+  assert.equal(clock.pendingTimers, timersBefore, "a woken wait cancels its timer");
+  let timedOut = false;
+  const idle = wal.whenSpaceFreed(500).then(() => timedOut = true);
+  clock.advance(499);
+  await tick();
+  assert.equal(timedOut, false);
+  clock.advance(1);
+  await idle;
+  assert.equal(clock.pendingTimers, timersBefore, "a timed-out wait leaves no timer");
+  await wal.close();
+  assert.equal(await wal.whenSpaceFreed(60_000), undefined, "a closed WAL never blocks a waiter");
+});
+
 Deno.test("Wal surfaces ENOSPC as WalDiskFullError and keeps working", async () => {
   const disk = new FakeWalBackend();
   const { wal } = await Wal.open(options(disk));
