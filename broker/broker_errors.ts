@@ -8,6 +8,7 @@
  */
 
 import { ErrorCode } from "../protocol/kafka/errors.ts";
+import { AssertionError } from "../ops/assert.ts";
 
 /** A data-path error with a Kafka error name as its code. */
 export class KafkaProtocolError extends Error {
@@ -37,7 +38,8 @@ const _INTERNAL: Readonly<Record<string, number>> = {
 
 /**
  * The Kafka error code for `err`: its `code` when that names a Kafka error, a mapped code for
- * known internal errors, and UNKNOWN_SERVER_ERROR otherwise.
+ * known internal errors, and UNKNOWN_SERVER_ERROR otherwise. A broken invariant
+ * ({@linkcode AssertionError}) is rethrown, never mapped.
  *
  * @example
  * ```ts
@@ -48,6 +50,8 @@ const _INTERNAL: Readonly<Record<string, number>> = {
  * ```
  */
 export function kafkaErrorCode(err: unknown): number {
+  // A broken invariant is a bug: it must stop the process, never become a reply.
+  if (err instanceof AssertionError) throw err;
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code !== "string") return ErrorCode.UNKNOWN_SERVER_ERROR;
   if (Object.hasOwn(ErrorCode, code)) return ErrorCode[code as keyof typeof ErrorCode];

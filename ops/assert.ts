@@ -1,8 +1,9 @@
 /**
  * Invariant checks for every core (Raft, WAL, log, replication, groups, tiering). A failed
  * assertion is a bug, not an operating error: it throws an {@linkcode AssertionError}, which no
- * handler turns into a reply and no retry loop retries. The request path lets it escape, so the
- * process stops with the invariant's message (see `broker/kafka_api/request_router.ts`).
+ * handler turns into a reply and no retry loop retries. `kafkaErrorCode` refuses to map it to an
+ * error code, and the request router hands it to {@linkcode stopOnBrokenInvariant}, so the
+ * process stops with the invariant's message instead of serving from a state it cannot trust.
  *
  * @module
  */
@@ -28,4 +29,16 @@ export class AssertionError extends Error {
  */
 export function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new AssertionError(`Invariant broken: ${message}`);
+}
+
+/**
+ * What the broker does with a broken invariant: print it, say it is a bug, and exit with
+ * status 70 (EX_SOFTWARE). The supervisor restarts the process, which recovers from the WAL.
+ */
+export function stopOnBrokenInvariant(error: AssertionError): never {
+  console.error(
+    `rustmq: stopping: ${error.message}. This is a bug in RustMQ; the process exits so that ` +
+      "nothing is served from a state it cannot trust. Please report it with the log above.",
+  );
+  Deno.exit(70);
 }

@@ -22,6 +22,7 @@ import {
   encodeApiVersionsResponse,
 } from "../../protocol/kafka/messages/mod.ts";
 import type { ConnectionContext } from "../net/frame_handler.ts";
+import { AssertionError, stopOnBrokenInvariant } from "../../ops/assert.ts";
 import type { BrokerContext, RequestContext } from "./broker_context.ts";
 
 /** One served API: its version range, codecs and handler. */
@@ -124,12 +125,17 @@ export class RequestRejectedError extends Error {
   }
 }
 
-/** Builds the frame handler for a route table; `middleware` runs in order before each handler. */
+/**
+ * Builds the frame handler for a route table; `middleware` runs in order before each handler.
+ * A handler that breaks an invariant (an {@linkcode AssertionError}) is never answered:
+ * `onInvariantBroken` receives it, and by default stops the process.
+ */
 export function createRequestRouter(
   routes: readonly AnyRoute[],
   broker: BrokerContext,
   observe?: RequestObserver,
   middleware: readonly RequestMiddleware[] = [],
+  onInvariantBroken: (error: AssertionError) => void = stopOnBrokenInvariant,
 ): (frame: Uint8Array, connection: ConnectionContext) => Promise<Uint8Array | null> {
   const byKey = new Map<number, AnyRoute>();
   for (const r of routes) byKey.set(r.apiKey, r);
@@ -173,7 +179,10 @@ export function createRequestRouter(
         if (refusal !== undefined) throw new RequestRejectedError(refusal);
       }
       const ctx: RequestContext = { broker, header, connection };
-      const body = await decoded.handle(ctx);
+      const body = await decoded.handle(ctx).catch((error) => {
+        if (error instanceof AssertionError) onInvariantBroken(error);
+        throw error;
+      });
       const out = body === null
         ? null
         : _encode(header.apiKey, header.apiVersion, header.correlationId, body);

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { createRequestRouter, RequestRejectedError, type RoutedRequest } from "./request_router.ts";
+import {
+  anyRoute,
+  createRequestRouter,
+  RequestRejectedError,
+  type RoutedRequest,
+} from "./request_router.ts";
+import { AssertionError } from "../../ops/assert.ts";
+import { kafkaErrorCode } from "../broker_errors.ts";
+import { LogInvariantError } from "../log/log_errors.ts";
 import type { BrokerContext } from "./broker_context.ts";
 import {
   ANONYMOUS_PRINCIPAL,
@@ -66,4 +74,37 @@ Deno.test("a middleware refusal stops the request before its handler and names t
   // A principal the middleware accepts is served.
   const authed = { ..._connection(), principal: "User:alice" };
   assert.ok(await route(_API_VERSIONS_V0, authed) !== null);
+});
+
+Deno.test("a handler's broken invariant is handed to onInvariantBroken and never answered", async () => {
+  const broken: string[] = [];
+  const failing = anyRoute({
+    apiKey: 3,
+    name: "Metadata",
+    minVersion: 0,
+    maxVersion: 0,
+    advertised: true,
+    decode: () => ({}),
+    encode: () => {},
+    handle: () => Promise.reject(new AssertionError("Invariant broken: offsets are contiguous")),
+  });
+  const route = createRequestRouter(
+    [failing],
+    _NO_BROKER,
+    undefined,
+    [],
+    (e) => broken.push(e.message),
+  );
+  // Metadata v0: apiKey 3, version 0, correlationId 9, null clientId.
+  const frame = new Uint8Array([0, 3, 0, 0, 0, 0, 0, 9, 0xff, 0xff]);
+  await assert.rejects(route(frame, _connection()), AssertionError);
+  assert.deepEqual(broken, ["Invariant broken: offsets are contiguous"]);
+});
+
+Deno.test("kafkaErrorCode refuses to turn a broken invariant into an error code", () => {
+  assert.throws(
+    () => kafkaErrorCode(new LogInvariantError("gap at 7")),
+    /Invariant broken: gap at 7/,
+  );
+  assert.equal(kafkaErrorCode(new TypeError("x")), -1);
 });

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { AssertionError } from "../../ops/assert.ts";
+
 /**
  * The log cache stayed full for longer than its wait bound: uploads are not keeping up. The
  * produce request fails with KAFKA_STORAGE_ERROR, which clients retry after a metadata refresh.
@@ -35,9 +37,9 @@ export class StorageFullError extends Error {
  * A broken invariant of the log (an offset gap, a non-monotonic append). This is a bug, not an
  * operating condition: callers must not catch it and carry on.
  */
-export class LogInvariantError extends Error {
+export class LogInvariantError extends AssertionError {
   constructor(message: string) {
-    super(message);
+    super(`Invariant broken: ${message}`);
     this.name = "LogInvariantError";
   }
 }
