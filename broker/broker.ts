@@ -42,7 +42,7 @@ import { BROKER_ROUTES } from "./kafka_api/routes.ts";
 import { ReplicaFetcherManager } from "./replication/replica_fetcher_manager.ts";
 import { ReplicaFetcher } from "./replication/replica_fetcher.ts";
 import { connect as connectTransport } from "../protocol/transport/connect.ts";
-import { offsetForLeaderEpochRoute } from "./replication/offset_for_leader_epoch_handler.ts";
+import { offsetForLeaderEpochRoute } from "./kafka_api/offset_for_leader_epoch_handler.ts";
 import { GroupService, type GroupServiceOptions, OFFSETS_TOPIC } from "./group/group_service.ts";
 import { createResilientObjectStore } from "./object_store/object_store_factory.ts";
 import type { ObjectStore } from "./object_store/object_store.ts";

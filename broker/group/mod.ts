@@ -8,7 +8,8 @@
  *   records use Kafka's own key/value layout ({@linkcode encodeOffsetKey}).
  * - {@linkcode GroupService}: the driver one broker owns (real timers, the internal topic,
  *   start-up rebuild, offset expiry); handlers reach it as `ctx.broker.groups`.
- * - The ten routes, registered in `broker/kafka_api/routes.ts`.
+ * - Its ten Kafka APIs are served by `broker/kafka_api/group_handlers.ts`, `offset_handlers.ts`
+ *   and `group_admin_handlers.ts`.
  *
  * Not persisted: group membership (generation, members, assignments). After a restart groups
  * come back Empty (with their offsets) and consumers rejoin, as they do after a coordinator
@@ -60,13 +61,3 @@ export {
   type GroupServiceOptions,
   OFFSETS_TOPIC,
 } from "./group_service.ts";
-export {
-  findCoordinatorRoute,
-  groupServiceFor,
-  heartbeatRoute,
-  joinGroupRoute,
-  leaveGroupRoute,
-  syncGroupRoute,
-} from "./group_handlers.ts";
-export { offsetCommitRoute, offsetFetchRoute } from "./offset_handlers.ts";
-export { deleteGroupsRoute, describeGroupsRoute, listGroupsRoute } from "./group_admin_handlers.ts";

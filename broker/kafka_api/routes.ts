@@ -19,16 +19,16 @@ import {
   describeConfigsRoute,
   incrementalAlterConfigsRoute,
 } from "./topic_admin_handlers.ts";
-import { findCoordinatorRoute } from "../group/group_handlers.ts";
-import { joinGroupRoute } from "../group/group_handlers.ts";
-import { syncGroupRoute } from "../group/group_handlers.ts";
-import { heartbeatRoute } from "../group/group_handlers.ts";
-import { leaveGroupRoute } from "../group/group_handlers.ts";
-import { offsetCommitRoute } from "../group/offset_handlers.ts";
-import { offsetFetchRoute } from "../group/offset_handlers.ts";
-import { listGroupsRoute } from "../group/group_admin_handlers.ts";
-import { describeGroupsRoute } from "../group/group_admin_handlers.ts";
-import { deleteGroupsRoute } from "../group/group_admin_handlers.ts";
+import { findCoordinatorRoute } from "./group_handlers.ts";
+import { joinGroupRoute } from "./group_handlers.ts";
+import { syncGroupRoute } from "./group_handlers.ts";
+import { heartbeatRoute } from "./group_handlers.ts";
+import { leaveGroupRoute } from "./group_handlers.ts";
+import { offsetCommitRoute } from "./offset_handlers.ts";
+import { offsetFetchRoute } from "./offset_handlers.ts";
+import { listGroupsRoute } from "./group_admin_handlers.ts";
+import { describeGroupsRoute } from "./group_admin_handlers.ts";
+import { deleteGroupsRoute } from "./group_admin_handlers.ts";
 
 /** Every route a broker serves. */
 export const BROKER_ROUTES: readonly AnyRoute[] = [

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import { type FetchAnswer, type FollowerAction, FollowerState } from "./follower_state.ts";
-import { answerOffsetForLeaderEpoch } from "./offset_for_leader_epoch_handler.ts";
+import { answerOffsetForLeaderEpoch } from "./leader_epoch_lookup.ts";
 import { batchAt, MemoryReplicaLog } from "./truncation_test_support.ts";
 
 /** Builds a log from [epoch, baseOffset, count] batches. */

@@ -66,8 +66,7 @@ export {
   answerOffsetForLeaderEpoch,
   type LeaderEpochLookup,
   type LeaderEpochLookupResult,
-  offsetForLeaderEpochRoute,
-} from "./offset_for_leader_epoch_handler.ts";
+} from "./leader_epoch_lookup.ts";
 export {
   type AppliedTruncations,
   applyTruncations,

@@ -37,7 +37,7 @@ import {
 } from "../../protocol/kafka/messages/mod.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import { assignEpochsFromBatches, LeaderEpochCache } from "./leader_epoch_cache.ts";
-import { answerOffsetForLeaderEpoch } from "./offset_for_leader_epoch_handler.ts";
+import { answerOffsetForLeaderEpoch } from "./leader_epoch_lookup.ts";
 import { validateReplicaFetch } from "./replica_fetch_validation.ts";
 import type { FollowerSink } from "./replica_fetcher.ts";
 import type { Clock, TimerHandle } from "../../ops/clock.ts";

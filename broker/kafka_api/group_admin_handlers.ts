@@ -24,9 +24,9 @@ import {
   type ListGroupsRequest,
   type ListGroupsResponse,
 } from "../../protocol/kafka/messages/mod.ts";
-import type { ApiRoute } from "../kafka_api/request_router.ts";
-import type { RequestContext } from "../kafka_api/broker_context.ts";
-import type { GroupState } from "./group_types.ts";
+import type { ApiRoute } from "./request_router.ts";
+import type { RequestContext } from "./broker_context.ts";
+import type { GroupState } from "../group/group_types.ts";
 import { groupServiceFor } from "./group_handlers.ts";
 
 /** The group type every RustMQ group has (KIP-848 "consumer" groups are not served). */

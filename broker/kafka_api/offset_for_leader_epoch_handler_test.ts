@@ -8,15 +8,15 @@ import {
   encodeOffsetForLeaderEpochRequest,
   type OffsetForLeaderEpochRequest,
 } from "../../protocol/kafka/messages/mod.ts";
-import { anyRoute, createRequestRouter } from "../kafka_api/request_router.ts";
-import type { BrokerContext } from "../kafka_api/broker_context.ts";
+import { anyRoute, createRequestRouter } from "./request_router.ts";
+import type { BrokerContext } from "./broker_context.ts";
 import type { ConnectionContext } from "../net/frame_handler.ts";
-import { LeaderEpochCache } from "./leader_epoch_cache.ts";
+import { LeaderEpochCache } from "../replication/leader_epoch_cache.ts";
+import { offsetForLeaderEpochRoute } from "./offset_for_leader_epoch_handler.ts";
 import {
   answerOffsetForLeaderEpoch,
   type LeaderEpochLookupResult,
-  offsetForLeaderEpochRoute,
-} from "./offset_for_leader_epoch_handler.ts";
+} from "../replication/leader_epoch_lookup.ts";
 
 function led(): LeaderEpochLookupResult {
   const leaderEpochCache = new LeaderEpochCache();

@@ -40,10 +40,10 @@ import {
   type SyncGroupRequest,
   type SyncGroupResponse,
 } from "../../protocol/kafka/messages/mod.ts";
-import type { ApiRoute } from "../kafka_api/request_router.ts";
-import type { RequestContext } from "../kafka_api/broker_context.ts";
-import type { GroupService } from "./group_service.ts";
-import type { JoinResult, SyncResult } from "./group_types.ts";
+import type { ApiRoute } from "./request_router.ts";
+import type { RequestContext } from "./broker_context.ts";
+import type { GroupService } from "../group/group_service.ts";
+import type { JoinResult, SyncResult } from "../group/group_types.ts";
 
 /** FindCoordinator's key type for consumer groups (1 is transactions, which RustMQ lacks). */
 const _KEY_TYPE_GROUP = 0;

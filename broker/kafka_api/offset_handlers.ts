@@ -25,9 +25,9 @@ import {
   type OffsetFetchResponse,
   type OffsetFetchResponsePartition,
 } from "../../protocol/kafka/messages/mod.ts";
-import type { ApiRoute } from "../kafka_api/request_router.ts";
-import type { RequestContext } from "../kafka_api/broker_context.ts";
-import type { OffsetCommitEntry } from "./offset_store.ts";
+import type { ApiRoute } from "./request_router.ts";
+import type { RequestContext } from "./broker_context.ts";
+import type { OffsetCommitEntry } from "../group/offset_store.ts";
 import { groupServiceFor } from "./group_handlers.ts";
 
 // ---------------------------------------------------------------------- OffsetCommit

@@ -1,5 +1,6 @@
 /**
- * OffsetForLeaderEpoch (API key 23): a follower (or a consumer after a leader change, KIP-320)
+ * The answer to OffsetForLeaderEpoch (API key 23; the route is in
+ * `broker/kafka_api/offset_for_leader_epoch_handler.ts`): a follower (or a consumer after a leader change, KIP-320)
  * asks the leader where a leader epoch ends, to find where its log diverges. Answered from the
  * leader's {@linkcode LeaderEpochCache} with Kafka's semantics:
  *
@@ -11,16 +12,11 @@
  * @module
  */
 
-import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
-import {
-  decodeOffsetForLeaderEpochRequest,
-  encodeOffsetForLeaderEpochResponse,
-  type OffsetForLeaderEpochRequest,
-  type OffsetForLeaderEpochResponse,
-  type OffsetForLeaderEpochResponseEpochEndOffset,
+import type {
+  OffsetForLeaderEpochRequest,
+  OffsetForLeaderEpochResponseEpochEndOffset,
 } from "../../protocol/kafka/messages/mod.ts";
-import type { ApiRoute } from "../kafka_api/request_router.ts";
 import type { LeaderEpochCache } from "./leader_epoch_cache.ts";
 
 /** What the handler needs of a partition this broker leads. */
@@ -41,7 +37,7 @@ export type LeaderEpochLookup = (
  *
  * @example
  * ```ts
- * import { answerOffsetForLeaderEpoch } from "./offset_for_leader_epoch_handler.ts";
+ * import { answerOffsetForLeaderEpoch } from "./leader_epoch_lookup.ts";
  * import { LeaderEpochCache } from "./leader_epoch_cache.ts";
  * import assert from "node:assert/strict";
  * const leaderEpochCache = new LeaderEpochCache();
@@ -79,35 +75,5 @@ export function answerOffsetForLeaderEpoch(
     partition: asked.partition,
     leaderEpoch: answer.epoch,
     endOffset: BigInt(answer.endOffset),
-  };
-}
-
-/**
- * The OffsetForLeaderEpoch route, answering from `lookup`. Versions 0-4 (what the codecs
- * cover; Kafka clients use 3-4). Add it to the broker's routes (and the replication listener's).
- */
-export function offsetForLeaderEpochRoute(
-  lookup: LeaderEpochLookup,
-): ApiRoute<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse> {
-  return {
-    apiKey: ApiKey.OffsetForLeaderEpoch,
-    name: "OffsetForLeaderEpoch",
-    minVersion: 0,
-    maxVersion: 4,
-    advertised: true,
-    decode: decodeOffsetForLeaderEpochRequest,
-    encode: encodeOffsetForLeaderEpochResponse,
-    handle: (req) => {
-      const res: OffsetForLeaderEpochResponse = {
-        throttleTimeMs: 0,
-        topics: req.topics.map((t) => ({
-          topic: t.topic,
-          partitions: t.partitions.map((p) =>
-            answerOffsetForLeaderEpoch(lookup(t.topic, p.partition), p)
-          ),
-        })),
-      };
-      return Promise.resolve(res);
-    },
   };
 }
