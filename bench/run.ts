@@ -16,6 +16,11 @@ const BENCHES: readonly { name: string; cmd: string[] }[] = [
     cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/tiering_bench.ts"],
   },
   {
+    // Sustained ingest from a C librdkafka producer, as ratios of dd on the same disk.
+    name: "ingest",
+    cmd: ["bash", "bench/ingest.sh"],
+  },
+  {
     name: "etl",
     cmd: [Deno.execPath(), "run", "--allow-all", "bench/etl_bench.ts"],
   },
