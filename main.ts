@@ -28,6 +28,29 @@ export const COMMANDS: readonly Command[] = [
   subscriberCommand,
 ];
 
+/**
+ * What the user reads when a command fails with an error no command turned into a message:
+ * the message and its causes, one per line, without a stack trace unless `debug` (set
+ * `RUSTMQ_DEBUG=1`) asks for one.
+ *
+ * @example
+ * ```ts
+ * import { describeFailure } from "./main.ts";
+ * const text = describeFailure(new Error("Cannot bind", { cause: new Error("in use") }), false);
+ * if (text !== "rustmq: Cannot bind\n  caused by: in use\n") throw new Error(text);
+ * ```
+ */
+export function describeFailure(err: unknown, debug: boolean): string {
+  if (!(err instanceof Error)) return `rustmq: ${String(err)}\n`;
+  if (debug) return `rustmq: ${err.stack ?? err.message}\n`;
+  let text = `rustmq: ${err.message}\n`;
+  for (let c = err.cause, depth = 0; c !== undefined && depth < 5; depth++) {
+    text += `  caused by: ${c instanceof Error ? c.message : String(c)}\n`;
+    c = c instanceof Error ? c.cause : undefined;
+  }
+  return text;
+}
+
 function _stopSignal(): Promise<void> {
   return new Promise((resolve) => {
     const stop = () => resolve();
@@ -47,7 +70,7 @@ if (import.meta.main) {
   try {
     code = await runCli(Deno.args, { program: "rustmq", version: VERSION, commands: COMMANDS }, io);
   } catch (err) {
-    io.err(`rustmq: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    io.err(describeFailure(err, Deno.env.get("RUSTMQ_DEBUG") === "1"));
     code = EXIT_FAILURE;
   }
   Deno.exit(code);

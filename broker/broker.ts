@@ -674,6 +674,7 @@ function _startReplicationListener(
     maxRequestBytes: cfg.network.max_request_bytes,
     maxInFlightRequests: cfg.network.max_in_flight_requests,
     logger: log.child("replication"),
+    listenerName: "replication listener",
   });
 }
 

@@ -10,6 +10,8 @@ import { RawKafkaClient } from "./support/raw_kafka_client.ts";
 import { fetchValues, produceValues } from "./support/raw_ops.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
+/** A line of a JavaScript stack trace. */
+const STACK_FRAME = /^\s+at \S/m;
 
 async function runSecond(args: string[]): Promise<{ code: number; stderr: string }> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -40,6 +42,7 @@ Deno.test({
     const second = await runSecond(["standalone", "--data", first.dataDir, "--config", cfg]);
     assert.notEqual(second.code, 0);
     assert.match(second.stderr, /another RustMQ process holds its lock/);
+    assert.doesNotMatch(second.stderr, STACK_FRAME, "the user sees a message, not a stack trace");
 
     await using c = await RawKafkaClient.connect(first.kafkaPort);
     const produced = await produceValues(c, "after-refusal", 0, ["still-serving"]);
@@ -74,6 +77,40 @@ Deno.test({
       held.release();
       await Deno.remove(dir, { recursive: true });
       await Deno.remove(`${dir}.toml`).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "a standalone whose Kafka port is taken names the address and prints no stack trace",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (taken.addr as Deno.NetAddr).port;
+    const dir = await Deno.makeTempDir({ prefix: "rustmq-port-taken-" });
+    try {
+      await Deno.writeTextFile(
+        `${dir}/broker.toml`,
+        `[network]\nkafka_listen = "127.0.0.1:${port}"\nquic_listen = "127.0.0.1:0"\n` +
+          'http_listen = "127.0.0.1:0"\n',
+      );
+      const out = await runSecond([
+        "standalone",
+        "--data",
+        `${dir}/data`,
+        "--config",
+        `${dir}/broker.toml`,
+      ]);
+      assert.notEqual(out.code, 0);
+      assert.match(
+        out.stderr,
+        new RegExp(`Kafka TCP listener on 127\\.0\\.0\\.1:${port}: the address is already in use`),
+      );
+      assert.doesNotMatch(out.stderr, STACK_FRAME);
+    } finally {
+      taken.close();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

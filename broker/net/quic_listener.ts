@@ -40,6 +40,7 @@ import {
 } from "./frame_handler.ts";
 import type { ListenerCloseOptions } from "./tcp_listener.ts";
 import { _validateLimit } from "./_limits.ts";
+import { bindOrExplain } from "./listen_error.ts";
 
 /** ALPN protocol id of RustMQ over QUIC. */
 export const QUIC_ALPN = "rustmq";
@@ -172,10 +173,13 @@ export class QuicListener {
       maxConnections: _validateLimit("maxConnections", options.maxConnections, 10_000),
       logger: options.logger ?? consoleNetLogger,
     };
-    this.#endpoint = new Deno.QuicEndpoint({
-      hostname: options.hostname ?? "0.0.0.0",
-      port: options.port ?? 9092,
-    });
+    const hostname = options.hostname ?? "0.0.0.0", port = options.port ?? 9092;
+    this.#endpoint = bindOrExplain(
+      "Kafka QUIC listener",
+      hostname,
+      port,
+      () => new Deno.QuicEndpoint({ hostname, port }),
+    );
     this.#listener = this.#endpoint.listen({
       cert: options.cert,
       key: options.key,

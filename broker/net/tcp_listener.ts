@@ -27,9 +27,12 @@ import {
   withFields,
 } from "./frame_handler.ts";
 import { _validateLimit } from "./_limits.ts";
+import { bindOrExplain } from "./listen_error.ts";
 
 /** Options for {@linkcode listenTcp}. */
 export interface TcpListenerOptions {
+  /** What start-up errors call this listener. @default "Kafka TCP listener" */
+  listenerName?: string;
   /**
    * Address to bind.
    * @default {"0.0.0.0"}
@@ -150,9 +153,15 @@ export class TcpListener {
       logger: options.logger ?? consoleNetLogger,
     };
     const bind = { hostname: options.hostname ?? "0.0.0.0", port: options.port ?? 9092 };
-    this.#listener = options.cert === undefined || options.key === undefined
-      ? Deno.listen({ ...bind, transport: "tcp" })
-      : Deno.listenTls({ ...bind, cert: options.cert, key: options.key });
+    this.#listener = bindOrExplain(
+      options.listenerName ?? "Kafka TCP listener",
+      bind.hostname,
+      bind.port,
+      () =>
+        options.cert === undefined || options.key === undefined
+          ? Deno.listen({ ...bind, transport: "tcp" })
+          : Deno.listenTls({ ...bind, cert: options.cert, key: options.key }),
+    );
     this.#acceptLoop = this.#accept();
   }
 
