@@ -9,7 +9,7 @@
 /// <reference lib="deno.worker" />
 
 import { AbiInstance } from "./abi_instance.ts";
-import { type ChainStage, runChain } from "./chain_runner.ts";
+import { type ChainStage, emptyStageStats, runChain } from "./chain_runner.ts";
 import { EtlExecutionError } from "./etl_error.ts";
 import type { WorkerReply, WorkerRequest } from "./worker_protocol.ts";
 import type { EtlRecordFailure } from "./chain_runner.ts";
@@ -40,14 +40,15 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
   const req = event.data;
   try {
     const stages = req.chain.map((ref) => _stage(ref, req.memoryLimitBytes));
-    const outcomes = runChain(stages, unpackRecords(req.records, req.count));
+    const stats = emptyStageStats(stages);
+    const outcomes = runChain(stages, unpackRecords(req.records, req.count), stats);
     const failures: Record<number, EtlRecordFailure> = {};
     const outputs = packOutputs(outcomes.map((o, i) => {
       if ("records" in o) return o.records;
       failures[i] = o.failure;
       return null;
     }));
-    _post({ id: req.id, outputs, failures }, [outputs]);
+    _post({ id: req.id, outputs, failures, stats }, [outputs]);
   } catch (e) {
     if (!(e instanceof EtlExecutionError)) throw e;
     // The pool discards this Worker after a memory failure; drop the instance anyway.

@@ -8,7 +8,7 @@
  */
 
 import type { EtlRecordData } from "./abi_instance.ts";
-import type { EtlOutcome } from "./chain_runner.ts";
+import type { EtlOutcome, StageStats } from "./chain_runner.ts";
 import { EtlExecutionError } from "./etl_error.ts";
 import type { WorkerReply, WorkerRequest } from "./worker_protocol.ts";
 import { packRecords, unpackOutputs } from "./record_packing.ts";
@@ -33,6 +33,8 @@ export interface EtlPoolOptions {
   readonly batchSize: number;
   /** Receives `rustmq.log` lines at info level. @default lines are dropped */
   readonly logger?: Logger;
+  /** Called after each batch a Worker ran with what each stage did (per-module metrics). */
+  readonly onStageStats?: (stats: readonly StageStats[]) => void;
   /** `rustmq.log` lines per module per second; more are counted and dropped. @default 10 */
   readonly logLinesPerSecondMax?: number;
   /** Time source for the log rate limit. @default Date.now */
@@ -164,6 +166,7 @@ export class EtlPool {
       }
       this.#release(slot);
       if (!("outputs" in reply)) throw new Error("assertion: a batch reply without outputs");
+      this.#options.onStageStats?.(reply.stats);
       return unpackOutputs(reply.outputs, records.length).map((o, i) =>
         o ? { records: o } : { failure: reply.failures[i]! }
       );

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { EtlRecordFailure } from "./chain_runner.ts";
+import type { EtlRecordFailure, StageStats } from "./chain_runner.ts";
 
 /** A module of a chain; `bytes` is sent only the first time a Worker sees the sha256. */
 export interface WorkerModuleRef {
@@ -30,6 +30,8 @@ export type WorkerReply =
     /** Each input's outputs, packed by `packOutputs`; a failed input's reason is in `failures`. */
     readonly outputs: ArrayBuffer;
     readonly failures: Record<number, EtlRecordFailure>;
+    /** What each stage of the chain did, in chain order. */
+    readonly stats: StageStats[];
   }
   | { readonly id: number; readonly error: EtlRecordFailure }
   | { readonly log: { readonly module: string; readonly line: string } };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { transformBatch } from "./transform_stage.ts";
+import { rebasedSequence, transformBatch } from "./transform_stage.ts";
 import {
   batchCompression,
   buildBatch,
@@ -30,7 +30,7 @@ const DOUBLE = `${EMIT_ALL} ${EMIT_ALL} (i32.const 0)`;
 function newPool(): EtlPool {
   return new EtlPool({
     maxConcurrentExecutions: 1,
-    executionTimeoutMs: 2000,
+    executionTimeoutMs: 10_000,
     memoryLimitBytes: 1 << 20,
     batchSize: 100,
   });
@@ -57,7 +57,9 @@ Deno.test("transformBatch re-encodes the chain's output with a valid CRC and the
     assert.equal(r.recordsOut, 4);
     const header = validateBatch(r.batch!);
     assert.equal(batchCompression(header), "gzip");
-    assert.deepEqual([header.producerId, header.producerEpoch, header.baseSequence], [42, 3, 17]);
+    // The input held sequences 17..19; the 4 stored records end on 19 so that state rebuilt
+    // from stored headers expects 20 next.
+    assert.deepEqual([header.producerId, header.producerEpoch, header.baseSequence], [42, 3, 16]);
     assert.equal(header.recordCount, 4);
     const { records } = await decodeRecords(r.batch!);
     assert.deepEqual(
@@ -89,7 +91,7 @@ Deno.test("transformBatch passes a batch through an empty chain and drops a full
     const r = await transformBatch(await input(["x1", "x2"]), [await mod("filter", FILTER)], {
       pool,
     });
-    assert.deepEqual(r, { batch: null, recordsIn: 2, recordsOut: 0 });
+    assert.deepEqual(r, { batch: null, recordsIn: 2, recordsOut: 0, failed: [] });
   } finally {
     pool.close();
   }
@@ -110,4 +112,30 @@ Deno.test("transformBatch rejects the whole batch naming the failing module", as
   } finally {
     pool.close();
   }
+});
+
+Deno.test("transformBatch skips or lists failing records under skip and dead-letter", async () => {
+  const pool = newPool();
+  try {
+    const chain = [await mod("filter", FILTER)];
+    for (const onFailure of ["skip", "dead-letter"] as const) {
+      const r = await transformBatch(await input(["a", "trap", "b"]), chain, { pool, onFailure });
+      assert.equal(r.recordsOut, 2);
+      const { records } = await decodeRecords(r.batch!);
+      assert.deepEqual(records.map((x) => dec.decode(x.value!)), ["a", "b"]);
+      assert.equal(r.failed.length, 1);
+      assert.equal(r.failed[0]!.kind, "trap");
+      assert.equal(r.failed[0]!.module, "filter");
+      assert.equal(dec.decode(r.failed[0]!.record.value!), "trap");
+      assert.equal(r.failed[0]!.record.timestamp, 1001);
+    }
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("rebasedSequence ends the stored records on the producer's last sequence, wrapping", () => {
+  assert.equal(rebasedSequence(19, 4), 16);
+  assert.equal(rebasedSequence(19, 1), 19);
+  assert.equal(rebasedSequence(1, 4), 2147483646);
 });
