@@ -186,3 +186,33 @@ Deno.test("ETL with etl.enabled = false refuses a topic's chain with a clear err
   await createTopic(b, "fine", []);
   await b.broker.partitions.produce("fine", 0, await valuesBatch(["v"]), -1);
 });
+
+Deno.test("ETL module growing memory past etl.memory_limit_bytes fails its batches; the broker's RSS stays bounded", async () => {
+  await using b = await startEtlBroker("[etl]\nmemory_limit_bytes = 8388608\n");
+  // Grows by 4 MiB on every record, writes all of it (so it is resident) and keeps it.
+  const grow =
+    "(memory.fill (i32.mul (memory.grow (i32.const 64)) (i32.const 65536)) (i32.const 7) (i32.const 4194304))";
+  await b.deploy(
+    "hog",
+    await watToWasm(abiModuleWat(`${grow} ${EMIT("(local.get $vl)")} (i32.const 0)`)),
+  );
+  await createTopic(b, "hog", ["hog"]);
+  await createTopic(b, "calm", []);
+  const before = Deno.memoryUsage().rss;
+  let failures = 0;
+  for (let i = 0; i < 30; i++) {
+    try {
+      await b.broker.partitions.produce("hog", 0, await valuesBatch(["a", "b", "c"]), -1);
+    } catch (e) {
+      assert.match((e as Error).message, /module 'hog' as it failed \(memory\)/);
+      failures++;
+    }
+    await b.broker.partitions.produce("calm", 0, await valuesBatch([`c${i}`]), -1);
+  }
+  const grownMiB = (Deno.memoryUsage().rss - before) / 1024 / 1024;
+  assert.equal(failures, 30, "every batch of 3 records needs 13 MiB, past the 8 MiB limit");
+  // 30 batches would have taken 390 MiB had the instances been kept.
+  assert.ok(grownMiB < 150, `RSS grew by ${grownMiB.toFixed(0)} MiB`);
+  assert.equal((await storedRecords(b.broker, "calm")).length, 30);
+  assert.deepEqual(await storedRecords(b.broker, "hog"), []);
+});
