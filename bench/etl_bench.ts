@@ -5,13 +5,15 @@
  * records/s and as a ratio to the chain of 0, which is the plain topic's produce path. The
  * network and client are left out, so the figures are the broker's own.
  *
- * Measured on the shared 2-core dev machine (other work running), 500-record batches, 1.5 s a
- * case: 1 KiB records 270k/s plain, 87k/s (32%) with one module, 71k/s (26%) with three; 100 B
- * records 1.03M/s plain, 317k/s (31%) and 241k/s (24%). The issue's target (one module at 50%
- * of plain at 1 KiB) is not met. What limits it: the plain path never decodes a batch, while a
- * chain decodes every record on the main thread, copies each key and value into the packed
- * buffer for the Worker, into and out of wasm memory and back, then re-encodes the batch with
- * a fresh CRC; the Worker round trip itself is small next to those copies.
+ * Measured on the shared 2-core dev machine, 500-record batches, 1.5 s a case, two runs: 1 KiB
+ * records 384k-417k/s plain, 165k-181k/s (40-47%) with one module, 124k-140k/s (32-34%) with
+ * three; 100 B records 1.0M-1.46M/s plain, 318k-341k/s (22-34%) and 213k-220k/s (15-21%).
+ * The issue's target (one module at 50% of plain at 1 KiB) is not quite met. What limits it:
+ * the plain path never decodes a batch, while a chain costs, per 500-record 1 KiB batch, about
+ * 1.8 ms of Worker time (decode 0.4 ms, module calls with their copies in and out of wasm
+ * memory 0.4 ms, re-encode with a fresh CRC 0.9 ms) on a machine with two cores shared by the
+ * broker's main thread and the other Workers. Before the Worker took over decoding and
+ * re-encoding (the main thread did both), one module reached 32%.
  *
  * `deno run -A bench/etl_bench.ts [seconds_per_case]`
  *

@@ -2,7 +2,9 @@
  * The produce path's ETL stage: one record batch in, the batch its topic's module chain makes
  * of it out, before offsets are assigned, so a scrubber's input is never stored. The batch is
  * decoded, run through the chain in the ETL pool, and re-encoded with the input's compression,
- * producer id and epoch, and a fresh CRC.
+ * producer id and epoch, and a fresh CRC. A batch of at most `etl.batch_size` records goes to
+ * one Worker whole, which does all three, so this thread only copies it; a larger one is
+ * decoded here and sent in slices.
  *
  * Sequence numbers: the caller checks and records the producer's sequence against the batch
  * the producer sent (`recordsIn`), so a retry is a duplicate however many records the chain
@@ -15,11 +17,11 @@
  */
 
 import {
-  batchCompression,
-  buildBatch,
   decodeRecords,
+  readBatchHeader,
   type RecordInput,
 } from "../../protocol/record/record_batch.ts";
+import { rebasedSequence, rebuildBatch } from "../../etl/batch_transform.ts";
 import { EtlExecutionError, type EtlFailureKind } from "../../etl/etl_error.ts";
 import type { EtlModule, EtlPool } from "../../etl/worker_pool.ts";
 import type { EtlFailurePolicy } from "../../model/etl_topic_config.ts";
@@ -67,18 +69,7 @@ export interface TransformStageResult {
   readonly failed: readonly FailedRecord[];
 }
 
-const INT32_MAX = 2147483647;
-
-/** The base sequence that makes `count` records end on `lastSeq`, wrapping as Kafka does. */
-export function rebasedSequence(lastSeq: number, count: number): number {
-  const base = lastSeq - (count - 1);
-  return base < 0 ? base + INT32_MAX + 1 : base;
-}
-
-function _lastSequence(baseSequence: number, count: number): number {
-  const last = baseSequence + count - 1;
-  return last > INT32_MAX ? last - INT32_MAX - 1 : last;
-}
+export { rebasedSequence };
 
 /**
  * Runs one v2 record batch through `chain`. An empty chain and control batches (transaction
@@ -91,12 +82,15 @@ export async function transformBatch(
   chain: readonly EtlModule[],
   options: TransformStageOptions,
 ): Promise<TransformStageResult> {
-  const { header, records } = await decodeRecords(batch);
+  const header = readBatchHeader(batch);
   const count = header.recordCount;
   if (chain.length === 0 || header.isControl) {
     return { batch, recordsIn: count, recordsOut: count, failed: [] };
   }
   const policy = options.onFailure ?? "reject";
+  if (count <= options.pool.batchSize) return await _inWorker(batch, chain, options.pool, policy);
+  // Larger than one Worker call: decoded here, run in slices of batch_size, re-encoded here.
+  const { header: h, records } = await decodeRecords(batch);
   const inputs: (RecordInput & { key: Uint8Array | null })[] = records.map((r) => ({
     key: r.key,
     value: r.value,
@@ -105,18 +99,42 @@ export async function transformBatch(
   }));
   const { out, failed } = await _runChain(options.pool, chain, inputs, policy);
   if (out.length === 0) return { batch: null, recordsIn: count, recordsOut: 0, failed };
-  const idempotent = header.producerId >= 0 && header.baseSequence >= 0;
-  const rebuilt = await buildBatch(out, {
-    producerId: header.producerId,
-    producerEpoch: header.producerEpoch,
-    baseSequence: idempotent
-      ? rebasedSequence(_lastSequence(header.baseSequence, count), out.length)
-      : header.baseSequence,
-    compression: batchCompression(header),
-    transactional: header.isTransactional,
-    partitionLeaderEpoch: header.partitionLeaderEpoch,
-  });
-  return { batch: rebuilt, recordsIn: count, recordsOut: out.length, failed };
+  return { batch: await rebuildBatch(h, out), recordsIn: count, recordsOut: out.length, failed };
+}
+
+/** The whole batch in one Worker call: one copy each way on this thread. */
+async function _inWorker(
+  batch: Uint8Array,
+  chain: readonly EtlModule[],
+  pool: EtlPool,
+  policy: EtlFailurePolicy,
+): Promise<TransformStageResult> {
+  let r;
+  try {
+    r = await pool.runRecordBatch([...chain], batch, { buildOnFailure: policy !== "reject" });
+  } catch (err) {
+    if (policy === "reject" || !(err instanceof EtlExecutionError)) throw err;
+    // A batch-level failure (timeout, memory) fails every record of the batch.
+    const { records } = await decodeRecords(batch);
+    const failed = records.map((record) => ({
+      record,
+      kind: err.kind,
+      module: err.module,
+      message: err.message,
+    }));
+    return { batch: null, recordsIn: records.length, recordsOut: 0, failed };
+  }
+  const indexes = Object.keys(r.failures).map(Number);
+  if (indexes.length === 0) {
+    return { batch: r.batch, recordsIn: r.recordsIn, recordsOut: r.recordsOut, failed: [] };
+  }
+  const first = r.failures[indexes[0]!]!;
+  // `reject`: the produce fails as a whole, so nothing of the batch is stored.
+  if (policy === "reject") throw new EtlExecutionError(first.kind, first.module, first.message);
+  // Failures are rare: only then is the input decoded here, for the records to dead-letter.
+  const { records } = await decodeRecords(batch);
+  const failed = indexes.map((i) => ({ record: records[i]!, ...r.failures[i]! }));
+  return { batch: r.batch, recordsIn: r.recordsIn, recordsOut: r.recordsOut, failed };
 }
 
 async function _runChain(

@@ -10,6 +10,8 @@ import { type EtlModule, EtlPool } from "../../etl/worker_pool.ts";
 import { EtlExecutionError } from "../../etl/etl_error.ts";
 import { sha256Hex } from "../../etl/module_validation.ts";
 import { abiModuleWat, watToWasm } from "../../etl/testing/wat.ts";
+import { crc32c } from "../../protocol/crc32c.ts";
+import { CorruptRecordError } from "../../protocol/record/record_errors.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -138,4 +140,51 @@ Deno.test("rebasedSequence ends the stored records on the producer's last sequen
   assert.equal(rebasedSequence(19, 4), 16);
   assert.equal(rebasedSequence(19, 1), 19);
   assert.equal(rebasedSequence(1, 4), 2147483646);
+});
+
+Deno.test("transformBatch runs a batch larger than batch_size in slices with the same result", async () => {
+  const pool = new EtlPool({
+    maxConcurrentExecutions: 1,
+    executionTimeoutMs: 10_000,
+    memoryLimitBytes: 1 << 20,
+    batchSize: 2,
+  });
+  try {
+    const chain = [await mod("filter", FILTER), await mod("double", DOUBLE)];
+    const r = await transformBatch(await input(["a", "xdrop", "b", "c", "trap"]), chain, {
+      pool,
+      onFailure: "skip",
+    });
+    assert.equal(pool.batchSize, 2);
+    assert.deepEqual([r.recordsIn, r.recordsOut, r.failed.length], [5, 6, 1]);
+    const header = validateBatch(r.batch!);
+    assert.equal(batchCompression(header), "gzip");
+    // Sequences 17..21 in; six stored records end on 21.
+    assert.equal(header.baseSequence, 16);
+    const { records } = await decodeRecords(r.batch!);
+    assert.deepEqual(records.map((x) => dec.decode(x.value!)), ["a", "a", "b", "b", "c", "c"]);
+  } finally {
+    pool.close();
+  }
+});
+
+Deno.test("transformBatch answers a batch whose compressed body does not decode with CorruptRecordError", async () => {
+  const pool = newPool();
+  try {
+    const batch = await input(["a", "b"]);
+    // Damage the gzip body, then give the batch a matching CRC: it passes validation but its
+    // records cannot be decoded, which the Worker must report rather than die on.
+    batch[batch.length - 10]! ^= 0xff;
+    new DataView(batch.buffer, batch.byteOffset).setUint32(17, crc32c(batch.subarray(21)));
+    validateBatch(batch);
+    await assert.rejects(
+      transformBatch(batch, [await mod("filter", FILTER)], { pool }),
+      CorruptRecordError,
+    );
+    // The Worker still serves the next batch.
+    const ok = await transformBatch(await input(["c"]), [await mod("filter", FILTER)], { pool });
+    assert.equal(ok.recordsOut, 1);
+  } finally {
+    pool.close();
+  }
 });
