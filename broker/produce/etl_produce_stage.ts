@@ -244,8 +244,7 @@ export interface EtlRuntime {
  * Builds the ETL step from the `[etl]` keys: the pool (at most `max_concurrent_executions`
  * Workers, `execution_timeout_ms` per batch, `memory_limit_bytes` per instance, `batch_size`
  * records per call), or no pool when `enabled` is false, so chains are refused. Dead letters
- * are appended through `produce` to partition `partition % partitions` of the dead-letter
- * topic, with acks=-1, before the source batch is acknowledged.
+ * go through {@linkcode deadLetterWriter}.
  */
 export function startEtlStage(
   etl: BrokerConfig["etl"],
@@ -262,16 +261,7 @@ export function startEtlStage(
     logger: options.logger,
     onStageStats: (stats) => metrics.observeStages(stats),
   });
-  const deadLetter: DeadLetterWriter = async (topic, partition, batch) => {
-    const t = options.metadata.topic(topic);
-    if (t === undefined) {
-      throw new KafkaProtocolError(
-        "UNKNOWN_TOPIC_OR_PARTITION",
-        `topic '${topic}' does not exist`,
-      );
-    }
-    await options.produce(topic, partition % t.partitions.length, batch);
-  };
+  const deadLetter = deadLetterWriter(options.metadata, options.produce);
   const stage = new EtlProduceStage({
     pool,
     metadata: options.metadata,
@@ -280,4 +270,37 @@ export function startEtlStage(
     metrics,
   });
   return { stage, metrics, close: () => pool?.close() };
+}
+
+/**
+ * Appends dead letters through `produce` (acks=-1, before the source batch is acknowledged) to
+ * partition `partition % partitions` of the dead-letter topic, or, when this broker does not
+ * lead that one, to the next partition it does lead.
+ */
+export function deadLetterWriter(
+  metadata: ClusterMetadata,
+  produce: (topic: string, partition: number, batch: Uint8Array) => Promise<unknown>,
+): DeadLetterWriter {
+  return async (topic, partition, batch) => {
+    const t = metadata.topic(topic);
+    if (t === undefined) {
+      throw new KafkaProtocolError("UNKNOWN_TOPIC_OR_PARTITION", `topic '${topic}' does not exist`);
+    }
+    const n = t.partitions.length;
+    for (let i = 0; i < n; i++) {
+      try {
+        await produce(topic, (partition + i) % n, batch);
+        return;
+      } catch (err) {
+        // Refused before anything was appended: try the next partition.
+        const code = (err as { code?: unknown }).code;
+        if (code !== "NOT_LEADER_OR_FOLLOWER" && code !== "UNKNOWN_TOPIC_OR_PARTITION") throw err;
+      }
+    }
+    throw new KafkaProtocolError(
+      "NOT_LEADER_OR_FOLLOWER",
+      `this broker leads none of the ${n} partitions of topic '${topic}'`,
+      { retriable: true },
+    );
+  };
 }
