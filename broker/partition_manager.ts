@@ -534,6 +534,14 @@ export class PartitionManager {
     if (acks !== 0) leader.checkProduce(level);
     const header = validateBatch(records, { maxBytes: p.config["max.message.bytes"] });
     const staged = await this.#o.transform?.(topic, partition, p.config, records) ?? null;
+    // A chain may run for up to etl.execution_timeout_ms: leadership may have moved meanwhile.
+    if (staged !== null && (this.#partitions.get(p.key) !== p || p.leader !== leader)) {
+      throw new KafkaProtocolError(
+        "NOT_LEADER_OR_FOLLOWER",
+        `Cannot append to ${p.key} as its leadership changed while its ETL chain ran`,
+        { retriable: true },
+      );
+    }
     if (staged?.batch === null) return this.#producedNothing(p, header);
     await this.#awaitWalSpace();
     // Own copy: the request frame's buffer must not be pinned by the cache, nor mutated later.
