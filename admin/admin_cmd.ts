@@ -42,6 +42,11 @@ export const adminCommand: Command = {
       help: "A topic config for create-topic or alter-topic; repeat for several",
     },
     partitions: { type: "string", arg: "N", help: "alter-topic: grow the topic to N partitions" },
+    etl: {
+      type: "string",
+      arg: "A,B",
+      help: "create-topic, alter-topic: the topic's ETL module chain in order ('' clears it)",
+    },
     token: {
       type: "string",
       arg: "TOKEN",
@@ -60,8 +65,9 @@ export const adminCommand: Command = {
     "to-offset": { type: "string", arg: "N", help: "consumer-groups reset-offsets: to offset N" },
     execute: { type: "boolean", help: "consumer-groups reset-offsets: commit, not just plan" },
   },
-  details: "Commands: create-topic <name> <partitions> <replication_factor> [--config k=v ...],\n" +
-    "alter-topic <name> [--config k=v ...] [--partitions N],\n" +
+  details:
+    "Commands: create-topic <name> <partitions> <replication_factor> [--config k=v ...] [--etl a,b],\n" +
+    "alter-topic <name> [--config k=v ...] [--partitions N] [--etl a,b],\n" +
     "list-topics, describe-topic <name>, delete-topic <name>, cluster-health, brokers,\n" +
     "elect-preferred-leaders [topic], reassign-partition <topic> <partition> <id,id,...>,\n" +
     "consumer-groups (list | describe <group> | reset-offsets <group> ...; see its help),\n" +
@@ -130,6 +136,7 @@ async function _dispatch(
         partitions: _positiveInt(p!, "partitions"),
         replication_factor: _positiveInt(rf!, "replication_factor"),
         configs: _configs(values),
+        ..._etlField(values),
       };
       const t = await client.request("POST", "/api/v1/topics", body) as _Json;
       print(
@@ -143,11 +150,15 @@ async function _dispatch(
       const [name] = _args(args, 1, "alter-topic <name> [--config k=v ...] [--partitions N]");
       const configs = _configs(values);
       const partitions = values.partitions as string | undefined;
-      if (Object.keys(configs).length === 0 && partitions === undefined) {
-        throw new UsageError("alter-topic needs --config k=v, --partitions N or both");
+      const etl = _etlField(values);
+      if (
+        Object.keys(configs).length === 0 && partitions === undefined && !("etl_modules" in etl)
+      ) {
+        throw new UsageError("alter-topic needs --config k=v, --partitions N or --etl a,b");
       }
       const body = {
         ...(Object.keys(configs).length > 0 ? { configs } : {}),
+        ...etl,
         ...(partitions !== undefined ? { partitions: _positiveInt(partitions, "partitions") } : {}),
       };
       const t = await client.request(
@@ -258,6 +269,23 @@ function _configs(values: OptionValues): Record<string, string> {
   return out;
 }
 
+/** `--etl a,b` as the body's `etl_modules` (null clears the chain). */
+function _etlField(values: OptionValues): { etl_modules?: string[] | null } {
+  const raw = values.etl as string | undefined;
+  if (raw === undefined) return {};
+  const names = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  return { etl_modules: names.length === 0 ? null : names };
+}
+
+function _chainLine(t: _Json): string {
+  const chain = (t.etl_modules as { name: string; version: number | null }[] | undefined) ?? [];
+  if (chain.length === 0) return "";
+  const stages = chain.map((m) =>
+    `${m.name} (${m.version === null ? "missing" : `v${m.version}`})`
+  );
+  return `ETL chain: ${stages.join(" -> ")}\n`;
+}
+
 function _describe(t: _Json): string {
   const parts = (t.partition_details as _Json[] | undefined) ?? [];
   const configs = Object.entries((t.configs as Record<string, string> | undefined) ?? {});
@@ -266,7 +294,7 @@ function _describe(t: _Json): string {
       ["PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR"],
       parts.map((p) => [p.partition, p.leader, p.leader_epoch, p.replicas, p.isr]),
     ) +
-    "Configs:\n" + configs.map(([k, v]) => `  ${k}=${v}\n`).join("");
+    _chainLine(t) + "Configs:\n" + configs.map(([k, v]) => `  ${k}=${v}\n`).join("");
 }
 
 function _health(h: _Json): string {

@@ -21,6 +21,8 @@ import { Wal, type WalStats } from "./wal/wal.ts";
 import { LogCache } from "./log/log_cache.ts";
 import { FetchWaiter } from "./fetch/fetch_waiter.ts";
 import { StreamRegistry } from "./stream_registry.ts";
+import { type EtlRuntime, startEtlStage } from "./produce/etl_produce_stage.ts";
+import type { EtlMetrics } from "./produce/etl_metrics.ts";
 import type { BrokerInfo, ClusterMetadata } from "../model/cluster_metadata.ts";
 import { fileMetadataPersistence, LocalMetadata } from "./metadata/local_metadata.ts";
 import { PartitionManager } from "./partition_manager.ts";
@@ -147,6 +149,7 @@ export class Broker implements AsyncDisposable {
   readonly #locks: DirectoryLock[];
   readonly #diskWatch: WalDiskWatch;
   readonly #fetchers: ReplicaFetcherManager;
+  readonly #etl: EtlRuntime;
 
   private constructor(parts: {
     replication: TcpListener | null;
@@ -166,7 +169,9 @@ export class Broker implements AsyncDisposable {
     logger: Logger;
     locks: DirectoryLock[];
     diskWatch: WalDiskWatch;
+    etl: EtlRuntime;
   }) {
+    this.#etl = parts.etl;
     this.#locks = parts.locks;
     this.#diskWatch = parts.diskWatch;
     this.addrs = parts.addrs;
@@ -328,7 +333,14 @@ export class Broker implements AsyncDisposable {
       logger: log.child("maintenance"),
     });
     let uploaderRef: Uploader | null = null;
+    let partitionsRef: PartitionManager | null = null;
+    const etl = startEtlStage(cfg.etl, {
+      metadata,
+      logger: log.child("etl"),
+      produce: (t, p, b) => partitionsRef!.produce(t, p, b, -1),
+    });
     const partitions = new PartitionManager({
+      transform: (topic, p, config, batch) => etl.stage.transform(topic, p, config, batch),
       wal,
       cache,
       streams,
@@ -355,6 +367,7 @@ export class Broker implements AsyncDisposable {
         epochDir: `${options.dataDir}/epochs`,
       },
     });
+    partitionsRef = partitions;
     await Deno.mkdir(`${options.dataDir}/epochs`, { recursive: true });
     const fetchers = new ReplicaFetcherManager((leaderId, url) =>
       new ReplicaFetcher({
@@ -442,6 +455,7 @@ export class Broker implements AsyncDisposable {
       ? null
       : _startOps(cfg, wal, diskWatch, uploader, cache, partitions, groups, binding, log, {
         requests: requestMetrics,
+        etl: etl.metrics,
         listeners: [
           { transport: "tcp", counters: tcp.counters },
           ...(quic ? [{ transport: "quic", counters: quic.counters }] : []),
@@ -482,6 +496,7 @@ export class Broker implements AsyncDisposable {
       fetchers,
       locks,
       diskWatch,
+      etl,
     });
   }
 
@@ -497,6 +512,7 @@ export class Broker implements AsyncDisposable {
       this.#replication?.close(),
       this.#ops?.close(),
     ]);
+    this.#etl.close();
     await this.#fetchers.stop();
     await this.#tier.stop();
     this.#diskWatch[Symbol.dispose]();
@@ -568,7 +584,7 @@ function _startOps(
   groups: GroupService,
   binding: ClusterBinding,
   log: Logger,
-  net: { requests: RequestMetrics; listeners: readonly LabelledNetCounters[] },
+  net: { requests: RequestMetrics; etl: EtlMetrics; listeners: readonly LabelledNetCounters[] },
 ): OpsServer {
   const { app, registry } = createOpsApp({
     role: "broker",
@@ -621,6 +637,7 @@ function _startOps(
     () => [...partitions.partitions()].length,
   );
   net.requests.register(registry);
+  net.etl.register(registry);
   registerNetworkMetrics(registry, net.listeners);
   _consumerLagGauge(registry, partitions, groups);
   _replicationGauges(registry, partitions);

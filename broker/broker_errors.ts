@@ -34,6 +34,9 @@ const _INTERNAL: Readonly<Record<string, number>> = {
   WAL_CLOSED: ErrorCode.KAFKA_STORAGE_ERROR,
   WAL_CORRUPTION: ErrorCode.KAFKA_STORAGE_ERROR,
   INVALID_CONFIG: ErrorCode.INVALID_CONFIG,
+  // A module failed under the topic's `reject` policy; the message names module and reason.
+  ETL_EXECUTION_FAILED: ErrorCode.INVALID_RECORD,
+  ETL_POOL_BUSY: ErrorCode.REQUEST_TIMED_OUT,
 };
 
 /**

@@ -12,7 +12,12 @@
  * @module
  */
 
-import { readBatchHeader, validateBatch } from "../protocol/record/record_batch.ts";
+import {
+  type BatchHeader,
+  readBatchHeader,
+  validateBatch,
+} from "../protocol/record/record_batch.ts";
+import type { ProduceTransform } from "./produce/transform_stage.ts";
 import { type AssignedOffsets, PartitionLog } from "./log/partition_log.ts";
 import { type LogCache, partitionKey } from "./log/log_cache.ts";
 import type { Wal } from "./wal/wal.ts";
@@ -135,6 +140,11 @@ export interface PartitionManagerOptions {
   /** Object storage for data that left the log cache. @default none: the cache holds all */
   readonly tiering?: Tiering;
   readonly replication: ReplicationSettings;
+  /**
+   * The produce pipeline's transform stage (ETL), run by the leader after the batch is checked
+   * and before its sequence is checked and offsets are assigned; null means no chain.
+   */
+  readonly transform?: ProduceTransform;
 }
 
 /** Hosts partitions and runs produce and fetch against them. */
@@ -499,9 +509,19 @@ export class PartitionManager {
     // min.insync.replicas is checked before anything is appended (NOT_ENOUGH_REPLICAS).
     if (acks !== 0) leader.checkProduce(level);
     const header = validateBatch(records, { maxBytes: p.config["max.message.bytes"] });
+    const staged = await this.#o.transform?.(topic, partition, p.config, records) ?? null;
+    // A chain may run for up to etl.execution_timeout_ms: leadership may have moved meanwhile.
+    if (staged !== null && (this.#partitions.get(p.key) !== p || p.leader !== leader)) {
+      throw new KafkaProtocolError(
+        "NOT_LEADER_OR_FOLLOWER",
+        `Cannot append to ${p.key} as its leadership changed while its ETL chain ran`,
+        { retriable: true },
+      );
+    }
+    if (staged?.batch === null) return this.#producedNothing(p, header);
     await this.#awaitWalSpace();
     // Own copy: the request frame's buffer must not be pinned by the cache, nor mutated later.
-    const batch = records.slice();
+    const batch = staged?.batch ?? records.slice();
     await this.#o.cache.reserve(batch.length);
     try {
       this.#checkWritable();
@@ -522,7 +542,8 @@ export class PartitionManager {
       if (check.kind === "error") throw new KafkaProtocolError(check.code, check.message);
       // A retry: answer only once the original is as safe as these acks ask.
       await p.durable;
-      const end = check.baseOffset + seq.lastOffsetDelta + 1;
+      // A chain may have stored fewer records than the producer sent: never wait past the log.
+      const end = Math.min(check.baseOffset + seq.lastOffsetDelta + 1, p.log.logEndOffset);
       if (acks !== 0 && acks !== 1) await leader.awaitAck(end, level);
       return {
         ..._dup(check.baseOffset, seq.lastOffsetDelta),
@@ -570,6 +591,31 @@ export class PartitionManager {
     this.#o.waiter.notify(p.key);
     if (acks !== 0 && acks !== 1) await leader.awaitAck(end, level);
     return { ...assigned, logStartOffset: p.log.logStartOffset, duplicate: false };
+  }
+
+  /**
+   * The answer to a batch the transform stage dropped entirely: nothing is appended, but its
+   * sequence range is recorded, so the producer's next batch is in order and a retry of this
+   * one is a duplicate.
+   */
+  async #producedNothing(p: HostedPartition, header: BatchHeader): Promise<ProduceResult> {
+    const seq = {
+      producerId: header.producerId,
+      producerEpoch: header.producerEpoch,
+      baseSequence: header.baseSequence,
+      lastOffsetDelta: header.lastOffsetDelta,
+    };
+    const check = p.producers.check(seq);
+    if (check.kind === "error") throw new KafkaProtocolError(check.code, check.message);
+    const at = check.kind === "duplicate" ? check.baseOffset : p.log.logEndOffset;
+    if (check.kind === "append") p.producers.record(seq, at);
+    // Answered after the appends before it, as a stored batch would be.
+    await p.durable;
+    return {
+      ..._dup(at, -1),
+      logStartOffset: p.log.logStartOffset,
+      duplicate: check.kind === "duplicate",
+    };
   }
 
   /**

@@ -3,10 +3,10 @@
  *
  * | method | path | does |
  * |---|---|---|
- * | POST | /api/v1/topics | create `{name, partitions, replication_factor, configs?}` (201) |
+ * | POST | /api/v1/topics | create `{name, partitions, replication_factor, configs?, etl_modules?}` (201) |
  * | GET | /api/v1/topics | list topics |
  * | GET | /api/v1/topics/:name | describe a topic (404 when unknown) |
- * | PUT | /api/v1/topics/:name | change `{configs?, partitions?}` |
+ * | PUT | /api/v1/topics/:name | change `{configs?, etl_modules?, partitions?}` |
  * | DELETE | /api/v1/topics/:name | delete |
  * | GET | /api/v1/cluster/health | leader, voters, brokers up/down, offline/under-replicated partitions |
  * | GET | /api/v1/brokers | registered brokers |
@@ -23,6 +23,13 @@
 
 import { mountConsumerGroupsApi } from "./consumer_groups_api.ts";
 import { mountWasmModulesApi } from "./wasm_modules_api.ts";
+import {
+  etlChainJson,
+  etlModulesConfigs,
+  partitionCountField,
+  seedCreateConfigs,
+  TopicFieldError,
+} from "./topic_body_fields.ts";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ControllerNode } from "./controller_node.ts";
@@ -39,15 +46,12 @@ export interface AdminApiOptions {
 }
 
 /** A 400 that names the offending field. */
-class _FieldError extends MetadataError {
-  constructor(readonly field: string, message: string) {
-    super("BAD_REQUEST", message);
-  }
-}
+const _FieldError = TopicFieldError;
 
-/** A topic as the API shows it. */
-export function topicJson(t: TopicRecord): Record<string, unknown> {
+/** A topic as the API shows it; with `node`, its ETL chain with module versions too. */
+export function topicJson(t: TopicRecord, node?: ControllerNode): Record<string, unknown> {
   return {
+    ...(node === undefined ? {} : { etl_modules: etlChainJson(t, node.sm) }),
     name: t.name,
     topic_id: t.topicId,
     partitions: t.partitions.length,
@@ -103,9 +107,9 @@ export function mountAdminApi(
   api.post("/topics", async (c) => {
     const body = await _body(c, bodyMax);
     const name = _string(body, "name");
-    const partitions = _int(body, "partitions", 1);
+    const partitions = _int({ partitions: partitionCountField(body) }, "partitions", 1);
     const rf = _int(body, "replication_factor", 1);
-    const configs = _configs(body);
+    const configs = { ...seedCreateConfigs(body), ..._configs(body), ...etlModulesConfigs(body) };
     const r = await node.execute({
       v: 1,
       op: "create_topic",
@@ -115,7 +119,7 @@ export function mountAdminApi(
       configs,
       topicId: randomTopicId(),
     }, _key(c));
-    return c.json(topicJson(r.value as TopicRecord), 201);
+    return c.json(topicJson(r.value as TopicRecord, node), 201);
   });
   api.get("/topics", async (c) => {
     await node.linearizableRead();
@@ -130,7 +134,7 @@ export function mountAdminApi(
     await node.linearizableRead();
     const t = node.sm.topic(c.req.param("name"));
     if (t === undefined) throw _unknownTopic(c.req.param("name"));
-    return c.json(topicJson(t));
+    return c.json(topicJson(t, node));
   });
   api.put("/topics/:name", (c) => _putTopic(c, node, bodyMax));
   api.delete("/topics/:name", async (c) => {
@@ -214,13 +218,13 @@ export function mountAdminApi(
 async function _putTopic(c: Context, node: ControllerNode, bodyMax: number): Promise<Response> {
   const name = c.req.param("name")!;
   const body = await _body(c, bodyMax);
-  const hasConfigs = body.configs !== undefined;
+  const hasConfigs = body.configs !== undefined || body.etl_modules !== undefined;
   const hasPartitions = body.partitions !== undefined;
   if (!hasConfigs && !hasPartitions) {
-    throw new _FieldError("configs", "Body must set 'configs', 'partitions' or both");
+    throw new _FieldError("configs", "Body must set 'configs', 'etl_modules' or 'partitions'");
   }
   const partitions = hasPartitions ? _int(body, "partitions", 1) : 0;
-  const configs = hasConfigs ? _configs(body) : {};
+  const configs = hasConfigs ? { ..._configs(body), ...etlModulesConfigs(body) } : {};
   let topic: TopicRecord | undefined;
   if (hasConfigs) {
     topic = (await node.execute(
@@ -239,7 +243,7 @@ async function _putTopic(c: Context, node: ControllerNode, bodyMax: number): Pro
       )).value as TopicRecord;
     } else topic = current;
   }
-  return c.json(topicJson(topic!));
+  return c.json(topicJson(topic!, node));
 }
 
 /** The cluster health report served at `/api/v1/cluster/health`. */
@@ -351,7 +355,7 @@ function _error(c: Context, err: unknown): Response {
   // Topic validation raises its Kafka codes; any other non-metadata error is a server fault.
   if (wire.code === "INTERNAL") status = 500;
   const body: Record<string, unknown> = { code: wire.code, message: wire.message };
-  if (err instanceof _FieldError) body.field = err.field;
+  if (err instanceof TopicFieldError) body.field = err.field;
   if (wire.leaderId !== undefined) body.leader = wire.leaderId;
   return c.json({ error: body }, status as 400);
 }

@@ -11,6 +11,8 @@ import * as grpc from "@grpc/grpc-js";
 import type { ControllerNode } from "./controller_node.ts";
 import { commandProblem, INTERNAL_OPS, type MetadataCommand } from "./metadata/commands.ts";
 import { MetadataError, toWireError, type WireError } from "./metadata/errors.ts";
+import { wasmModuleBytes } from "./metadata/state_machine.ts";
+import { Buffer } from "node:buffer";
 import { imageOf, type MetadataImage, type WatchEvent } from "./metadata/image.ts";
 import { randomTopicId } from "../model/cluster_metadata.ts";
 import { bindServer, BROKER_SERVICE, GRPC_MESSAGE_BYTES_MAX } from "./transport/grpc_codec.ts";
@@ -96,6 +98,13 @@ export class BrokerServiceServer {
         return node.execute(prepareExternalCommand({ ...cmd, op: "alter_isr" }), _keyOf(r));
       }),
       Propose: unary((r) => node.execute(prepareExternalCommand(r.cmd), _keyOf(r))),
+      // Brokers fetch an ETL module's bytes by sha256 once and cache them; the metadata they
+      // watch carries only the sha256, so a big module does not ride on every image.
+      GetWasmModule: unary((r) => {
+        const bytes = wasmModuleBytes(node.sm.wasmModules(), String(r.sha256));
+        const bytesBase64 = Buffer.from(bytes).toString("base64");
+        return Promise.resolve({ index: node.sm.applied, value: { bytesBase64 } });
+      }),
     });
     s.#port = await bindServer(s.#server, listen);
     return s;

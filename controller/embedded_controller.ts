@@ -19,7 +19,8 @@ import type {
 import type { Logger } from "../ops/logger.ts";
 import type { BrokerEndpoint, MetadataCommand } from "./metadata/commands.ts";
 import { MetadataError } from "./metadata/errors.ts";
-import type { TopicRecord } from "./metadata/state_machine.ts";
+import { type TopicRecord, wasmModuleBytes } from "./metadata/state_machine.ts";
+import type { EtlModuleRef } from "../model/etl_topic_config.ts";
 import type { ManifestState } from "./metadata/manifest_state.ts";
 import { ControllerNode } from "./controller_node.ts";
 import { FileStorage, type RaftStorage, SeededRandom } from "./raft/mod.ts";
@@ -181,6 +182,19 @@ export class EmbeddedController implements ClusterMetadata, ObjectManifest, Asyn
 
   topic(name: string): TopicMeta | undefined {
     return this.node.sm.topic(name);
+  }
+
+  /** {@linkcode ClusterMetadata.etlModule}, from the state machine. */
+  etlModule(name: string): EtlModuleRef | undefined {
+    const m = this.node.sm.wasmModule(name);
+    return m === undefined
+      ? undefined
+      : { name: m.name, version: m.version, sha256: m.sha256, sizeBytes: m.sizeBytes };
+  }
+
+  /** {@linkcode ClusterMetadata.etlModuleBytes}, from the state machine. */
+  etlModuleBytes(sha256: string): Promise<Uint8Array> {
+    return Promise.resolve(wasmModuleBytes(this.node.sm.wasmModules(), sha256));
   }
 
   async createTopic(

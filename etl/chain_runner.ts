@@ -20,6 +20,30 @@ export type EtlOutcome<R = EtlRecordData> =
   | { readonly records: R[] }
   | { readonly failure: EtlRecordFailure };
 
+/** What one stage did in one batch, for the per-module metrics. */
+export interface StageStats {
+  readonly module: string;
+  /** Records given to the module's `transform`. */
+  recordsIn: number;
+  /** Records the module emitted. */
+  recordsOut: number;
+  /** Records the module failed, by kind. */
+  failures: Partial<Record<EtlFailureKind, number>>;
+  /** Seconds spent in the module's `transform`, host copies included. */
+  seconds: number;
+}
+
+/** Fresh, zeroed stats for `stages`. */
+export function emptyStageStats(stages: readonly { name: string }[]): StageStats[] {
+  return stages.map((s) => ({
+    module: s.name,
+    recordsIn: 0,
+    recordsOut: 0,
+    failures: {},
+    seconds: 0,
+  }));
+}
+
 /** One stage of a chain, able to rebuild its instance after a trap. */
 export interface ChainStage {
   readonly name: string;
@@ -32,23 +56,34 @@ export interface ChainStage {
  * Transforms `records` through `stages`, one outcome per input. A memory-limit failure fails
  * the whole batch (it is thrown), as the instance is then discarded by the caller.
  */
-export function runChain(stages: ChainStage[], records: EtlRecordData[]): EtlOutcome[] {
-  return records.map((record) => _runOne(stages, record));
+export function runChain(
+  stages: ChainStage[],
+  records: EtlRecordData[],
+  stats: StageStats[] = emptyStageStats(stages),
+): EtlOutcome[] {
+  return records.map((record) => _runOne(stages, record, stats));
 }
 
-function _runOne(stages: ChainStage[], record: EtlRecordData): EtlOutcome {
+function _runOne(stages: ChainStage[], record: EtlRecordData, stats: StageStats[]): EtlOutcome {
   let current: EtlRecordData[] = [record];
-  for (const stage of stages) {
+  for (const [i, stage] of stages.entries()) {
     const next: EtlRecordData[] = [];
-    for (const r of current) {
-      try {
+    const st = stats[i]!;
+    const started = performance.now();
+    try {
+      for (const r of current) {
+        st.recordsIn++;
         for (const out of stage.instance.transform(r)) next.push(out);
-      } catch (e) {
-        if (!(e instanceof EtlExecutionError) || e.kind === "memory") throw e;
-        if (e.kind === "trap" || e.kind === "abi") stage.instance = stage.recreate();
-        return { failure: { kind: e.kind, module: e.module, message: e.message } };
       }
+    } catch (e) {
+      if (!(e instanceof EtlExecutionError) || e.kind === "memory") throw e;
+      if (e.kind === "trap" || e.kind === "abi") stage.instance = stage.recreate();
+      st.failures[e.kind] = (st.failures[e.kind] ?? 0) + 1;
+      return { failure: { kind: e.kind, module: e.module, message: e.message } };
+    } finally {
+      st.seconds += (performance.now() - started) / 1000;
     }
+    st.recordsOut += next.length;
     current = next;
   }
   return { records: current };

@@ -9,9 +9,10 @@
 /// <reference lib="deno.worker" />
 
 import { AbiInstance } from "./abi_instance.ts";
-import { type ChainStage, runChain } from "./chain_runner.ts";
+import { type ChainStage, emptyStageStats, runChain } from "./chain_runner.ts";
 import { EtlExecutionError } from "./etl_error.ts";
-import type { WorkerReply, WorkerRequest } from "./worker_protocol.ts";
+import type { WorkerBatchRequest, WorkerReply, WorkerRequest } from "./worker_protocol.ts";
+import { transformBatchBytes } from "./batch_transform.ts";
 import type { EtlRecordFailure } from "./chain_runner.ts";
 import { packOutputs, unpackRecords } from "./record_packing.ts";
 
@@ -36,18 +37,20 @@ function _post(reply: WorkerReply, transfer: Transferable[] = []): void {
   self.postMessage(reply, transfer);
 }
 
-self.onmessage = (event: MessageEvent<WorkerRequest>) => {
+self.onmessage = (event: MessageEvent<WorkerRequest | WorkerBatchRequest>) => {
   const req = event.data;
+  if ("kind" in req) return void _onBatch(req);
   try {
     const stages = req.chain.map((ref) => _stage(ref, req.memoryLimitBytes));
-    const outcomes = runChain(stages, unpackRecords(req.records, req.count));
+    const stats = emptyStageStats(stages);
+    const outcomes = runChain(stages, unpackRecords(req.records, req.count), stats);
     const failures: Record<number, EtlRecordFailure> = {};
     const outputs = packOutputs(outcomes.map((o, i) => {
       if ("records" in o) return o.records;
       failures[i] = o.failure;
       return null;
     }));
-    _post({ id: req.id, outputs, failures }, [outputs]);
+    _post({ id: req.id, outputs, failures, stats }, [outputs]);
   } catch (e) {
     if (!(e instanceof EtlExecutionError)) throw e;
     // The pool discards this Worker after a memory failure; drop the instance anyway.
@@ -55,3 +58,38 @@ self.onmessage = (event: MessageEvent<WorkerRequest>) => {
     _post({ id: req.id, error: { kind: e.kind, module: e.module, message: e.message } });
   }
 };
+
+/** A whole batch: decoded, transformed and re-encoded here, off the broker's main thread. */
+async function _onBatch(req: WorkerBatchRequest): Promise<void> {
+  let stages: ChainStage[];
+  try {
+    stages = req.chain.map((ref) => _stage(ref, req.memoryLimitBytes));
+  } catch (e) {
+    if (!(e instanceof EtlExecutionError)) throw e;
+    return _post({ id: req.id, error: { kind: e.kind, module: e.module, message: e.message } });
+  }
+  const stats = emptyStageStats(stages);
+  try {
+    const r = await transformBatchBytes(stages, new Uint8Array(req.batch), stats, {
+      buildOnFailure: req.buildOnFailure,
+    });
+    // A fresh buffer of exactly the batch, so it can be transferred whole.
+    const out = r.batch === null ? null : r.batch.slice().buffer;
+    _post({
+      id: req.id,
+      kind: "batch",
+      batch: out,
+      recordsIn: r.recordsIn,
+      recordsOut: r.recordsOut,
+      failures: r.failures,
+      stats,
+    }, out === null ? [] : [out]);
+  } catch (e) {
+    if (e instanceof EtlExecutionError) {
+      _stages.delete(req.chain.find((c) => c.name === e.module)?.sha256 ?? "");
+      return _post({ id: req.id, error: { kind: e.kind, module: e.module, message: e.message } });
+    }
+    // The batch passed its CRC check, but its records do not decode (a corrupt compressed body).
+    _post({ id: req.id, corrupt: e instanceof Error ? e.message : String(e) });
+  }
+}

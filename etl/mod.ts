@@ -7,7 +7,13 @@
 
 export { AbiInstance, type AbiInstanceOptions, type EtlRecordData } from "./abi_instance.ts";
 export { packOutputs, packRecords, unpackOutputs, unpackRecords } from "./record_packing.ts";
-export { type EtlOutcome, type EtlRecordFailure } from "./chain_runner.ts";
+export {
+  type BatchTransformResult,
+  rebasedSequence,
+  rebuildBatch,
+  transformBatchBytes,
+} from "./batch_transform.ts";
+export { type EtlOutcome, type EtlRecordFailure, type StageStats } from "./chain_runner.ts";
 export { EtlExecutionError, type EtlFailureKind, EtlModuleInvalidError } from "./etl_error.ts";
 export {
   MODULE_SIZE_BYTES_MAX_DEFAULT,

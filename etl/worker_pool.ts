@@ -8,9 +8,16 @@
  */
 
 import type { EtlRecordData } from "./abi_instance.ts";
-import type { EtlOutcome } from "./chain_runner.ts";
+import type { EtlOutcome, StageStats } from "./chain_runner.ts";
 import { EtlExecutionError } from "./etl_error.ts";
-import type { WorkerReply, WorkerRequest } from "./worker_protocol.ts";
+import type {
+  WorkerBatchRequest,
+  WorkerModuleRef,
+  WorkerReply,
+  WorkerRequest,
+} from "./worker_protocol.ts";
+import type { BatchTransformResult } from "./batch_transform.ts";
+import { CorruptRecordError } from "../protocol/record/record_errors.ts";
 import { packRecords, unpackOutputs } from "./record_packing.ts";
 import type { Logger } from "../ops/logger.ts";
 
@@ -33,6 +40,8 @@ export interface EtlPoolOptions {
   readonly batchSize: number;
   /** Receives `rustmq.log` lines at info level. @default lines are dropped */
   readonly logger?: Logger;
+  /** Called after each batch a Worker ran with what each stage did (per-module metrics). */
+  readonly onStageStats?: (stats: readonly StageStats[]) => void;
   /** `rustmq.log` lines per module per second; more are counted and dropped. @default 10 */
   readonly logLinesPerSecondMax?: number;
   /** Time source for the log rate limit. @default Date.now */
@@ -125,21 +134,85 @@ export class EtlPool {
     }
   }
 
+  /** `etl.batch_size`: the most records one call into a Worker carries. */
+  get batchSize(): number {
+    return this.#options.batchSize;
+  }
+
+  /**
+   * Runs one whole v2 record batch of at most `batchSize` records through `chain` in a
+   * Worker, which decodes, transforms and re-encodes it. Throws
+   * {@linkcode EtlExecutionError} when the batch fails as a whole (timeout, memory) and
+   * `CorruptRecordError` when its records do not decode.
+   */
+  async runRecordBatch(
+    chain: EtlModule[],
+    batch: Uint8Array,
+    options: { buildOnFailure: boolean },
+  ): Promise<BatchTransformResult> {
+    const copy = batch.slice().buffer;
+    const reply = await this.#call(chain, (id, refs) => ({
+      req: {
+        id,
+        kind: "batch",
+        chain: refs,
+        batch: copy,
+        memoryLimitBytes: this.#options.memoryLimitBytes,
+        buildOnFailure: options.buildOnFailure,
+      },
+      transfer: [copy],
+    }));
+    if ("corrupt" in reply) throw new CorruptRecordError(`Cannot decode records: ${reply.corrupt}`);
+    if (!("kind" in reply)) throw new Error("assertion: a batch reply of the wrong kind");
+    this.#options.onStageStats?.(reply.stats);
+    return {
+      batch: reply.batch === null ? null : new Uint8Array(reply.batch),
+      recordsIn: reply.recordsIn,
+      recordsOut: reply.recordsOut,
+      failures: reply.failures,
+    };
+  }
+
   async #runBatch(chain: EtlModule[], records: EtlRecordData[]): Promise<EtlOutcome[]> {
+    const packed = packRecords(records);
+    const reply = await this.#call(chain, (id, refs) => ({
+      req: {
+        id,
+        records: packed,
+        count: records.length,
+        memoryLimitBytes: this.#options.memoryLimitBytes,
+        chain: refs,
+      },
+      transfer: [packed],
+    }));
+    if (!("outputs" in reply)) throw new Error("assertion: a batch reply without outputs");
+    this.#options.onStageStats?.(reply.stats);
+    return unpackOutputs(reply.outputs, records.length).map((o, i) =>
+      o ? { records: o } : { failure: reply.failures[i]! }
+    );
+  }
+
+  /**
+   * One request to a Worker under the timeout: the Worker is replaced after a timeout or a
+   * module failure, and kept otherwise.
+   */
+  async #call(
+    chain: EtlModule[],
+    make: (
+      id: number,
+      refs: WorkerModuleRef[],
+    ) => { req: WorkerRequest | WorkerBatchRequest; transfer: Transferable[] },
+  ): Promise<WorkerReply> {
     const slot = await this.#acquire();
     const id = this.#nextId++;
-    const packed = packRecords(records);
-    const req: WorkerRequest = {
+    const { req, transfer } = make(
       id,
-      records: packed,
-      count: records.length,
-      memoryLimitBytes: this.#options.memoryLimitBytes,
-      chain: chain.map((m) =>
+      chain.map((m) =>
         slot.loaded.has(m.sha256)
           ? { name: m.name, sha256: m.sha256 }
           : { name: m.name, sha256: m.sha256, bytes: m.bytes }
       ),
-    };
+    );
     const names = chain.map((m) => m.name).join(",");
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -155,7 +228,7 @@ export class EtlPool {
             ),
           );
         }, this.#options.executionTimeoutMs);
-        slot.worker.postMessage(req, [packed]);
+        slot.worker.postMessage(req, transfer);
       });
       for (const m of chain) slot.loaded.add(m.sha256);
       if ("error" in reply) {
@@ -163,10 +236,7 @@ export class EtlPool {
         throw new EtlExecutionError(reply.error.kind, reply.error.module, reply.error.message);
       }
       this.#release(slot);
-      if (!("outputs" in reply)) throw new Error("assertion: a batch reply without outputs");
-      return unpackOutputs(reply.outputs, records.length).map((o, i) =>
-        o ? { records: o } : { failure: reply.failures[i]! }
-      );
+      return reply;
     } finally {
       clearTimeout(timer);
     }

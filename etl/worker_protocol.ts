@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { EtlRecordFailure } from "./chain_runner.ts";
+import type { EtlRecordFailure, StageStats } from "./chain_runner.ts";
 
 /** A module of a chain; `bytes` is sent only the first time a Worker sees the sha256. */
 export interface WorkerModuleRef {
@@ -24,12 +24,40 @@ export interface WorkerRequest {
 }
 
 /** A batch's answer, a batch-level failure, or a `rustmq.log` line. */
+/** One whole record batch for the Worker to decode, transform and re-encode. */
+export interface WorkerBatchRequest {
+  readonly id: number;
+  readonly kind: "batch";
+  readonly chain: WorkerModuleRef[];
+  /** One v2 record batch, transferred. */
+  readonly batch: ArrayBuffer;
+  readonly memoryLimitBytes: number;
+  /** Whether to re-encode the batch when a record failed (skip, dead-letter). */
+  readonly buildOnFailure: boolean;
+}
+
+/** The Worker's answer to a {@linkcode WorkerBatchRequest}. */
+export interface WorkerBatchReply {
+  readonly id: number;
+  readonly kind: "batch";
+  /** The re-encoded batch, transferred; null when nothing remains or a record failed. */
+  readonly batch: ArrayBuffer | null;
+  readonly recordsIn: number;
+  readonly recordsOut: number;
+  readonly failures: Record<number, EtlRecordFailure>;
+  readonly stats: StageStats[];
+}
+
 export type WorkerReply =
+  | WorkerBatchReply
   | {
     readonly id: number;
     /** Each input's outputs, packed by `packOutputs`; a failed input's reason is in `failures`. */
     readonly outputs: ArrayBuffer;
     readonly failures: Record<number, EtlRecordFailure>;
+    /** What each stage of the chain did, in chain order. */
+    readonly stats: StageStats[];
   }
   | { readonly id: number; readonly error: EtlRecordFailure }
+  | { readonly id: number; readonly corrupt: string }
   | { readonly log: { readonly module: string; readonly line: string } };

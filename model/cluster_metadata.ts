@@ -7,6 +7,7 @@
  */
 
 import type { TopicConfig } from "./topic_config.ts";
+import type { EtlModuleRef } from "./etl_topic_config.ts";
 
 /** A broker as clients see it in Metadata responses. */
 export interface BrokerInfo {
@@ -78,6 +79,10 @@ export interface ClusterMetadata {
   allocateProducerId(): Promise<bigint>;
   /** Called after every change, with the names of the topics that changed. */
   onChange(listener: (topics: readonly string[]) => void): void;
+  /** The latest version of a deployed ETL module (metadata with a module registry only). */
+  etlModule?(name: string): EtlModuleRef | undefined;
+  /** The bytes of the ETL module whose sha256 is `sha256`; rejects when none has it. */
+  etlModuleBytes?(sha256: string): Promise<Uint8Array>;
   /** Where followers fetch from broker `nodeId` (its replication listener), when known. */
   replicationEndpoint?(nodeId: number): { host: string; port: number } | undefined;
   /**

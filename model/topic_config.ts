@@ -9,8 +9,15 @@ export const TOPIC_NAME_BYTES_MAX = 249;
 /** Upper bound on partitions per topic, a guard against typos like 1000000. */
 export const TOPIC_PARTITIONS_MAX = 10_000;
 
-/** Per-topic configs RustMQ understands, with their Kafka names. */
-export interface TopicConfig {
+import {
+  ETL_TOPIC_CONFIG_DEFAULTS,
+  type EtlTopicConfig,
+  isEtlTopicConfigKey,
+  parseEtlTopicConfig,
+} from "./etl_topic_config.ts";
+
+/** Per-topic configs RustMQ understands, with their Kafka names (ETL's in etl_topic_config.ts). */
+export interface TopicConfig extends EtlTopicConfig {
   "retention.ms": number;
   "retention.bytes": number;
   "max.message.bytes": number;
@@ -30,6 +37,7 @@ export const TOPIC_CONFIG_DEFAULTS: Readonly<TopicConfig> = {
   "message.timestamp.type": "CreateTime",
   "min.insync.replicas": 1,
   "delete.retention.ms": 86_400_000,
+  ...ETL_TOPIC_CONFIG_DEFAULTS,
 };
 
 /** An invalid topic name or config, mapped to Kafka's INVALID_TOPIC_EXCEPTION / INVALID_CONFIG. */
@@ -113,7 +121,12 @@ export function parseTopicConfig(
         out[key] = raw as TopicConfig["message.timestamp.type"];
         break;
       default:
-        _bad(key, raw, "unknown topic config");
+        if (!isEtlTopicConfigKey(key)) _bad(key, raw, "unknown topic config");
+        try {
+          parseEtlTopicConfig(out, key, raw);
+        } catch (e) {
+          _bad(key, raw, (e as Error).message);
+        }
     }
   }
   return out;

@@ -109,7 +109,10 @@ export class ProducerStateTable {
       return _outOfOrder(b, -1);
     }
     for (const m of entry.batches) {
-      if (m.firstSeq === b.baseSequence && m.lastSeq === lastSeq) {
+      // Within one epoch sequences only grow, so the last sequence alone names a batch. A batch
+      // an ETL chain re-counted is stored with a different first sequence, which followers and
+      // a restarted broker learn; a retry of it must still be a duplicate there.
+      if (m.lastSeq === lastSeq) {
         return { kind: "duplicate", baseOffset: m.baseOffset };
       }
     }

@@ -59,3 +59,13 @@ Deno.test("ProducerStateTable ignores non-idempotent batches and evicts the olde
   assert.equal(t.check({ ...base, producerId: 1 }).kind, "append");
   assert.deepEqual(t.check({ ...base, producerId: 3 }), { kind: "duplicate", baseOffset: 20 });
 });
+
+Deno.test("ProducerStateTable treats a batch stored with a rebased first sequence as the retry's original", () => {
+  const t = new ProducerStateTable();
+  // An ETL chain turned sequences 0..2 into 2 stored records, stored as 1..2 (a follower or a
+  // restarted broker learns this range from the stored header).
+  t.record({ producerId: 7, producerEpoch: 0, baseSequence: 1, lastOffsetDelta: 1 }, 0);
+  const retry = { producerId: 7, producerEpoch: 0, baseSequence: 0, lastOffsetDelta: 2 };
+  assert.deepEqual(t.check(retry), { kind: "duplicate", baseOffset: 0 });
+  assert.equal(t.check({ ...retry, baseSequence: 3, lastOffsetDelta: 0 }).kind, "append");
+});

@@ -11,7 +11,9 @@ import type {
   MetadataDelta,
   MetadataStateMachine,
   TopicRecord,
+  WasmModuleSummary,
 } from "./state_machine.ts";
+import { wasmModuleSummaries } from "./state_machine.ts";
 
 /** The whole metadata at `index`. */
 export interface MetadataImage {
@@ -21,6 +23,8 @@ export interface MetadataImage {
   brokers: BrokerRecord[];
   topics: TopicRecord[];
   manifest: ManifestState;
+  /** WebAssembly modules without their bytes (absent from controllers before ETL). */
+  wasmModules?: WasmModuleSummary[];
 }
 
 /** One event of a `WatchMetadata` stream: an image first (and after a snapshot), then deltas. */
@@ -38,5 +42,6 @@ export function imageOf(sm: MetadataStateMachine): MetadataImage {
     brokers: s.brokers,
     topics: Object.values(s.topics),
     manifest: s.manifest,
+    wasmModules: wasmModuleSummaries(s.wasmModules),
   });
 }

@@ -10,6 +10,11 @@
 
 import type { ManifestObject, PartitionTierState } from "../../model/object_manifest.ts";
 import {
+  ETL_MODULES_KEY,
+  etlChainOf,
+  etlTopicConfigProblem,
+} from "../../model/etl_topic_config.ts";
+import {
   InvalidTopicError,
   parseTopicConfig,
   TOPIC_CONFIG_DEFAULTS,
@@ -89,6 +94,28 @@ export interface WasmModuleRecord {
   bytesBase64: string;
 }
 
+/** A module as brokers learn it from the metadata: the bytes are fetched by sha256. */
+export type WasmModuleSummary = Omit<WasmModuleRecord, "bytesBase64">;
+
+/** The summaries of `modules`, which brokers receive instead of the bytes. */
+export function wasmModuleSummaries(
+  modules: Readonly<Record<string, WasmModuleRecord>>,
+): WasmModuleSummary[] {
+  return Object.values(modules).map(({ bytesBase64: _b, ...summary }) => summary);
+}
+
+/** The bytes of the module with `sha256` among `modules`, or a NOT_FOUND error. */
+export function wasmModuleBytes(
+  modules: readonly WasmModuleRecord[],
+  sha256: string,
+): Uint8Array {
+  const m = modules.find((x) => x.sha256 === sha256);
+  if (m === undefined) {
+    throw new MetadataError("NOT_FOUND", `Cannot find a module with sha256 ${sha256}`);
+  }
+  return Uint8Array.from(atob(m.bytesBase64), (c) => c.charCodeAt(0));
+}
+
 /** The whole replicated state, exactly as snapshots hold it. */
 export interface MetadataStateData {
   v: 1;
@@ -124,6 +151,8 @@ export interface MetadataDelta {
   brokers?: BrokerRecord[];
   /** Changed topics; null means deleted. */
   topics: Record<string, TopicRecord | null>;
+  /** Every WebAssembly module, present when any changed. */
+  wasmModules?: WasmModuleSummary[];
   manifest?: {
     partitions: Record<string, PartitionTierState | null>;
     objectsAdded: ManifestObject[];
@@ -159,6 +188,7 @@ export interface MetadataStateMachineOptions {
 
 interface _Change {
   brokers: boolean;
+  wasmModules: boolean;
   clusterId: boolean;
   topics: Set<string>;
   manifest: ManifestChange;
@@ -167,6 +197,7 @@ interface _Change {
 function _newChange(): _Change {
   return {
     brokers: false,
+    wasmModules: false,
     clusterId: false,
     topics: new Set(),
     manifest: { partitions: new Set(), objectsAdded: [], objectsRemoved: [] },
@@ -404,8 +435,11 @@ export class MetadataStateMachine {
     const m = c.manifest;
     const manifestChanged = m.partitions.size > 0 || m.objectsAdded.length > 0 ||
       m.objectsRemoved.length > 0;
-    if (!c.brokers && !c.clusterId && c.topics.size === 0 && !manifestChanged) return null;
+    if (
+      !c.brokers && !c.clusterId && c.topics.size === 0 && !manifestChanged && !c.wasmModules
+    ) return null;
     const delta: MetadataDelta = { index, topics: {} };
+    if (c.wasmModules) delta.wasmModules = wasmModuleSummaries(this.#state.wasmModules);
     if (c.clusterId) delta.clusterId = this.#state.clusterId;
     // Records are replaced, never changed in place, so the delta may share them.
     if (c.brokers) delta.brokers = this.#state.brokers;
@@ -443,6 +477,7 @@ export class MetadataStateMachine {
       bytesBase64: cmd.bytesBase64,
     };
     this.#state.wasmModules = { ...this.#state.wasmModules, [cmd.name]: record };
+    this.#change.wasmModules = true;
     return record;
   }
 
@@ -451,8 +486,16 @@ export class MetadataStateMachine {
     if (old === undefined) {
       throw new MetadataError("NOT_FOUND", `Cannot delete module '${name}' as it does not exist`);
     }
+    const users = this.topics().filter((t) => etlChainOf(t.config).includes(name));
+    if (users.length > 0) {
+      throw new MetadataError(
+        "MODULE_IN_USE",
+        `Cannot delete module '${name}' as topics use it: ${users.map((t) => t.name).join(", ")}`,
+      );
+    }
     const { [name]: _removed, ...rest } = this.#state.wasmModules;
     this.#state.wasmModules = rest;
+    this.#change.wasmModules = true;
     return { deleted: name, version: old.version };
   }
 
@@ -571,6 +614,7 @@ export class MetadataStateMachine {
     validateTopicName(cmd.name);
     _checkPartitionCount(cmd.partitions);
     const config = parseTopicConfig(cmd.configs ?? {}, TOPIC_CONFIG_DEFAULTS);
+    this.#checkEtlConfig(cmd.name, config);
     if (this.topic(cmd.name) !== undefined) {
       throw new MetadataError("TOPIC_ALREADY_EXISTS", `Topic '${cmd.name}' already exists`);
     }
@@ -660,10 +704,25 @@ export class MetadataStateMachine {
           TOPIC_CONFIG_DEFAULTS[key as keyof TopicConfig];
       }
     }
+    this.#checkEtlConfig(name, next);
     const topic = { ...t, config: next };
     this.#state.topics[name] = topic;
     this.#change.topics.add(name);
     return topic;
+  }
+
+  /** A chain may name only deployed modules, and dead-letter needs its topic. */
+  #checkEtlConfig(name: string, config: TopicConfig): void {
+    const problem = etlTopicConfigProblem(name, config);
+    if (problem !== null) throw new MetadataError("INVALID_CONFIG", problem);
+    for (const m of etlChainOf(config)) {
+      if (this.wasmModule(m) === undefined) {
+        throw new MetadataError(
+          "INVALID_CONFIG",
+          `Cannot set ${ETL_MODULES_KEY} of topic '${name}' as module '${m}' is not deployed`,
+        );
+      }
+    }
   }
 
   #mustTopic(name: string): TopicRecord {

@@ -8,7 +8,12 @@
 
 import type { MetadataImage } from "../metadata/image.ts";
 import { ManifestIndex } from "../metadata/manifest_state.ts";
-import type { BrokerRecord, MetadataDelta, TopicRecord } from "../metadata/state_machine.ts";
+import type {
+  BrokerRecord,
+  MetadataDelta,
+  TopicRecord,
+  WasmModuleSummary,
+} from "../metadata/state_machine.ts";
 
 /** The cached metadata. */
 export class MetadataCache {
@@ -16,6 +21,7 @@ export class MetadataCache {
   #clusterId = "";
   #brokers: BrokerRecord[] = [];
   #topics = new Map<string, TopicRecord>();
+  #wasmModules = new Map<string, WasmModuleSummary>();
   readonly manifest: ManifestIndex = new ManifestIndex();
   #waiters: { index: number; resolve(): void }[] = [];
   #listeners: ((topics: readonly string[], brokersChanged: boolean) => void)[] = [];
@@ -41,6 +47,11 @@ export class MetadataCache {
     return this.#topics.get(name);
   }
 
+  /** A deployed WebAssembly module's latest version (its bytes are fetched by sha256). */
+  wasmModule(name: string): WasmModuleSummary | undefined {
+    return this.#wasmModules.get(name);
+  }
+
   /** Calls `listener` after each change with the topics that changed. */
   onChange(listener: (topics: readonly string[], brokersChanged: boolean) => void): void {
     this.#listeners.push(listener);
@@ -52,6 +63,7 @@ export class MetadataCache {
     this.#clusterId = image.clusterId;
     this.#brokers = image.brokers;
     this.#topics = new Map(image.topics.map((t) => [t.name, t]));
+    this.#wasmModules = new Map((image.wasmModules ?? []).map((m) => [m.name, m]));
     for (const name of this.#topics.keys()) changed.add(name);
     this.manifest.reset(image.manifest);
     this.#advance(image.index, [...changed], true);
@@ -62,6 +74,9 @@ export class MetadataCache {
     if (delta.index <= this.#index) return;
     if (delta.clusterId !== undefined) this.#clusterId = delta.clusterId;
     if (delta.brokers !== undefined) this.#brokers = delta.brokers;
+    if (delta.wasmModules !== undefined) {
+      this.#wasmModules = new Map(delta.wasmModules.map((m) => [m.name, m]));
+    }
     for (const [name, t] of Object.entries(delta.topics)) {
       if (t === null) this.#topics.delete(name);
       else this.#topics.set(name, t);

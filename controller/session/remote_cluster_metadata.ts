@@ -10,6 +10,7 @@ import type { BrokerInfo, ClusterMetadata, TopicMeta } from "../../model/cluster
 import { MetadataError } from "../metadata/errors.ts";
 import type { PartitionRecord, TopicRecord } from "../metadata/state_machine.ts";
 import type { ControllerSession } from "./controller_session.ts";
+import type { EtlModuleRef } from "../../model/etl_topic_config.ts";
 
 /** Producer ids reserved per controller round trip. */
 const PRODUCER_ID_BLOCK = 1000;
@@ -131,6 +132,20 @@ export class RemoteClusterMetadata implements ClusterMetadata {
       // Broker changes move leaders without changing topic names; report every topic then.
       listener(brokersChanged ? this.#s.cache.topics().map((t) => t.name) : topics);
     });
+  }
+
+  /** {@linkcode ClusterMetadata.etlModule}, from the session's cache. */
+  etlModule(name: string): EtlModuleRef | undefined {
+    return this.#s.cache.wasmModule(name);
+  }
+
+  /** {@linkcode ClusterMetadata.etlModuleBytes}: one gRPC call to any controller. */
+  async etlModuleBytes(sha256: string): Promise<Uint8Array> {
+    const r = await this.#s.client.call<{ bytesBase64: string }>("GetWasmModule", {
+      v: 1,
+      sha256,
+    });
+    return Uint8Array.from(atob(r.value.bytesBase64), (c) => c.charCodeAt(0));
   }
 
   /** A partition's full replicated state, including the `partitionEpoch` ISR changes quote. */

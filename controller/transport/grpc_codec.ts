@@ -14,6 +14,7 @@
  *   WatchMetadata(WatchRequest{v})                  -> stream WatchEvent{v, type: image|delta, ...}
  *   AlterIsr(AlterIsrRequest)                       -> Reply{v, ok, value|error, index}
  *   Propose(ProposeRequest{v, cmd})                 -> Reply{v, ok, value|error, index}
+ *   GetWasmModule(Request{v, sha256})               -> Reply{v, ok, value{bytesBase64}|error, index}
  * ```
  *
  * @module
@@ -76,6 +77,7 @@ export const BROKER_SERVICE: grpc.ServiceDefinition = {
   WatchMetadata: _method("BrokerService", "WatchMetadata", true),
   AlterIsr: _method("BrokerService", "AlterIsr"),
   Propose: _method("BrokerService", "Propose"),
+  GetWasmModule: _method("BrokerService", "GetWasmModule"),
 };
 
 /** Channel options for every controller client: fast reconnects, big messages. */

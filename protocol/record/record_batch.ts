@@ -637,6 +637,12 @@ export interface DecodeRecordsOptions {
    * @default {64 MiB}
    */
   maxDecompressedBytes?: number;
+  /**
+   * The caller has just checked these exact bytes with {@linkcode validateBatch} (the ETL
+   * Worker gets a copy of a batch the produce path validated), so the CRC is not computed again.
+   * @default {false}
+   */
+  alreadyValidated?: boolean;
 }
 
 function _readBytesField(src: Uint8Array, c: VarintCursor, end: number): Uint8Array | null {
@@ -697,10 +703,9 @@ export async function decodeRecords(
   bytes: Uint8Array,
   options: DecodeRecordsOptions = {},
 ): Promise<DecodedBatch> {
-  const header = validateBatch(bytes, {
-    maxBytes: bytes.length + BATCH_HEADER_BYTES,
-    strictCount: false,
-  });
+  const header = options.alreadyValidated === true
+    ? readBatchHeader(bytes)
+    : validateBatch(bytes, { maxBytes: bytes.length + BATCH_HEADER_BYTES, strictCount: false });
   const body = bytes.subarray(BATCH_HEADER_BYTES, header.sizeBytes);
   const maxBytes = options.maxDecompressedBytes ?? 64 * 1024 * 1024;
   const src = await decompress(batchCompression(header), body, { maxBytes });

@@ -1,0 +1,101 @@
+/**
+ * A whole record batch through a chain, as the Worker runs it: decode, run every record through
+ * the chain's instances, re-encode with the input's compression, producer id and epoch, and a
+ * fresh CRC. Running this in the Worker keeps the broker's main thread to one copy of the
+ * batch each way.
+ *
+ * Sequence numbers: the stored batch's base sequence is chosen so that it ends on the
+ * producer's last sequence (`baseSequence + recordsOut - 1` = the input's last), because
+ * followers and a restarted broker rebuild producer state from stored headers.
+ *
+ * @module
+ */
+
+import {
+  batchCompression,
+  buildBatch,
+  decodeRecords,
+  type RecordInput,
+} from "../protocol/record/record_batch.ts";
+import {
+  type ChainStage,
+  type EtlRecordFailure,
+  runChain,
+  type StageStats,
+} from "./chain_runner.ts";
+
+/** What became of a batch in the Worker. */
+export interface BatchTransformResult {
+  /** The re-encoded batch; null when no record remains, or when a record failed and
+   * `buildOnFailure` was false. */
+  readonly batch: Uint8Array | null;
+  readonly recordsIn: number;
+  readonly recordsOut: number;
+  /** Failed input records by index. */
+  readonly failures: Record<number, EtlRecordFailure>;
+}
+
+const INT32_MAX = 2147483647;
+
+/** The base sequence that makes `count` records end on `lastSeq`, wrapping as Kafka does. */
+export function rebasedSequence(lastSeq: number, count: number): number {
+  const base = lastSeq - (count - 1);
+  return base < 0 ? base + INT32_MAX + 1 : base;
+}
+
+function _lastSequence(baseSequence: number, count: number): number {
+  const last = baseSequence + count - 1;
+  return last > INT32_MAX ? last - INT32_MAX - 1 : last;
+}
+
+/** Re-encodes `out` with the producer fields of the input header. */
+export function rebuildBatch(
+  header: Awaited<ReturnType<typeof decodeRecords>>["header"],
+  out: RecordInput[],
+): Promise<Uint8Array> {
+  const idempotent = header.producerId >= 0 && header.baseSequence >= 0;
+  return buildBatch(out, {
+    producerId: header.producerId,
+    producerEpoch: header.producerEpoch,
+    baseSequence: idempotent
+      ? rebasedSequence(_lastSequence(header.baseSequence, header.recordCount), out.length)
+      : header.baseSequence,
+    compression: batchCompression(header),
+    transactional: header.isTransactional,
+    partitionLeaderEpoch: header.partitionLeaderEpoch,
+  });
+}
+
+/**
+ * Runs the records of `bytes` (one v2 batch) through `stages`. A memory-limit failure is
+ * thrown (the caller discards the instances); other failures are listed per record.
+ */
+export async function transformBatchBytes(
+  stages: ChainStage[],
+  bytes: Uint8Array,
+  stats: StageStats[],
+  options: { buildOnFailure: boolean },
+): Promise<BatchTransformResult> {
+  // The produce path validated these bytes (CRC included) before handing a copy over.
+  const { header, records } = await decodeRecords(bytes, { alreadyValidated: true });
+  const outcomes = runChain(stages, records.map((r) => ({ key: r.key, value: r.value })), stats);
+  const failures: Record<number, EtlRecordFailure> = {};
+  const out: RecordInput[] = [];
+  let failed = false;
+  outcomes.forEach((o, i) => {
+    if ("failure" in o) {
+      failures[i] = o.failure;
+      failed = true;
+      return;
+    }
+    const input = records[i]!;
+    for (const d of o.records) {
+      out.push({ key: d.key, value: d.value, headers: input.headers, timestamp: input.timestamp });
+    }
+  });
+  const recordsIn = records.length;
+  if (out.length === 0 || (failed && !options.buildOnFailure)) {
+    return { batch: null, recordsIn, recordsOut: out.length, failures };
+  }
+  return { batch: await rebuildBatch(header, out), recordsIn, recordsOut: out.length, failures };
+}
