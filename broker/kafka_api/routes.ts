@@ -29,6 +29,14 @@ import { offsetFetchRoute } from "../group/offset_handlers.ts";
 import { listGroupsRoute } from "../group/group_admin_handlers.ts";
 import { describeGroupsRoute } from "../group/group_admin_handlers.ts";
 import { deleteGroupsRoute } from "../group/group_admin_handlers.ts";
+import {
+  addOffsetsToTxnRoute,
+  addPartitionsToTxnRoute,
+  describeTransactionsRoute,
+  endTxnRoute,
+  listTransactionsRoute,
+  txnOffsetCommitRoute,
+} from "../txn/txn_handlers.ts";
 
 /** Every route a broker serves. */
 export const BROKER_ROUTES: readonly ApiRoute<never, never>[] = [
@@ -54,4 +62,10 @@ export const BROKER_ROUTES: readonly ApiRoute<never, never>[] = [
   listGroupsRoute,
   describeGroupsRoute,
   deleteGroupsRoute,
+  addPartitionsToTxnRoute,
+  addOffsetsToTxnRoute,
+  endTxnRoute,
+  txnOffsetCommitRoute,
+  describeTransactionsRoute,
+  listTransactionsRoute,
 ] as unknown as readonly ApiRoute<never, never>[];

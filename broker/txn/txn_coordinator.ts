@@ -94,9 +94,9 @@ export interface TxnProducer {
 export interface TxnCoordinatorOptions {
   readonly clock: Clock;
   /** `transaction.max.timeout.ms`: the largest timeout a producer may ask for. @default 900000 */
-  readonly timeoutMaxMs?: number;
+  readonly timeoutMaxMs?: number | undefined;
   /** Transactional ids tracked at most; InitProducerId for a new one beyond it is refused. @default 100000 */
-  readonly transactionalIdsMax?: number;
+  readonly transactionalIdsMax?: number | undefined;
 }
 
 /** Kafka's largest producer epoch; a bump past it needs a new producer id. */
