@@ -99,6 +99,8 @@ export class TxnService {
   #closed = false;
   /** The latest record of each id seen while loading. */
   readonly #loaded = new Map<string, TxnMetadata>();
+  /** Completions (markers, then CompleteCommit/Abort) in progress, by transactional id. */
+  readonly #finishing = new Map<string, Promise<boolean>>();
 
   private constructor(deps: TxnServiceDeps, options: TxnServiceOptions, partitions: number) {
     this.#deps = deps;
@@ -326,7 +328,17 @@ export class TxnService {
    * at the first failure, leaving the Prepare state for the next retry (markers are idempotent
    * for readers: a second marker closes nothing).
    */
-  async #finish(m: TxnMetadata): Promise<boolean> {
+  #finish(m: TxnMetadata): Promise<boolean> {
+    // One completion per id at a time: the timeout check's retry must not write a second set
+    // of markers while EndTxn's own completion is still writing the first.
+    const running = this.#finishing.get(m.transactionalId);
+    if (running !== undefined) return running;
+    const run = this.#finishOnce(m).finally(() => this.#finishing.delete(m.transactionalId));
+    this.#finishing.set(m.transactionalId, run);
+    return run;
+  }
+
+  async #finishOnce(m: TxnMetadata): Promise<boolean> {
     const commit = m.state === "PrepareCommit";
     try {
       if (commit) await this.#applyOffsets(m);

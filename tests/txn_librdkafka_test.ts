@@ -1,0 +1,143 @@
+/**
+ * Transactions through librdkafka clients from Debian against an in-process broker:
+ * python3-confluent-kafka's init_transactions, begin, commit and abort, read back with both
+ * isolation levels, and kcat with `-X isolation.level=read_committed` stopping at an open
+ * transaction.
+ */
+
+import assert from "node:assert/strict";
+import { Kafka, logLevel } from "kafkajs";
+import { createTxnTopic, startTxnTestBroker } from "./txn_support.ts";
+
+const TEST_OPTS = { sanitizeOps: false, sanitizeResources: false };
+const PYTHON = "/usr/bin/python3";
+
+// The Debian client: python3-confluent-kafka 1.7 on librdkafka 2.0.2.
+const _PY_TXN = `
+import json, sys
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+bs, topic = sys.argv[1], sys.argv[2]
+p = Producer({"bootstrap.servers": bs, "transactional.id": "py-app",
+              "transaction.timeout.ms": 20000})
+p.init_transactions(15)
+p.begin_transaction()
+p.produce(topic, b"c1", partition=0)
+p.produce(topic, b"c2", partition=1)
+p.commit_transaction(15)
+p.begin_transaction()
+p.produce(topic, b"a1", partition=0)
+p.flush(10)
+p.abort_transaction(15)
+p.begin_transaction()
+p.produce(topic, b"c3", partition=0)
+p.commit_transaction(15)
+# A second instance with the same transactional.id fences the first.
+p2 = Producer({"bootstrap.servers": bs, "transactional.id": "py-app"})
+p2.init_transactions(15)
+fenced = False
+try:
+    p.begin_transaction()
+    p.produce(topic, b"zombie", partition=0)
+    p.commit_transaction(15)
+except KafkaException as e:
+    fenced = True
+def read(iso):
+    c = Consumer({"bootstrap.servers": bs, "group.id": "py-" + iso,
+                  "isolation.level": iso, "enable.partition.eof": True,
+                  "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, 0), TopicPartition(topic, 1, 0)])
+    got, eof = [], set()
+    for _ in range(200):
+        m = c.poll(0.1)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == -191:  # _PARTITION_EOF
+                eof.add(m.partition())
+                if len(eof) == 2:
+                    break
+            continue
+        got.append(m.value().decode())
+    c.close()
+    return sorted(got)
+print(json.dumps({"fenced": fenced, "committed": read("read_committed"),
+                  "uncommitted": read("read_uncommitted")}))
+`;
+
+async function _run(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, `${cmd} failed: ${stderr}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+Deno.test(
+  "confluent-kafka (librdkafka) transactions: init, commit, abort, fencing, both isolation levels",
+  TEST_OPTS,
+  async () => {
+    await using b = await startTxnTestBroker();
+    await createTxnTopic(b.broker, "pytx", 2);
+    const out = JSON.parse(await _run(PYTHON, ["-c", _PY_TXN, b.bootstrap, "pytx"]));
+    assert.deepEqual(out.committed, ["c1", "c2", "c3"]);
+    assert.deepEqual(out.uncommitted, ["a1", "c1", "c2", "c3"]);
+    assert.equal(out.fenced, true, "the first instance was fenced by the second");
+    assert.equal(b.broker.txns!.coordinator.get("py-app")?.state, "Empty");
+  },
+);
+
+Deno.test(
+  "kcat -X isolation.level=read_committed stops at an open transaction",
+  TEST_OPTS,
+  async () => {
+    await using b = await startTxnTestBroker();
+    await createTxnTopic(b.broker, "kc", 1);
+    const kafka = new Kafka({ clientId: "kc", brokers: [b.bootstrap], logLevel: logLevel.NOTHING });
+    const txp = kafka.producer({
+      transactionalId: "kc-app",
+      maxInFlightRequests: 1,
+      idempotent: true,
+    });
+    const plain = kafka.producer();
+    await txp.connect();
+    await plain.connect();
+    try {
+      const t1 = await txp.transaction();
+      await t1.send({ topic: "kc", messages: [{ value: "c1" }] });
+      await t1.commit();
+      const t2 = await txp.transaction();
+      await t2.send({ topic: "kc", messages: [{ value: "a1" }] });
+      await t2.abort();
+      const t3 = await txp.transaction();
+      await t3.send({ topic: "kc", messages: [{ value: "open" }] });
+      await plain.send({ topic: "kc", messages: [{ value: "after" }] });
+      const kcat = (iso: string) =>
+        _run("kcat", [
+          "-C",
+          "-b",
+          b.bootstrap,
+          "-t",
+          "kc",
+          "-o",
+          "beginning",
+          "-e",
+          "-q",
+          "-f",
+          "%s\\n",
+          "-X",
+          `isolation.level=${iso}`,
+        ]);
+      assert.deepEqual((await kcat("read_committed")).trim().split("\n"), ["c1"]);
+      assert.deepEqual((await kcat("read_uncommitted")).trim().split("\n"), [
+        "c1",
+        "a1",
+        "open",
+        "after",
+      ]);
+      await t3.commit();
+      assert.deepEqual((await kcat("read_committed")).trim().split("\n"), ["c1", "open", "after"]);
+    } finally {
+      await txp.disconnect();
+      await plain.disconnect();
+    }
+  },
+);
