@@ -141,3 +141,27 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "confluent-kafka init_transactions fails at once, with the reason, when transactions are off",
+  TEST_OPTS,
+  async () => {
+    await using b = await startTxnTestBroker({
+      config: "[broker]\ntransactions_enabled = false\n",
+    });
+    const script = `
+import sys
+from confluent_kafka import Producer
+p = Producer({"bootstrap.servers": sys.argv[1], "transactional.id": "off"})
+try:
+    p.init_transactions(20)
+    print("initialised")
+except Exception as e:
+    print(e)
+`;
+    const started = Date.now();
+    const out = await _run(PYTHON, ["-c", script, b.bootstrap]);
+    assert.match(out, /TRANSACTIONAL_ID_AUTHORIZATION_FAILED.*transactions are disabled/);
+    assert.ok(Date.now() - started < 10_000, "not retried until the 20 s timeout");
+  },
+);
