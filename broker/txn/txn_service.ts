@@ -252,6 +252,11 @@ export class TxnService {
       if (await this.#persist(next) === ErrorCode.NONE) await this.#finish(next);
     }
     await this.#resume();
+    // Aborted ranges below a partition's log start (DeleteRecords, retention) are never
+    // fetched again.
+    for (const p of this.#deps.partitions.partitions()) {
+      this.index.trim(p.key, p.log.logStartOffset);
+    }
     return due.length;
   }
 
