@@ -438,6 +438,7 @@ export class Broker implements AsyncDisposable {
         metadata,
         partitions,
         groups,
+        waiter,
         logger: log.child("txns"),
         replicationFactor: cfg.replication.default_replication_factor,
       }, options.transactions)

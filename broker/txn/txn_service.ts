@@ -22,6 +22,7 @@ import { buildBatch, decodeRecords } from "../../protocol/record/record_batch.ts
 import type { ClusterMetadata, TopicMeta } from "../../model/cluster_metadata.ts";
 import type { PartitionManager } from "../partition_manager.ts";
 import type { Logger } from "../../ops/logger.ts";
+import type { FetchWaiter } from "../fetch/fetch_waiter.ts";
 import { partitionKey } from "../log/log_cache.ts";
 import { kafkaErrorCode } from "../broker_errors.ts";
 import { offsetsPartitionFor } from "../group/offset_record.ts";
@@ -68,6 +69,8 @@ export interface TxnServiceDeps {
   readonly groups: GroupService;
   readonly logger: Logger;
   readonly replicationFactor: number;
+  /** Woken when a marker moves a partition's last stable offset, so parked read_committed fetches see it. */
+  readonly waiter?: FetchWaiter;
   /** @default real time */
   readonly clock?: Clock;
 }
@@ -369,6 +372,8 @@ export class TxnService {
     const batch = await _markerBatch(m, commit, this.#clock.nowMs());
     const r = await this.#deps.partitions.produce(topic, partition, batch, -1, { marker: true });
     const aborted = this.index.end(key, m.producerId, r.baseOffset, commit);
+    // The append woke parked fetches before the LSO moved; wake them again now that it has.
+    this.#deps.waiter?.notify(key);
     if (aborted !== null) {
       await this.#append(m.transactionalId, [{
         key: encodeAbortedKey(topic, partition, aborted.lastOffset),
