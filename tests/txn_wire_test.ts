@@ -214,3 +214,65 @@ Deno.test("transactions_enabled = false: FindCoordinator and InitProducerId answ
   );
   assert.equal(group.errorCode, ErrorCode.NONE);
 });
+
+Deno.test("OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT while a transaction holds the offset", async () => {
+  await using b = await startTxnTestBroker();
+  await createTxnTopic(b.broker, "src", 1);
+  await using c = await RawKafkaClient.connect(b.broker.addrs.kafka.port);
+  const init = await _init(c, "stable");
+  const who = {
+    transactionalId: "stable",
+    producerId: init.producerId,
+    producerEpoch: init.producerEpoch,
+  };
+  const addOffsets = { ...m.createAddOffsetsToTxnRequest(), ...who, groupId: "g" };
+  const added = await c.request(
+    ApiKey.AddOffsetsToTxn,
+    3,
+    (w) => m.encodeAddOffsetsToTxnRequest(w, addOffsets, 3),
+    m.decodeAddOffsetsToTxnResponse,
+  );
+  assert.equal(added.errorCode, ErrorCode.NONE);
+  const commit = { ...m.createTxnOffsetCommitRequest(), ...who, groupId: "g" };
+  commit.topics = [{
+    name: "src",
+    partitions: [{
+      partitionIndex: 0,
+      committedOffset: 42n,
+      committedLeaderEpoch: -1,
+      committedMetadata: null,
+    }],
+  }];
+  const committed = await c.request(
+    ApiKey.TxnOffsetCommit,
+    3,
+    (w) => m.encodeTxnOffsetCommitRequest(w, commit, 3),
+    m.decodeTxnOffsetCommitResponse,
+  );
+  assert.equal(committed.topics[0]!.partitions[0]!.errorCode, ErrorCode.NONE);
+  const fetchOffset = async (requireStable: boolean) => {
+    const req = m.createOffsetFetchRequest();
+    req.groupId = "g";
+    req.topics = [{ name: "src", partitionIndexes: [0] }];
+    req.requireStable = requireStable;
+    const res = await c.request(
+      ApiKey.OffsetFetch,
+      7,
+      (w) => m.encodeOffsetFetchRequest(w, req, 7),
+      m.decodeOffsetFetchResponse,
+    );
+    const p = res.topics[0]!.partitions[0]!;
+    return [p.errorCode, p.committedOffset];
+  };
+  assert.deepEqual(await fetchOffset(true), [ErrorCode.UNSTABLE_OFFSET_COMMIT, -1n]);
+  assert.deepEqual(await fetchOffset(false), [ErrorCode.NONE, -1n], "not committed yet");
+  const end = { ...m.createEndTxnRequest(), ...who, committed: true };
+  const ended = await c.request(
+    ApiKey.EndTxn,
+    3,
+    (w) => m.encodeEndTxnRequest(w, end, 3),
+    m.decodeEndTxnResponse,
+  );
+  assert.equal(ended.errorCode, ErrorCode.NONE);
+  assert.deepEqual(await fetchOffset(true), [ErrorCode.NONE, 42n]);
+});

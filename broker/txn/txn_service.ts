@@ -263,6 +263,24 @@ export class TxnService {
     return due.length;
   }
 
+  /**
+   * Whether an unfinished transaction (Ongoing or PrepareCommit) holds an offset of `groupId`
+   * for the partition: OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT then.
+   */
+  hasPendingOffset(groupId: string, topic: string, partition: number): boolean {
+    for (const m of this.coordinator.list()) {
+      if (m.state !== "Ongoing" && m.state !== "PrepareCommit") continue;
+      if (
+        m.offsets.some((o) =>
+          o.groupId === groupId && o.topic === topic && o.partition === partition
+        )
+      ) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   /** The last stable offset of a partition, given its high watermark. */
   lastStableOffset(topic: string, partition: number, highWatermark: number): number {
     return this.index.lastStableOffset(partitionKey(topic, partition), highWatermark);
