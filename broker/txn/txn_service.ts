@@ -189,6 +189,14 @@ export class TxnService {
       }
     }
     const d = c.initProducerId(transactionalId, timeoutMs, fresh);
+    if (d.kind === "error" && d.code === ErrorCode.COORDINATOR_LOAD_IN_PROGRESS) {
+      // Retriable for the client; the operator is told why it keeps failing.
+      this.#deps.logger.warn(
+        "Cannot register a transactional id as the coordinator tracks its maximum " +
+          "(transactional ids are not expired yet)",
+        { transactionalId, tracked: c.list().length },
+      );
+    }
     if (d.kind === "error") return { errorCode: d.code };
     if (d.kind === "unchanged") return _init(d.current);
     const err = await this.#persist(d.next);
