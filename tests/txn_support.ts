@@ -10,6 +10,7 @@ import { Broker } from "../broker/broker.ts";
 import { loadBrokerConfig } from "../config/load.ts";
 import { standaloneDefaults } from "../broker/standalone_cmd.ts";
 import { createLogger } from "../ops/logger.ts";
+import type { TxnServiceOptions } from "../broker/txn/txn_service.ts";
 
 /** A running test broker. */
 export interface TxnTestBroker extends AsyncDisposable {
@@ -26,6 +27,8 @@ export interface TxnTestBrokerOptions {
   readonly dataDir?: string;
   /** Extra `broker.toml` text. */
   readonly config?: string;
+  /** Transaction coordinator tunables over the test defaults. */
+  readonly transactions?: TxnServiceOptions;
 }
 
 /** Starts a broker; closing it removes the data directory unless the caller gave one. */
@@ -46,7 +49,7 @@ export async function startTxnTestBroker(
     serveHttp: false,
     replicationListener: false,
     groups: { initialRebalanceDelayMs: 100, offsetsTopicPartitions: 2 },
-    transactions: { stateTopicPartitions: 2, abortCheckIntervalMs: 100 },
+    transactions: { stateTopicPartitions: 2, abortCheckIntervalMs: 100, ...options.transactions },
   }).catch(async (err) => {
     if (options.dataDir === undefined) await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw err;

@@ -13,6 +13,7 @@ import * as m from "../protocol/kafka/messages/mod.ts";
 import { buildBatch, readBatchHeader } from "../protocol/record/record_batch.ts";
 import { RawKafkaClient } from "./support/raw_kafka_client.ts";
 import { createTxnTopic, startTxnTestBroker } from "./txn_support.ts";
+import { tempDir } from "./support/temp_dir.ts";
 
 const enc = new TextEncoder();
 
@@ -275,4 +276,24 @@ Deno.test("OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT while 
   );
   assert.equal(ended.errorCode, ErrorCode.NONE);
   assert.deepEqual(await fetchOffset(true), [ErrorCode.NONE, 42n]);
+});
+
+Deno.test("an idle transactional id expires, and the tombstone holds across a restart", async () => {
+  await using dir = await tempDir("rustmq-txn-expire-");
+  const transactions = { transactionalIdExpirationMs: 300 };
+  const first = await startTxnTestBroker({ dataDir: dir.path, transactions });
+  try {
+    await using c = await RawKafkaClient.connect(first.broker.addrs.kafka.port);
+    assert.equal((await _init(c, "idle")).errorCode, ErrorCode.NONE);
+    assert.ok(first.broker.txns!.coordinator.get("idle") !== undefined);
+    const deadline = Date.now() + 5000;
+    while (first.broker.txns!.coordinator.get("idle") !== undefined) {
+      assert.ok(Date.now() < deadline, "the idle id expired");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await first.close();
+  }
+  await using second = await startTxnTestBroker({ dataDir: dir.path, transactions });
+  assert.equal(second.broker.txns!.coordinator.get("idle"), undefined);
 });

@@ -310,6 +310,32 @@ export class TxnCoordinator {
     return out;
   }
 
+  /**
+   * Transactional ids idle (Empty, CompleteCommit or CompleteAbort) for `expirationMs` or
+   * longer (`transactional.id.expiration.ms`), which the driver tombstones and then
+   * {@linkcode replay}s as deleted. Each is marked pending until then, so a producer that
+   * comes back meanwhile waits (CONCURRENT_TRANSACTIONS) rather than racing the tombstone.
+   */
+  idle(expirationMs: number): string[] {
+    const now = this.#clock.nowMs();
+    const out: string[] = [];
+    for (const t of this.#txns.values()) {
+      if (t.state === "Ongoing" || t.state === "PrepareCommit" || t.state === "PrepareAbort") {
+        continue;
+      }
+      if (this.#pending.has(t.transactionalId) || t.updateMs + expirationMs > now) continue;
+      this.#pending.add(t.transactionalId);
+      out.push(t.transactionalId);
+    }
+    return out;
+  }
+
+  /** Applies a tombstone written for an id {@linkcode idle} returned. */
+  forget(transactionalId: string): void {
+    this.#pending.delete(transactionalId);
+    this.#txns.delete(transactionalId);
+  }
+
   /** Applies a transition once it is durable. */
   complete(next: TxnMetadata): void {
     this.#pending.delete(next.transactionalId);

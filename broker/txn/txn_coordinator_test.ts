@@ -171,3 +171,27 @@ Deno.test("TxnCoordinator replays durable records and tombstones", () => {
   assert.equal(other.get("t"), undefined);
   assert.equal(c.list().length, 1);
 });
+
+Deno.test("TxnCoordinator expires only ids idle past transactional.id.expiration.ms", () => {
+  const { c, clock, m } = _setup();
+  const other = _apply(c, c.initProducerId("busy", 60_000, 43));
+  _apply(c, c.addPartitions(P(other), [{ topic: "a", partition: 0, firstOffset: 0 }]));
+  clock.advance(999);
+  assert.deepEqual(c.idle(1000), []);
+  clock.advance(1);
+  // "busy" has an open transaction: never expired while it lasts.
+  assert.deepEqual(c.idle(1000), ["t"]);
+  // Until the tombstone is written, the id waits; a failed write keeps it.
+  assert.equal(_error(c.initProducerId("t", 10_000, 50)), ErrorCode.CONCURRENT_TRANSACTIONS);
+  c.abandon("t");
+  assert.equal(c.get("t")?.producerId, m.producerId);
+  assert.deepEqual(c.idle(1000), ["t"]);
+  c.forget("t");
+  assert.equal(c.get("t"), undefined);
+  // A producer with the forgotten mapping is refused; a new InitProducerId starts afresh.
+  assert.equal(
+    _error(c.addPartitions(P(m), [{ topic: "a", partition: 0, firstOffset: 0 }])),
+    ErrorCode.INVALID_PRODUCER_ID_MAPPING,
+  );
+  assert.equal(_apply(c, c.initProducerId("t", 10_000, 50)).producerId, 50);
+});

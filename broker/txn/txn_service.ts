@@ -57,6 +57,8 @@ export interface TxnServiceOptions {
   readonly timeoutMaxMs?: number;
   /** `transaction.abort.timed.out.transaction.cleanup.interval.ms`. @default 10000 */
   readonly abortCheckIntervalMs?: number;
+  /** `transactional.id.expiration.ms`: idle ids are forgotten after this. @default 604800000 */
+  readonly transactionalIdExpirationMs?: number;
   /** Bytes read per step when loading the internal topic. @default 1048576 */
   readonly loadReadBytesMax?: number;
 }
@@ -96,6 +98,7 @@ export class TxnService {
   readonly #deps: TxnServiceDeps;
   readonly #clock: Clock;
   readonly #checkIntervalMs: number;
+  readonly #expirationMs: number;
   readonly #topicPartitions: number;
   #timer: TimerHandle | null = null;
   #topicCreation: Promise<TopicMeta> | null = null;
@@ -109,6 +112,11 @@ export class TxnService {
     this.#deps = deps;
     this.#clock = deps.clock ?? systemClock;
     this.#checkIntervalMs = _int("abortCheckIntervalMs", options.abortCheckIntervalMs, 10_000);
+    this.#expirationMs = _int(
+      "transactionalIdExpirationMs",
+      options.transactionalIdExpirationMs,
+      7 * 24 * 3600 * 1000,
+    );
     this.#topicPartitions = partitions;
     this.coordinator = new TxnCoordinator({
       clock: this.#clock,
@@ -263,6 +271,7 @@ export class TxnService {
       if (await this.#persist(next) === ErrorCode.NONE) await this.#finish(next);
     }
     await this.#resume();
+    await this.#expireIds();
     // Aborted ranges below a partition's log start (DeleteRecords, retention) are never
     // fetched again.
     for (const p of this.#deps.partitions.partitions()) {
@@ -287,6 +296,28 @@ export class TxnService {
       }
     }
     return false;
+  }
+
+  /** Tombstones transactional ids idle longer than `transactional.id.expiration.ms`. */
+  async #expireIds(): Promise<void> {
+    const c = this.coordinator;
+    for (const id of c.idle(this.#expirationMs)) {
+      if (!this.isCoordinatorFor(id)) {
+        c.abandon(id);
+        continue;
+      }
+      try {
+        await this.#append(id, [{ key: encodeTxnKey(id), value: null }]);
+        c.forget(id);
+        this.#deps.logger.info("expired an idle transactional id", { transactionalId: id });
+      } catch (err) {
+        c.abandon(id);
+        this.#deps.logger.warn("cannot expire a transactional id", {
+          transactionalId: id,
+          err: err as Error,
+        });
+      }
+    }
   }
 
   /** The last stable offset of a partition, given its high watermark. */
@@ -480,7 +511,7 @@ export class TxnService {
 
   async #append(
     transactionalId: string,
-    records: readonly { key: Uint8Array; value: Uint8Array }[],
+    records: readonly { key: Uint8Array; value: Uint8Array | null }[],
   ): Promise<void> {
     await this.#ensureTopic();
     const now = this.#clock.nowMs();
