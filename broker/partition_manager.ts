@@ -821,7 +821,10 @@ export class PartitionManager {
         }),
       );
       own.push(batch);
-      if (h.producerId >= 0) {
+      // A transaction marker carries no sequence: it only moves the producer's epoch, as on
+      // the leader, so a follower that takes over does not see the next batch as out of order.
+      if (h.producerId >= 0 && h.isControl) p.producers.fence(h.producerId, h.producerEpoch);
+      else if (h.producerId >= 0) {
         p.producers.record({
           producerId: h.producerId,
           producerEpoch: h.producerEpoch,

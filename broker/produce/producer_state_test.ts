@@ -59,3 +59,17 @@ Deno.test("ProducerStateTable ignores non-idempotent batches and evicts the olde
   assert.equal(t.check({ ...base, producerId: 1 }).kind, "append");
   assert.deepEqual(t.check({ ...base, producerId: 3 }), { kind: "duplicate", baseOffset: 20 });
 });
+
+Deno.test("ProducerStateTable.fence: a marker keeps the sequence, bumps the epoch, refuses an older one", () => {
+  const t = new ProducerStateTable();
+  const b = { producerId: 7, producerEpoch: 0, baseSequence: 0, lastOffsetDelta: 4 };
+  t.record(b, 100);
+  // A COMMIT marker at the same epoch: the producer's next batch continues its sequence.
+  assert.equal(t.fence(7, 0).kind, "append");
+  assert.equal(t.check({ ...b, baseSequence: 5 }).kind, "append");
+  // An ABORT marker with a bumped epoch fences the old epoch; the new one starts at any sequence.
+  assert.equal(t.fence(7, 1).kind, "append");
+  assert.equal(t.check({ ...b, baseSequence: 5 }).kind, "error");
+  assert.equal(t.check({ ...b, producerEpoch: 1, baseSequence: 0 }).kind, "append");
+  assert.equal(t.fence(7, 0).kind, "error");
+});
