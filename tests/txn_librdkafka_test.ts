@@ -165,3 +165,52 @@ except Exception as e:
     assert.ok(Date.now() - started < 10_000, "not retried until the 20 s timeout");
   },
 );
+
+// librdkafka's consume-transform-produce: send_offsets_to_transaction with the consumer's group
+// metadata (TxnOffsetCommit v3 names the member and generation, which KIP-447 checks).
+const _PY_CTP = `
+import json, sys, time
+from confluent_kafka import Consumer, Producer, TopicPartition
+bs = sys.argv[1]
+src = Producer({"bootstrap.servers": bs})
+for i in range(5):
+    src.produce("ctp-in", str(i).encode(), partition=0)
+src.flush(10)
+c = Consumer({"bootstrap.servers": bs, "group.id": "pyctp", "auto.offset.reset": "earliest",
+              "enable.auto.commit": False, "isolation.level": "read_committed"})
+c.subscribe(["ctp-in"])
+p = Producer({"bootstrap.servers": bs, "transactional.id": "pyctp-worker"})
+p.init_transactions(15)
+seen = []
+deadline = time.time() + 15
+while len(seen) < 5 and time.time() < deadline:
+    msgs = c.consume(10, 0.2)
+    msgs = [m for m in msgs if m.error() is None]
+    if not msgs:
+        continue
+    p.begin_transaction()
+    for m in msgs:
+        p.produce("ctp-out", b"out-" + m.value(), partition=0)
+        seen.append(m.value().decode())
+    p.send_offsets_to_transaction(c.position(c.assignment()), c.consumer_group_metadata(), 15)
+    p.commit_transaction(15)
+committed = c.committed([TopicPartition("ctp-in", 0)], 10)[0].offset
+c.close()
+print(json.dumps({"seen": seen, "committed": committed}))
+`;
+
+Deno.test(
+  "confluent-kafka consume-transform-produce: send_offsets_to_transaction with group metadata",
+  TEST_OPTS,
+  async () => {
+    await using b = await startTxnTestBroker();
+    await createTxnTopic(b.broker, "ctp-in", 1);
+    await createTxnTopic(b.broker, "ctp-out", 1);
+    const out = JSON.parse(await _run(PYTHON, ["-c", _PY_CTP, b.bootstrap]));
+    assert.deepEqual(out.seen, ["0", "1", "2", "3", "4"]);
+    assert.equal(out.committed, 5, "the input offsets were committed with the transaction");
+    const offsets = b.broker.groups.offsets.fetch("pyctp", [{ name: "ctp-in", partitions: [0] }]);
+    assert.equal(offsets[0]?.offset, 5n);
+    assert.equal(b.broker.partitions.get("ctp-out", 0)!.log.highWatermark >= 6, true);
+  },
+);

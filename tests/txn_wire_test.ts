@@ -251,6 +251,15 @@ Deno.test("OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT while 
     m.decodeTxnOffsetCommitResponse,
   );
   assert.equal(committed.topics[0]!.partitions[0]!.errorCode, ErrorCode.NONE);
+  // KIP-447: naming a group member that the group does not have is fenced.
+  const stale = { ...commit, generationId: 5, memberId: "gone-member" };
+  const refused = await c.request(
+    ApiKey.TxnOffsetCommit,
+    3,
+    (w) => m.encodeTxnOffsetCommitRequest(w, stale, 3),
+    m.decodeTxnOffsetCommitResponse,
+  );
+  assert.equal(refused.topics[0]!.partitions[0]!.errorCode, ErrorCode.ILLEGAL_GENERATION);
   const fetchOffset = async (requireStable: boolean) => {
     const req = m.createOffsetFetchRequest();
     req.groupId = "g";

@@ -48,6 +48,7 @@ import {
 import type { ApiRoute } from "../kafka_api/request_router.ts";
 import type { RequestContext } from "../kafka_api/broker_context.ts";
 import type { TxnService } from "./txn_service.ts";
+import { groupServiceFor } from "../group/group_handlers.ts";
 import type { TxnMetadata } from "./txn_coordinator.ts";
 
 /**
@@ -174,16 +175,37 @@ async function _txnOffsetCommit(
       metadata: p.committedMetadata,
     }))
   );
-  const code = typeof svc === "number" ? svc : await svc.commitOffsets(
-    _producer(req.transactionalId, req.producerId, req.producerEpoch),
-    req.groupId,
-    offsets,
-  );
+  const fenced = _groupMemberError(req, ctx);
+  const code = typeof svc === "number" ? svc : fenced !== ErrorCode.NONE ? fenced : await svc
+    .commitOffsets(
+      _producer(req.transactionalId, req.producerId, req.producerEpoch),
+      req.groupId,
+      offsets,
+    );
   res.topics = req.topics.map((t) => ({
     name: t.name,
     partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })),
   }));
   return res;
+}
+
+/**
+ * KIP-447: a TxnOffsetCommit that names a group member (v3+: member id, generation, instance
+ * id) is checked against the group as an OffsetCommit is, so a consumer that lost its
+ * partitions in a rebalance cannot commit offsets for them through its transaction. Without
+ * member fields (v0-2, kafkajs) the commit is the producer's alone, as in Kafka.
+ */
+function _groupMemberError(req: TxnOffsetCommitRequest, ctx: RequestContext): number {
+  const managed = req.generationId >= 0 || req.memberId !== "" || req.groupInstanceId !== null;
+  if (!managed) return ErrorCode.NONE;
+  const groups = groupServiceFor(ctx, req.groupId);
+  if (typeof groups === "number") return groups;
+  return groups.coordinator.validateCommit({
+    groupId: req.groupId,
+    generationId: req.generationId,
+    memberId: req.memberId,
+    groupInstanceId: req.groupInstanceId,
+  });
 }
 
 /** The TxnOffsetCommit route. */
