@@ -59,13 +59,18 @@ async function _fetch(c: RawKafkaClient, topic: string, isolationLevel: number) 
   return { p, batches };
 }
 
-async function _latest(c: RawKafkaClient, topic: string, isolationLevel: number): Promise<bigint> {
+async function _latest(
+  c: RawKafkaClient,
+  topic: string,
+  isolationLevel: number,
+  timestamp = -1n,
+): Promise<bigint> {
   const req = m.createListOffsetsRequest();
   req.replicaId = -1;
   req.isolationLevel = isolationLevel;
   req.topics = [{
     name: topic,
-    partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n, maxNumOffsets: 1 }],
+    partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp, maxNumOffsets: 1 }],
   }];
   const res = await c.request(
     ApiKey.ListOffsets,
@@ -158,6 +163,10 @@ Deno.test("transaction APIs in raw frames: open, describe, isolation levels, abo
   assert.deepEqual((await _fetch(c, "w", 0)).batches, [0, 1]);
   assert.equal(await _latest(c, "w", 1), 1n);
   assert.equal(await _latest(c, "w", 0), 2n);
+  // By timestamp: the open transaction's record (timestamp 2, offset 1) is not stable yet.
+  assert.equal(await _latest(c, "w", 0, 2n), 1n);
+  assert.equal(await _latest(c, "w", 1, 2n), -1n);
+  assert.equal(await _latest(c, "w", 1, 1n), 0n);
 
   const end = m.createEndTxnRequest();
   end.transactionalId = "wire";
