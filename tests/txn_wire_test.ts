@@ -315,3 +315,28 @@ Deno.test("an idle transactional id expires, and the tombstone holds across a re
   await using second = await startTxnTestBroker({ dataDir: dir.path, transactions });
   assert.equal(second.broker.txns!.coordinator.get("idle"), undefined);
 });
+
+Deno.test("a broker that sees other brokers refuses transactions with a non-retriable error and the reason", async () => {
+  await using b = await startTxnTestBroker();
+  await using c = await RawKafkaClient.connect(b.broker.addrs.kafka.port);
+  // What a broker of a 3-broker cluster sees in its metadata (here injected, as a cluster of
+  // real processes is not needed to reach this branch).
+  const self = b.broker.metadata.brokers()[0]!;
+  const cluster = [self, { ...self, nodeId: self.nodeId + 1 }, {
+    ...self,
+    nodeId: self.nodeId + 2,
+  }];
+  Object.defineProperty(b.broker.metadata, "brokers", { value: () => cluster });
+  const find = m.createFindCoordinatorRequest();
+  find.key = "app";
+  find.keyType = 1;
+  const found = await c.request(
+    ApiKey.FindCoordinator,
+    3,
+    (w) => m.encodeFindCoordinatorRequest(w, find, 3),
+    m.decodeFindCoordinatorResponse,
+  );
+  assert.equal(found.errorCode, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  assert.match(found.errorMessage ?? "", /single-broker clusters only .* has 3 brokers/);
+  assert.equal((await _init(c, "app")).errorCode, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+});

@@ -78,11 +78,14 @@ async function _locate(
     const txns = ctx.broker.txns;
     // Transactions switched off: a non-retriable answer, so clients fail at once instead of
     // retrying until their timeout (COORDINATOR_NOT_AVAILABLE would be retried).
-    if (txns === undefined) {
+    const refused = txns === undefined
+      ? "transactions are disabled on this broker (broker.transactions_enabled)"
+      : txns.unavailableReason();
+    if (txns === undefined || refused !== null) {
       return {
         ...out,
         errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-        errorMessage: "transactions are disabled on this broker (broker.transactions_enabled)",
+        errorMessage: refused,
       };
     }
     if (key === "") return { ...out, errorCode: ErrorCode.INVALID_REQUEST };

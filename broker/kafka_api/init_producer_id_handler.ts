@@ -29,12 +29,16 @@ async function _handle(
 ): Promise<InitProducerIdResponse> {
   const res = createInitProducerIdResponse();
   if (req.transactionalId !== null) {
+    // Transactions off, or not servable in this cluster: non-retriable, so the client fails at
+    // once rather than spinning (FindCoordinator carries the reason as its message).
+    const txns = ctx.broker.txns;
+    if (txns === undefined || txns.unavailableReason() !== null) {
+      res.errorCode = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+      return res;
+    }
     const svc = txnServiceFor(ctx, req.transactionalId);
     if (typeof svc === "number") {
-      // Transactions off: non-retriable, so the client fails at once rather than spinning.
-      res.errorCode = ctx.broker.txns === undefined
-        ? ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-        : svc;
+      res.errorCode = svc;
       return res;
     }
     const out = await svc.initProducerId(req.transactionalId, req.transactionTimeoutMs);

@@ -8,10 +8,13 @@
  *
  * One service lives as long as its broker; handlers reach it as `ctx.broker.txns`.
  *
- * Scope: the coordinator writes markers through this broker's partition manager, so every
- * partition of a transaction must be led by the coordinator's broker. That always holds on a
- * single broker; in a cluster, AddPartitionsToTxn refuses a partition led elsewhere (there is
- * no WriteTxnMarkers client yet).
+ * Scope: one broker. The coordinator writes markers through this broker's partition manager
+ * and keeps every partition's last stable offset and aborted ranges itself, so a partition led
+ * by another broker (now, or after a failover) could not be served correctly to read_committed
+ * consumers. A broker that sees other brokers in the metadata therefore refuses transactions
+ * with a non-retriable error and says why ({@linkcode TxnService.unavailableReason}), rather
+ * than serve them with a guarantee it cannot keep. Lifting this needs WriteTxnMarkers and a
+ * per-partition index on each leader and its followers.
  *
  * @module
  */
@@ -147,6 +150,14 @@ export class TxnService {
   /** The `__transaction_state` partition of a transactional id (Kafka's hash). */
   partitionFor(transactionalId: string): number {
     return offsetsPartitionFor(transactionalId, this.#topicPartitions);
+  }
+
+  /** Why transactions cannot be served here now, or null when they can. */
+  unavailableReason(): string | null {
+    const n = this.#deps.metadata.brokers().length;
+    if (n <= 1) return null;
+    return `transactions are served by single-broker clusters only for now, and this cluster ` +
+      `has ${n} brokers (the last stable offset is kept on the coordinator's broker)`;
   }
 
   /** Whether this broker coordinates `transactionalId`. */
@@ -338,7 +349,9 @@ export class TxnService {
   }
 
   #joinable(tp: TopicPartition): number {
-    if (tp.topic === TXN_STATE_TOPIC) return ErrorCode.INVALID_TXN_STATE;
+    if (tp.topic === TXN_STATE_TOPIC || this.unavailableReason() !== null) {
+      return ErrorCode.INVALID_TXN_STATE;
+    }
     const hosted = this.#deps.partitions.get(tp.topic, tp.partition);
     if (hosted === undefined) {
       return this.#deps.metadata.topic(tp.topic) === undefined
