@@ -24,6 +24,10 @@ const BENCHES: readonly { name: string; cmd: string[] }[] = [
     name: "etl",
     cmd: [Deno.execPath(), "run", "--allow-all", "bench/etl_bench.ts"],
   },
+  {
+    name: "txn",
+    cmd: [Deno.execPath(), "run", "--allow-all", "bench/txn_bench.ts", "--records", "30000"],
+  },
 ];
 
 if (import.meta.main) {

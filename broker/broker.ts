@@ -46,6 +46,7 @@ import { ReplicaFetcher } from "./replication/replica_fetcher.ts";
 import { connect as connectTransport } from "../protocol/transport/connect.ts";
 import { offsetForLeaderEpochRoute } from "./kafka_api/offset_for_leader_epoch_handler.ts";
 import { GroupService, type GroupServiceOptions, OFFSETS_TOPIC } from "./group/group_service.ts";
+import { TXN_STATE_TOPIC, TxnService, type TxnServiceOptions } from "./txn/txn_service.ts";
 import { createResilientObjectStore } from "./object_store/object_store_factory.ts";
 import type { ObjectStore } from "./object_store/object_store.ts";
 import type { ObjectManifest } from "../model/object_manifest.ts";
@@ -80,6 +81,8 @@ export interface BrokerStartOptions {
   readonly objectStore?: ObjectStore;
   /** Group coordinator tunables (rebalance delay, session bounds, offsets retention). */
   readonly groups?: GroupServiceOptions;
+  /** Transaction coordinator tunables (timeout bounds, abort check interval). */
+  readonly transactions?: TxnServiceOptions;
   /** Whether to listen for followers on `network.rpc_listen`. @default true */
   readonly replicationListener?: boolean;
 }
@@ -136,6 +139,8 @@ export class Broker implements AsyncDisposable {
   readonly metadata: ClusterMetadata;
   /** The consumer-group coordinator. */
   readonly groups: GroupService;
+  /** The transaction coordinator; null when `broker.transactions_enabled` is false. */
+  readonly txns: TxnService | null;
   readonly #wal: Wal;
   readonly #tcp: TcpListener;
   readonly #quic: QuicListener | null;
@@ -157,6 +162,7 @@ export class Broker implements AsyncDisposable {
     fetchers: ReplicaFetcherManager;
     tier: TierService;
     groups: GroupService;
+    txns: TxnService | null;
     addrs: BrokerAddrs;
     partitions: PartitionManager;
     metadata: ClusterMetadata;
@@ -178,6 +184,7 @@ export class Broker implements AsyncDisposable {
     this.partitions = parts.partitions;
     this.metadata = parts.metadata;
     this.groups = parts.groups;
+    this.txns = parts.txns;
     this.#wal = parts.wal;
     this.#tcp = parts.tcp;
     this.#quic = parts.quic;
@@ -432,6 +439,21 @@ export class Broker implements AsyncDisposable {
     partitions.onLeadership((p) => {
       if (p.topic === OFFSETS_TOPIC) void groups.reloadPartition(p.partition);
     });
+    // Transactions are rebuilt after the offsets, as a commit being finished applies offsets.
+    const txns = cfg.broker.transactions_enabled
+      ? await TxnService.start({
+        nodeId,
+        metadata,
+        partitions,
+        groups,
+        waiter,
+        logger: log.child("txns"),
+        replicationFactor: cfg.replication.default_replication_factor,
+      }, options.transactions)
+      : null;
+    partitions.onLeadership((p) => {
+      if (p.topic === TXN_STATE_TOPIC) void txns?.reloadPartition(p.partition);
+    });
 
     const brokerCtx: BrokerContext = {
       nodeId,
@@ -446,6 +468,7 @@ export class Broker implements AsyncDisposable {
       fetchWaitMaxMs: 30_000,
       stopping: () => ctx.stopping,
       groups,
+      ...(txns === null ? {} : { txns }),
     };
     const requestMetrics = new RequestMetrics();
     await failpointPause("broker-before-serving");
@@ -491,6 +514,7 @@ export class Broker implements AsyncDisposable {
       logger: log,
       tier,
       groups,
+      txns,
       replication: replicationListener,
       binding,
       fetchers,
@@ -506,6 +530,7 @@ export class Broker implements AsyncDisposable {
     this.#waiter.wakeAll();
     // Parked JoinGroup/SyncGroup requests are answered first, so connections can close promptly.
     this.groups.close();
+    this.txns?.close();
     await Promise.allSettled([
       this.#tcp.close(),
       this.#quic?.close(),

@@ -245,6 +245,10 @@ export class PartitionManager {
     for (const batch of batches) {
       const h = readBatchHeader(batch);
       if (h.producerId < 0) continue;
+      if (h.isControl) {
+        p.producers.fence(h.producerId, h.producerEpoch);
+        continue;
+      }
       p.producers.record({
         producerId: h.producerId,
         producerEpoch: h.producerEpoch,
@@ -492,6 +496,7 @@ export class PartitionManager {
     partition: number,
     records: Uint8Array,
     acks = -1,
+    options: { readonly marker?: boolean } = {},
   ): Promise<ProduceResult> {
     const p = this.#hosted(topic, partition);
     const leader = p.leader;
@@ -509,7 +514,21 @@ export class PartitionManager {
     // min.insync.replicas is checked before anything is appended (NOT_ENOUGH_REPLICAS).
     if (acks !== 0) leader.checkProduce(level);
     const header = validateBatch(records, { maxBytes: p.config["max.message.bytes"] });
-    const staged = await this.#o.transform?.(topic, partition, p.config, records) ?? null;
+    // Only the transaction coordinator writes control batches (markers); a client's is refused.
+    if (header.isControl !== (options.marker === true)) {
+      throw new KafkaProtocolError(
+        "INVALID_RECORD",
+        `Cannot append to ${p.key} as ${
+          header.isControl
+            ? "control batches are written by the broker only"
+            : "a marker must be a control batch"
+        }`,
+      );
+    }
+    // Markers are the broker's own and never pass through a topic's ETL chain.
+    const staged = options.marker === true
+      ? null
+      : await this.#o.transform?.(topic, partition, p.config, records) ?? null;
     // A chain may run for up to etl.execution_timeout_ms: leadership may have moved meanwhile.
     if (staged !== null && (this.#partitions.get(p.key) !== p || p.leader !== leader)) {
       throw new KafkaProtocolError(
@@ -536,7 +555,9 @@ export class PartitionManager {
       baseSequence: header.baseSequence,
       lastOffsetDelta: header.lastOffsetDelta,
     };
-    const check = p.producers.check(seq);
+    const check = header.isControl
+      ? p.producers.fence(seq.producerId, seq.producerEpoch)
+      : p.producers.check(seq);
     if (check.kind !== "append") {
       this.#o.cache.cancelReservation(batch.length);
       if (check.kind === "error") throw new KafkaProtocolError(check.code, check.message);
@@ -553,7 +574,7 @@ export class PartitionManager {
     }
     const assigned = p.log.assign(batch);
     this.#rollbacks.issued(p);
-    p.producers.record(seq, assigned.baseOffset);
+    if (!header.isControl) p.producers.record(seq, assigned.baseOffset);
     this.#o.cache.appendReserved(p.key, batch);
     // A synchronous throw must settle too, or the partition's count of appends in flight leaks.
     const appended = (() => {
@@ -620,7 +641,8 @@ export class PartitionManager {
 
   /**
    * Reads whole batches from `offset`, at most `maxBytes` (but at least one batch), below the
-   * high watermark: from the log cache, or from object storage for older offsets.
+   * high watermark (or below `stableOffset`, a read_committed consumer's last stable offset):
+   * from the log cache, or from object storage for older offsets.
    *
    * @throws {KafkaProtocolError} UNKNOWN_TOPIC_OR_PARTITION, OFFSET_OUT_OF_RANGE
    */
@@ -629,6 +651,7 @@ export class PartitionManager {
     partition: number,
     offset: number,
     maxBytes: number,
+    stableOffset: (highWatermark: number) => number = (hw) => hw,
   ): Promise<FetchRead> {
     const p = this.#hosted(topic, partition);
     if (p.role !== "leader") {
@@ -645,11 +668,12 @@ export class PartitionManager {
     }
     const hw = p.log.highWatermark;
     const empty = { batches: [], sizeBytes: 0, highWatermark: hw, logStartOffset: start };
-    if (offset >= hw) return empty;
+    const end = Math.min(hw, stableOffset(hw));
+    if (offset >= end) return empty;
     let hit = this.#o.cache.read(p.key, offset, maxBytes) ??
       await this.#o.tiering?.reader.read(p.key, offset, maxBytes) ?? null;
     // Key compaction emptied the stored tail from `offset` on: the log goes on in the cache.
-    if (hit !== null && hit.batches.length === 0 && hit.nextOffset < hw) {
+    if (hit !== null && hit.batches.length === 0 && hit.nextOffset < end) {
       hit = this.#o.cache.read(p.key, hit.nextOffset, maxBytes);
     }
     if (hit === null) {
@@ -661,7 +685,7 @@ export class PartitionManager {
     const batches: Uint8Array[] = [];
     let sizeBytes = 0;
     for (const b of hit.batches) {
-      if (readBatchHeader(b).baseOffset >= hw) break;
+      if (readBatchHeader(b).baseOffset >= end) break;
       batches.push(b);
       sizeBytes += b.length;
     }
@@ -822,7 +846,10 @@ export class PartitionManager {
         }),
       );
       own.push(batch);
-      if (h.producerId >= 0) {
+      // A transaction marker carries no sequence: it only moves the producer's epoch, as on
+      // the leader, so a follower that takes over does not see the next batch as out of order.
+      if (h.producerId >= 0 && h.isControl) p.producers.fence(h.producerId, h.producerEpoch);
+      else if (h.producerId >= 0) {
         p.producers.record({
           producerId: h.producerId,
           producerEpoch: h.producerEpoch,

@@ -75,6 +75,11 @@ export const BROKER_SCHEMA = {
       true,
     ),
     num_partitions: _int(1, 1, 10000, "Partitions of auto-created topics", true),
+    transactions_enabled: _bool(
+      true,
+      "Serve Kafka transactions (KIP-98); when false, transactional producers get TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+      true,
+    ),
     advertised_host: _str(
       "",
       "Host clients should connect to (empty: the listen host, or 127.0.0.1)",

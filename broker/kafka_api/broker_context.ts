@@ -13,6 +13,7 @@ import type { Logger } from "../../ops/logger.ts";
 import type { ConnectionContext } from "../net/frame_handler.ts";
 import type { RequestHeader } from "../../protocol/kafka/header.ts";
 import type { GroupService } from "../group/group_service.ts";
+import type { TxnService } from "../txn/txn_service.ts";
 
 /** Broker-wide services handlers use. */
 export interface BrokerContext {
@@ -34,6 +35,8 @@ export interface BrokerContext {
   readonly stopping: () => boolean;
   /** The consumer-group coordinator; group APIs answer COORDINATOR_NOT_AVAILABLE without it. */
   readonly groups?: GroupService;
+  /** The transaction coordinator; absent when transactions are off. */
+  readonly txns?: TxnService;
 }
 
 /** One request's context: the broker's services plus its header and connection. */

@@ -5,6 +5,10 @@
  * `partitionMaxBytes` each partition, except that the first batch is always returned whole, as
  * Kafka does, so a batch larger than the limits cannot stall a consumer.
  *
+ * With `isolation_level=1` (read_committed) a consumer reads below the last stable offset (the
+ * first offset of the oldest open transaction) and gets the aborted transactions in its range,
+ * so the client drops their records; the transaction service keeps both.
+ *
  * Fetch sessions (KIP-227) are not kept: every response has session id 0, which clients treat
  * as "send full fetch requests". Versions 4+ carry RecordBatch v2; 13+ name topics by id only
  * and are not served yet.
@@ -69,7 +73,13 @@ async function _read(
 ): Promise<{ batches: Uint8Array[]; sizeBytes: number } | null> {
   const offset = Number(p.fetchOffset);
   const replicaId = req.replicaId >= 0 ? req.replicaId : req.replicaState.replicaId;
-  if (replicaId < 0) return await broker.partitions.read(topic, p.partition, offset, limit);
+  if (replicaId < 0) {
+    const txns = req.isolationLevel === 1 ? broker.txns : undefined;
+    const stable = txns === undefined
+      ? undefined
+      : (hw: number) => txns.lastStableOffset(topic, p.partition, hw);
+    return await broker.partitions.read(topic, p.partition, offset, limit, stable);
+  }
   const r = await broker.partitions.readForReplica(topic, p.partition, replicaId, {
     fetchOffset: offset,
     currentLeaderEpoch: p.currentLeaderEpoch,
@@ -86,6 +96,26 @@ async function _read(
     return null;
   }
   return r;
+}
+
+/** The last stable offset, and for read_committed the aborted transactions in range. */
+function _transactionFields(
+  broker: BrokerContext,
+  req: FetchRequest,
+  topic: string,
+  p: FetchRequest["topics"][number]["partitions"][number],
+  highWatermark: number,
+  data: FetchResponsePartitionData,
+): void {
+  const txns = broker.txns;
+  const lso = txns?.lastStableOffset(topic, p.partition, highWatermark) ?? highWatermark;
+  data.lastStableOffset = BigInt(lso);
+  data.abortedTransactions = req.isolationLevel === 1 && txns !== undefined
+    ? txns.abortedIn(topic, p.partition, Number(p.fetchOffset), lso).map((a) => ({
+      producerId: BigInt(a.producerId),
+      firstOffset: BigInt(a.firstOffset),
+    }))
+    : [];
 }
 
 /** Reads every requested partition once; returns the response and the bytes it carries. */
@@ -113,9 +143,8 @@ async function _readOnce(
           );
         }
         data.highWatermark = BigInt(log.highWatermark);
-        data.lastStableOffset = data.highWatermark;
         data.logStartOffset = BigInt(log.logStartOffset);
-        data.abortedTransactions = [];
+        _transactionFields(broker, req, t.topic, p, log.highWatermark, data);
         data.records = new Uint8Array(0);
         if (read !== null && read.batches.length > 0) {
           data.records = _concat(read.batches, read.sizeBytes);

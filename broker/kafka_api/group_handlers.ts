@@ -45,8 +45,9 @@ import type { RequestContext } from "./broker_context.ts";
 import type { GroupService } from "../group/group_service.ts";
 import type { JoinResult, SyncResult } from "../group/group_types.ts";
 
-/** FindCoordinator's key type for consumer groups (1 is transactions, which RustMQ lacks). */
+/** FindCoordinator's key types: consumer groups and transactional ids. */
 const _KEY_TYPE_GROUP = 0;
+const _KEY_TYPE_TXN = 1;
 
 /**
  * The group service of the broker when it coordinates `groupId`, else the error code to answer
@@ -71,8 +72,27 @@ async function _locate(
     host: "",
     port: -1,
     errorCode: ErrorCode.NONE,
-    errorMessage: null,
+    errorMessage: null as string | null,
   };
+  if (keyType === _KEY_TYPE_TXN) {
+    const txns = ctx.broker.txns;
+    // Transactions switched off: a non-retriable answer, so clients fail at once instead of
+    // retrying until their timeout (COORDINATOR_NOT_AVAILABLE would be retried).
+    const refused = txns === undefined
+      ? "transactions are disabled on this broker (broker.transactions_enabled)"
+      : txns.unavailableReason();
+    if (txns === undefined || refused !== null) {
+      return {
+        ...out,
+        errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+        errorMessage: refused,
+      };
+    }
+    if (key === "") return { ...out, errorCode: ErrorCode.INVALID_REQUEST };
+    const found = await txns.locate(key);
+    if (typeof found === "number") return { ...out, errorCode: found };
+    return { ...out, ...found };
+  }
   const svc = ctx.broker.groups;
   if (keyType !== _KEY_TYPE_GROUP || svc === undefined) {
     return { ...out, errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE };
@@ -100,7 +120,7 @@ async function _findCoordinator(
   res.nodeId = c.nodeId;
   res.host = c.host;
   res.port = c.port;
-  if (v >= 1) res.errorMessage = null;
+  if (v >= 1) res.errorMessage = c.errorMessage;
   return res;
 }
 

@@ -1,7 +1,8 @@
 /**
  * InitProducerId (API key 22) for idempotent producers: a new producer id with epoch 0, or, when
  * a producer asks to bump the epoch of its id after an error (KIP-360, v3+), the same id with
- * the next epoch. Transactions are not supported: a transactional id is refused.
+ * the next epoch. With a transactional id, the transaction coordinator answers: the id's
+ * producer id with a bumped epoch, which fences older instances (see `broker/txn/`).
  *
  * @module
  */
@@ -18,6 +19,7 @@ import {
 import { kafkaErrorCode } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
 import type { RequestContext } from "./broker_context.ts";
+import { txnServiceFor } from "./txn_handlers.ts";
 
 const EPOCH_MAX = 32767;
 
@@ -27,11 +29,24 @@ async function _handle(
 ): Promise<InitProducerIdResponse> {
   const res = createInitProducerIdResponse();
   if (req.transactionalId !== null) {
-    res.errorCode = ErrorCode.UNSUPPORTED_VERSION;
-    ctx.broker.logger.warn("refused a transactional producer: transactions are not supported", {
-      transactionalId: req.transactionalId,
-      client: ctx.header.clientId,
-    });
+    // Transactions off, or not servable in this cluster: non-retriable, so the client fails at
+    // once rather than spinning (FindCoordinator carries the reason as its message).
+    const txns = ctx.broker.txns;
+    if (txns === undefined || txns.unavailableReason() !== null) {
+      res.errorCode = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+      return res;
+    }
+    const svc = txnServiceFor(ctx, req.transactionalId);
+    if (typeof svc === "number") {
+      res.errorCode = svc;
+      return res;
+    }
+    const out = await svc.initProducerId(req.transactionalId, req.transactionTimeoutMs);
+    res.errorCode = out.errorCode;
+    if ("producerId" in out) {
+      res.producerId = BigInt(out.producerId);
+      res.producerEpoch = out.producerEpoch;
+    }
     return res;
   }
   if (req.producerId >= 0n && req.producerEpoch >= 0 && req.producerEpoch < EPOCH_MAX) {

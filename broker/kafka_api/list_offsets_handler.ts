@@ -85,6 +85,13 @@ async function _handle(req: ListOffsetsRequest, ctx: RequestContext): Promise<Li
           const r = await _lookup(broker, p, part.timestamp);
           out.offset = BigInt(r.offset);
           out.timestamp = BigInt(r.timestamp);
+          // read_committed (isolation level 1): the latest offset is the last stable offset,
+          // and a timestamp lookup may not answer an offset at or above it (as Kafka does).
+          if (req.isolationLevel === 1 && broker.txns && part.timestamp !== EARLIEST) {
+            const lso = broker.txns.lastStableOffset(t.name, p.partition, p.log.highWatermark);
+            if (part.timestamp === LATEST) out.offset = BigInt(lso);
+            else if (r.offset >= lso) [out.offset, out.timestamp] = [-1n, -1n];
+          }
           // The field exists from v4; older versions must leave it at its default.
           if (ctx.header.apiVersion >= 4) out.leaderEpoch = p.log.leaderEpoch;
         } catch (err) {

@@ -120,6 +120,7 @@ function _fetchGroup(
   groupId: string,
   topics: readonly _TopicsWanted[] | null,
   v: number,
+  requireStable = false,
 ): _GroupOffsets {
   const svc = groupServiceFor(ctx, groupId);
   if (typeof svc === "number") {
@@ -136,6 +137,12 @@ function _fetchGroup(
     let list = byTopic.get(o.topic);
     if (list === undefined) byTopic.set(o.topic, list = []);
     const epoch = v >= 5 ? o.leaderEpoch : -1;
+    // KIP-447: a consumer that asks for stable offsets waits (UNSTABLE_OFFSET_COMMIT is
+    // retriable) while a transaction holds an offset for the partition that may yet commit.
+    if (requireStable && ctx.broker.txns?.hasPendingOffset(groupId, o.topic, o.partition)) {
+      list.push(_fetched(o.partition, -1n, -1, "", ErrorCode.UNSTABLE_OFFSET_COMMIT));
+      continue;
+    }
     list.push(_fetched(o.partition, o.offset, epoch, o.metadata, ErrorCode.NONE));
   }
   const names = topics?.map((t) => t.name) ?? [...byTopic.keys()];
@@ -161,12 +168,18 @@ function _offsetFetch(req: OffsetFetchRequest, ctx: RequestContext): Promise<Off
   if (v >= 8) {
     res.groups = req.groups.map((g) => ({
       groupId: g.groupId,
-      ..._fetchGroup(ctx, g.groupId, g.topics, v),
+      ..._fetchGroup(ctx, g.groupId, g.topics, v, req.requireStable),
     }));
     return Promise.resolve(res);
   }
   // v0-1 cannot ask for "all topics" (a null list appeared in v2).
-  const got = _fetchGroup(ctx, req.groupId, v >= 2 ? req.topics : req.topics ?? [], v);
+  const got = _fetchGroup(
+    ctx,
+    req.groupId,
+    v >= 2 ? req.topics : req.topics ?? [],
+    v,
+    req.requireStable,
+  );
   res.topics = got.topics;
   if (v >= 2) {
     res.errorCode = got.errorCode;

@@ -29,6 +29,14 @@ import { offsetFetchRoute } from "./offset_handlers.ts";
 import { listGroupsRoute } from "./group_admin_handlers.ts";
 import { describeGroupsRoute } from "./group_admin_handlers.ts";
 import { deleteGroupsRoute } from "./group_admin_handlers.ts";
+import {
+  addOffsetsToTxnRoute,
+  addPartitionsToTxnRoute,
+  describeTransactionsRoute,
+  endTxnRoute,
+  listTransactionsRoute,
+  txnOffsetCommitRoute,
+} from "./txn_handlers.ts";
 
 /** Every route a broker serves. */
 export const BROKER_ROUTES: readonly AnyRoute[] = [
@@ -54,4 +62,10 @@ export const BROKER_ROUTES: readonly AnyRoute[] = [
   anyRoute(listGroupsRoute),
   anyRoute(describeGroupsRoute),
   anyRoute(deleteGroupsRoute),
+  anyRoute(addPartitionsToTxnRoute),
+  anyRoute(addOffsetsToTxnRoute),
+  anyRoute(endTxnRoute),
+  anyRoute(txnOffsetCommitRoute),
+  anyRoute(describeTransactionsRoute),
+  anyRoute(listTransactionsRoute),
 ];

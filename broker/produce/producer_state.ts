@@ -139,6 +139,29 @@ export class ProducerStateTable {
   }
 
   /**
+   * Applies a transaction marker (a control batch the coordinator writes with the producer's
+   * current epoch): an older epoch than the partition has seen is refused; a newer one fences
+   * the producer's older epoch from then on. The marker carries no sequence, so the producer's
+   * sequence bookkeeping is untouched at the same epoch and starts afresh at a newer one.
+   */
+  fence(producerId: number, producerEpoch: number): SequenceCheck {
+    const entry = this.#producers.get(producerId);
+    if (entry !== undefined && producerEpoch < entry.epoch) {
+      return {
+        kind: "error",
+        code: "INVALID_PRODUCER_EPOCH",
+        message: `Cannot write a transaction marker for producer ${producerId} as epoch ` +
+          `${producerEpoch} is older than the current epoch ${entry.epoch}`,
+      };
+    }
+    if (entry === undefined || producerEpoch > entry.epoch) {
+      this.#producers.delete(producerId);
+      this.#producers.set(producerId, { epoch: producerEpoch, batches: [] });
+    }
+    return { kind: "append" };
+  }
+
+  /**
    * Forgets the batches at `offset` and above (their append failed and the log was cut back to
    * `offset`), so a producer's retry of one is appended again, not answered as a duplicate.
    */

@@ -69,3 +69,17 @@ Deno.test("ProducerStateTable treats a batch stored with a rebased first sequenc
   assert.deepEqual(t.check(retry), { kind: "duplicate", baseOffset: 0 });
   assert.equal(t.check({ ...retry, baseSequence: 3, lastOffsetDelta: 0 }).kind, "append");
 });
+
+Deno.test("ProducerStateTable.fence: a marker keeps the sequence, bumps the epoch, refuses an older one", () => {
+  const t = new ProducerStateTable();
+  const b = { producerId: 7, producerEpoch: 0, baseSequence: 0, lastOffsetDelta: 4 };
+  t.record(b, 100);
+  // A COMMIT marker at the same epoch: the producer's next batch continues its sequence.
+  assert.equal(t.fence(7, 0).kind, "append");
+  assert.equal(t.check({ ...b, baseSequence: 5 }).kind, "append");
+  // An ABORT marker with a bumped epoch fences the old epoch; the new one starts at any sequence.
+  assert.equal(t.fence(7, 1).kind, "append");
+  assert.equal(t.check({ ...b, baseSequence: 5 }).kind, "error");
+  assert.equal(t.check({ ...b, producerEpoch: 1, baseSequence: 0 }).kind, "append");
+  assert.equal(t.fence(7, 0).kind, "error");
+});

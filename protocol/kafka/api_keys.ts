@@ -325,7 +325,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 5,
     flexibleMinVersion: 3,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 25,
@@ -333,7 +333,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 4,
     flexibleMinVersion: 3,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 26,
@@ -341,7 +341,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 5,
     flexibleMinVersion: 3,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 27,
@@ -357,7 +357,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 4,
     flexibleMinVersion: 3,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 29,
@@ -653,7 +653,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 0,
     flexibleMinVersion: 0,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 66,
@@ -661,7 +661,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 1,
     flexibleMinVersion: 0,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 67,

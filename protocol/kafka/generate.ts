@@ -45,6 +45,12 @@ export const GENERATED_APIS: readonly string[] = [
   "AlterConfigs",
   "IncrementalAlterConfigs",
   "DeleteRecords",
+  "AddPartitionsToTxn",
+  "AddOffsetsToTxn",
+  "EndTxn",
+  "TxnOffsetCommit",
+  "DescribeTransactions",
+  "ListTransactions",
 ];
 
 const MAX_VERSION = 0x7fff;
