@@ -78,7 +78,7 @@ export interface FaultCounts {
  * import { FaultyObjectStore } from "./faulty_object_store.ts";
  * import { MemoryObjectStore } from "./memory_object_store.ts";
  * import { systemClock } from "../../ops/clock.ts";
-import { SeededRandom } from "../../ops/random.ts";
+ * import { SeededRandom } from "../../ops/random.ts";
  * const store = new FaultyObjectStore(new MemoryObjectStore(), {
  *   random: new SeededRandom(7),
  *   clock: systemClock,

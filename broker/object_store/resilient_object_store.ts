@@ -95,7 +95,7 @@ export interface ResilientObjectStoreStats {
  * import { ResilientObjectStore } from "./resilient_object_store.ts";
  * import { MemoryObjectStore } from "./memory_object_store.ts";
  * import { systemClock } from "../../ops/clock.ts";
-import { SeededRandom } from "../../ops/random.ts";
+ * import { SeededRandom } from "../../ops/random.ts";
  * const store = new ResilientObjectStore(new MemoryObjectStore(), {
  *   clock: systemClock,
  *   random: new SeededRandom(1),
