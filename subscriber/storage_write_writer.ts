@@ -52,6 +52,8 @@ export class DefaultStreamWriter implements RowWriter {
   readonly #tables: RowWriter;
   readonly #client: managedwriter.WriterClient;
   #writer: managedwriter.JSONWriter | null = null;
+  /** Top-level column names of the table, learned with the schema. */
+  #columns: ReadonlySet<string> = new Set();
 
   /** `tables` makes sure the table exists (the REST API: tables.get and tables.insert). */
   constructor(cfg: SubscriberConfig, tables: RowWriter) {
@@ -66,6 +68,16 @@ export class DefaultStreamWriter implements RowWriter {
 
   async insert(rows: readonly KeyedRow[]): Promise<InsertOutcome> {
     const writer = this.#writer ?? await this.#open();
+    // The protobuf encoding would drop a field the table lacks without a word; refuse the row
+    // instead, as insertAll does without ignore_unknown_values.
+    const unknown = new Map<number, string>();
+    rows.forEach((r, i) => {
+      const extra = Object.keys(r.json).filter((k) => !this.#columns.has(k));
+      if (extra.length > 0) unknown.set(i, `no such field: ${extra.join(", ")}`);
+    });
+    if (unknown.size > 0) {
+      return { rejected: unknown, stopped: rows.map((_, i) => i).filter((i) => !unknown.has(i)) };
+    }
     let res;
     try {
       res = await writer.appendRows(rows.map((r) => r.json as _JsonRow)).getResult();
@@ -107,6 +119,7 @@ export class DefaultStreamWriter implements RowWriter {
         view: 2,
       });
       const protoDescriptor = adapt.convertStorageSchemaToProto2Descriptor(ws.tableSchema!, "root");
+      this.#columns = new Set((ws.tableSchema!.fields ?? []).map((f) => f.name!));
       const connection = await this.#client.createStreamConnection({ streamId: ws.name! });
       this.#writer = new managedwriter.JSONWriter({ connection, protoDescriptor } as _Json);
       return this.#writer;

@@ -39,7 +39,7 @@ async function _fakes() {
     writer,
     async [Symbol.asyncDispose]() {
       writer.close();
-      grpc.stop();
+      await grpc.stop();
       await rest.stop();
     },
   };
@@ -78,4 +78,20 @@ Deno.test("DefaultStreamWriter: a table the Storage Write API does not know is a
   assert.ok(err instanceof InsertError, String(err));
   assert.equal(err.retriable, false);
   assert.equal(err.status, 5); // NOT_FOUND
+});
+
+Deno.test("DefaultStreamWriter refuses a row with a field the table lacks instead of dropping it", async () => {
+  await using f = await _fakes();
+  await f.writer.ensureTable(() => [{ name: "n", type: "INTEGER" }]);
+  const out = await f.writer.insert([
+    { insertId: "x/0/0", json: { n: 0 } },
+    { insertId: "x/0/1", json: { n: 1, bogus: true } },
+  ]);
+  assert.deepEqual(out, { rejected: new Map([[1, "no such field: bogus"]]), stopped: [0] });
+  assert.deepEqual(f.grpc.visibleRows(_TABLE), [], "nothing of the request was appended");
+  assert.deepEqual(await f.writer.insert([{ insertId: "x/0/0", json: { n: 0 } }]), {
+    rejected: new Map(),
+    stopped: [],
+  });
+  assert.deepEqual(f.grpc.visibleRows(_TABLE), [{ n: "0" }]);
 });

@@ -114,6 +114,8 @@ Deno.test({
       };
       const stored = () =>
         grpc.visibleRows(TABLE);
+      // Appends are held 20 ms each, so the kill lands with the table partly written.
+      grpc.setAppendDelay(20);
       const first = _startSubscriber(env);
       await _until("some rows", () =>
         stored().length >= RECORDS / 4).catch((e) => {
@@ -124,6 +126,7 @@ Deno.test({
       const beforeRestart = stored().length;
       assert.ok(beforeRestart < RECORDS, "the kill came before the end");
 
+      grpc.setAppendDelay(0);
       const second = _startSubscriber(env);
       await _until("every row", () =>
         new Set(stored().map((r) => r.i)).size >= RECORDS, 25_000)
@@ -147,7 +150,7 @@ Deno.test({
       assert.deepEqual(bq.rows("proj.ds.events"), [], "insertAll was not used");
       console.log(`rows ${rows.length} for ${RECORDS} records, ${beforeRestart} before the kill`);
     } finally {
-      grpc.stop();
+      await grpc.stop();
       await bq.stop();
     }
   },

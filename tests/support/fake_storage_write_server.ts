@@ -46,7 +46,13 @@ export interface FakeStorageWriteServer {
   readonly streams: ReadonlyMap<string, FakeWriteStream>;
   /** Rows visible in a table (`projects/P/datasets/D/tables/T`): committed and default streams. */
   visibleRows(table: string): Record<string, unknown>[];
-  stop(): void;
+  /** Holds every append this long before it is stored and answered (0: none). */
+  setAppendDelay(ms: number): void;
+  /**
+   * Stops gracefully (open sessions are let go, not torn down): `forceShutdown` with a client
+   * session still open has aborted Deno inside nghttp2 (`find_stream_on_goaway_func`).
+   */
+  stop(): Promise<void>;
 }
 
 type _Obj = Record<string, unknown>;
@@ -78,6 +84,7 @@ export async function startFakeStorageWriteServer(
 ): Promise<FakeStorageWriteServer> {
   const streams = new Map<string, FakeWriteStream>();
   let seq = 0;
+  const delay = { ms: 0 };
   const server = new grpc.Server();
   const c = (t: unknown) => t as _Codec;
   const definition = {
@@ -167,7 +174,7 @@ export async function startFakeStorageWriteServer(
       cb(null, { commitTime: { seconds: Math.floor(Date.now() / 1000) } });
     },
     AppendRows(call: grpc.ServerDuplexStream<_Obj, _Obj>) {
-      _serveAppends(call, stream);
+      _serveAppends(call, stream, delay);
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
@@ -183,7 +190,13 @@ export async function startFakeStorageWriteServer(
     streams,
     visibleRows: (table) =>
       [...streams.values()].filter((s) => s.table === table && s.committed).flatMap((s) => s.rows),
-    stop: () => server.forceShutdown(),
+    setAppendDelay: (ms) => {
+      delay.ms = ms;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.tryShutdown(() => resolve());
+      }),
   };
 }
 
@@ -191,10 +204,18 @@ export async function startFakeStorageWriteServer(
 function _serveAppends(
   call: grpc.ServerDuplexStream<_Obj, _Obj>,
   stream: (name: string) => FakeWriteStream | null,
+  delay: { ms: number },
 ): void {
   let name = "";
   let type: protobuf.Type | null = null;
+  // Requests of one connection are answered in order, as the service does.
+  let queue: Promise<unknown> = Promise.resolve();
   call.on("data", (req: _Obj) => {
+    const ms = delay.ms;
+    queue = queue.then(() => ms > 0 ? new Promise((r) => setTimeout(r, ms)) : undefined)
+      .then(() => handle(req));
+  });
+  const handle = (req: _Obj) => {
     if (typeof req.writeStream === "string" && req.writeStream !== "") name = req.writeStream;
     const data = req.protoRows as
       | { writerSchema?: { protoDescriptor?: unknown }; rows?: { serializedRows?: Uint8Array[] } }
@@ -224,6 +245,6 @@ function _serveAppends(
       s.rows.push(t.toObject(t.decode(b), { longs: String }) as Record<string, unknown>);
     }
     call.write({ appendResult: { offset: { value: offset } }, writeStream: name });
-  });
-  call.on("end", () => call.end());
+  };
+  call.on("end", () => queue.then(() => call.end()));
 }

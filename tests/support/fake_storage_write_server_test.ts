@@ -36,15 +36,15 @@ async function setup() {
     fake,
     client,
     open,
-    [Symbol.dispose]() {
+    async [Symbol.asyncDispose]() {
       client.close();
-      fake.stop();
+      await fake.stop();
     },
   };
 }
 
 Deno.test("FakeStorageWrite: a committed stream enforces offsets and finalize fences it", async () => {
-  using s = await setup();
+  await using s = await setup();
   const { name, writer } = await s.open(managedwriter.CommittedStream);
   const first = await writer.appendRows([{ id: 1, name: "a" }, { id: 2, name: "b" }], 0)
     .getResult();
@@ -71,7 +71,7 @@ Deno.test("FakeStorageWrite: a committed stream enforces offsets and finalize fe
 });
 
 Deno.test("FakeStorageWrite: default-stream rows are visible; pending ones only after a commit", async () => {
-  using s = await setup();
+  await using s = await setup();
   const def = await s.open(managedwriter.DefaultStream);
   assert.equal((await def.writer.appendRows([{ id: 7 }]).getResult()).error ?? null, null);
   const pending = await s.open(managedwriter.PendingStream);
@@ -89,7 +89,7 @@ Deno.test("FakeStorageWrite: default-stream rows are visible; pending ones only 
 });
 
 Deno.test("FakeStorageWrite: an unknown table is NOT_FOUND through the client", async () => {
-  using s = await setup();
+  await using s = await setup();
   await assert.rejects(
     s.client.createWriteStream({
       streamType: managedwriter.CommittedStream,
