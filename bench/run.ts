@@ -21,6 +21,11 @@ const BENCHES: readonly { name: string; cmd: string[] }[] = [
     cmd: ["bash", "bench/ingest.sh"],
   },
   {
+    // Rows/s of 1 KiB JSON through the BigQuery sink into the fake insertAll server.
+    name: "subscriber",
+    cmd: [Deno.execPath(), "run", "--allow-all", "bench/subscriber_bench.ts"],
+  },
+  {
     name: "etl",
     cmd: [Deno.execPath(), "run", "--allow-all", "bench/etl_bench.ts"],
   },

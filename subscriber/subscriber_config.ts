@@ -31,6 +31,12 @@ export interface SubscriberConfig {
   readonly authMethod: AuthMethod;
   readonly credentialsFile: string;
   readonly apiEndpoint: string;
+  /** `streaming_inserts` (insertAll) or `storage_write` (the Storage Write API). */
+  readonly writeMethod: "streaming_inserts" | "storage_write";
+  /** The Storage Write API stream: only `default` is built (at least once). */
+  readonly storageStreamType: "default";
+  /** `host:port` of a Storage Write API emulator or test server, or "" for Google's. */
+  readonly storageEndpoint: string;
   readonly skipInvalidRows: boolean;
   readonly ignoreUnknownValues: boolean;
   readonly maxRowsPerBatch: number;
@@ -81,6 +87,7 @@ const _FILE_KEYS: Record<string, readonly string[]> = {
   ],
   "write_method": ["streaming_inserts", "storage_write"],
   "write_method.streaming_inserts": ["skip_invalid_rows", "ignore_unknown_values"],
+  "write_method.storage_write": ["stream_type"],
   "subscription": ["topic", "broker_endpoints", "group_id"],
   "schema": ["mapping", "column_mappings", "default_values"],
 };
@@ -153,6 +160,9 @@ function _build(r: _Reader, env: Readonly<Record<string, string>>): SubscriberCo
     authMethod: r.oneOf(null, "AUTH_METHOD", _AUTH, "application_default"),
     credentialsFile: env.GOOGLE_APPLICATION_CREDENTIALS ?? "",
     apiEndpoint: r.str(null, "BIGQUERY_API_ENDPOINT", ""),
+    writeMethod: _hasTable(r.file, "storage_write") ? "storage_write" : "streaming_inserts",
+    storageStreamType: _streamType(r),
+    storageEndpoint: r.str(null, "BIGQUERY_STORAGE_ENDPOINT", ""),
     skipInvalidRows: r.bool("write_method.streaming_inserts.skip_invalid_rows", null, false),
     ignoreUnknownValues: r.bool(
       "write_method.streaming_inserts.ignore_unknown_values",
@@ -239,15 +249,35 @@ function _crossChecks(cfg: SubscriberConfig, file: string, raw: _Raw): ConfigPro
   if (cfg.schemaMapping !== "custom" && Object.keys(cfg.columnMappings).length > 0) {
     add("schema.column_mappings", cfg.columnMappings, "is used only when schema.mapping is custom");
   }
-  const wm = raw.write_method as _Raw | undefined;
-  if (wm !== undefined && typeof wm === "object" && "storage_write" in wm) {
-    add(
-      "write_method.storage_write",
-      wm.storage_write,
-      "is not supported yet: use [write_method.streaming_inserts] (insertId deduplication)",
-    );
+  if (_hasTable(raw, "storage_write") && _hasTable(raw, "streaming_inserts")) {
+    add("write_method", raw.write_method, "may hold streaming_inserts or storage_write, not both");
+  }
+  if (
+    cfg.storageEndpoint !== "" &&
+    !/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(cfg.storageEndpoint)
+  ) {
+    add("BIGQUERY_STORAGE_ENDPOINT", cfg.storageEndpoint, "must be host:port");
+  }
+  if (
+    cfg.authMethod === "none" && cfg.writeMethod === "storage_write" && cfg.storageEndpoint === ""
+  ) {
+    add("AUTH_METHOD", "none", "with storage_write is allowed only with BIGQUERY_STORAGE_ENDPOINT");
   }
   return out;
+}
+
+function _streamType(r: _Reader): "default" {
+  const key = "write_method.storage_write.stream_type";
+  if (r.raw(key, null)?.v === "committed") {
+    r.bad(key, "committed", "is not built yet (exactly once through stream offsets): use default");
+    return "default";
+  }
+  return r.oneOf(key, null, ["default"] as const, "default");
+}
+
+function _hasTable(raw: _Raw, method: string): boolean {
+  const wm = raw.write_method as _Raw | undefined;
+  return wm !== null && typeof wm === "object" && method in wm;
 }
 
 function _checkKeys(t: _Raw, prefix: string, file: string, problems: ConfigProblem[]): void {
@@ -353,7 +383,7 @@ class _Reader {
 
   oneOf<T extends string>(
     key: string | null,
-    envName: string,
+    envName: string | null,
     allowed: readonly T[],
     def: T,
   ): T {

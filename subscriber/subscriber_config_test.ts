@@ -126,9 +126,22 @@ Deno.test("subscriber config: cross-key rules", () => {
     ["schema.column_mappings: needs at least one column when schema.mapping is custom"],
   );
   assert.deepEqual(
-    _problems(() => loadSubscriberConfig({ env: _ENV, text: "[write_method.storage_write]\n" }))
-      .map((p) => p.split(":")[0]),
-    ["write_method.storage_write"],
+    _problems(() =>
+      loadSubscriberConfig({
+        env: _ENV,
+        text: '[write_method.storage_write]\nstream_type = "committed"\n',
+      })
+    ).map((p) => p.split(":")[0]),
+    ["write_method.storage_write.stream_type"],
+  );
+  assert.deepEqual(
+    _problems(() =>
+      loadSubscriberConfig({
+        env: { ..._ENV, BIGQUERY_STORAGE_ENDPOINT: "127.0.0.1:9060" },
+        text: "[write_method.storage_write]\n[write_method.streaming_inserts]\n",
+      })
+    ).map((p) => p.split(":")[0]),
+    ["write_method"],
   );
   assert.deepEqual(
     _problems(() => loadSubscriberConfig({ env: { ..._ENV, HEALTH_LISTEN: "8080" } })),
@@ -182,4 +195,16 @@ Deno.test("subscriber config: broker addresses, transport and CA certificate are
     ).map((p) => p.split(":")[0]),
     ["RUSTMQ_BROKERS", "RUSTMQ_BROKERS", "RUSTMQ_CA_CERT"],
   );
+});
+
+Deno.test("loadSubscriberConfig selects storage_write with [write_method.storage_write]", () => {
+  const plain = loadSubscriberConfig({ env: _ENV });
+  assert.equal(plain.writeMethod, "streaming_inserts");
+  const cfg = loadSubscriberConfig({
+    env: { ..._ENV, BIGQUERY_STORAGE_ENDPOINT: "127.0.0.1:9060" },
+    text: '[write_method.storage_write]\nstream_type = "default"\n',
+  });
+  assert.equal(cfg.writeMethod, "storage_write");
+  assert.equal(cfg.storageStreamType, "default");
+  assert.equal(cfg.storageEndpoint, "127.0.0.1:9060");
 });

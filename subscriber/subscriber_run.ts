@@ -13,6 +13,7 @@ import { createLogger, type Logger } from "../ops/logger.ts";
 import { BigQuerySink } from "./bigquery_sink.ts";
 import { StreamingInsertWriter } from "./bigquery_writer.ts";
 import { createDeadLetter } from "./dead_letter.ts";
+import { DefaultStreamWriter } from "./storage_write_writer.ts";
 import type { SubscriberConfig } from "./subscriber_config.ts";
 import { createSubscriberApp } from "./subscriber_http.ts";
 
@@ -63,10 +64,12 @@ export async function runSubscriber(
     },
   });
   consumer.subscribe([cfg.topic]);
+  const rest = new StreamingInsertWriter(cfg);
+  const storage = cfg.writeMethod === "storage_write" ? new DefaultStreamWriter(cfg, rest) : null;
   const sink = new BigQuerySink({
     settings: cfg,
     consumer,
-    writer: new StreamingInsertWriter(cfg),
+    writer: storage ?? rest,
     deadLetter: createDeadLetter({
       action: cfg.deadLetterAction,
       topic: cfg.deadLetterTopic,
@@ -86,6 +89,7 @@ export async function runSubscriber(
   log.info("subscriber started", {
     topic: cfg.topic,
     table: `${cfg.projectId}.${cfg.dataset}.${cfg.table}`,
+    write_method: cfg.writeMethod,
     group: cfg.groupId,
     health_port: (http.addr as Deno.NetAddr).port,
   });
@@ -101,6 +105,7 @@ export async function runSubscriber(
     await consumer.close().catch((e) => log.warn("consumer close failed", { error: String(e) }));
     await producer?.close().catch((e) => log.warn("producer close failed", { error: String(e) }));
     await client.close().catch(() => {});
+    storage?.close();
     await http.shutdown();
     log.info("subscriber stopped", { ...s.counters });
   }
