@@ -45,6 +45,12 @@ export const GENERATED_APIS: readonly string[] = [
   "AlterConfigs",
   "IncrementalAlterConfigs",
   "DeleteRecords",
+  "SaslAuthenticate",
+  "CreateAcls",
+  "DescribeAcls",
+  "DeleteAcls",
+  "DescribeUserScramCredentials",
+  "AlterUserScramCredentials",
 ];
 
 const MAX_VERSION = 0x7fff;
