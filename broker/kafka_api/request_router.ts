@@ -65,11 +65,21 @@ export interface RoutedRequest {
 }
 
 /**
+ * What a middleware may do besides passing (undefined) or rejecting (a string): answer in the
+ * handler's place (`response`), or let the handler see a narrowed `request` and amend its
+ * response with `finish` (authorization answers the topics it refused with their error codes and
+ * hands the rest on).
+ */
+export type MiddlewareOutcome =
+  | { readonly response: unknown }
+  | { readonly request: unknown; readonly finish?: (res: unknown) => unknown };
+
+/**
  * Runs before every handler (ApiVersions included) for authentication, authorization or
  * quotas. Returning a string rejects the request: the router throws
  * {@link RequestRejectedError} with it, which closes only that connection.
  */
-export type RequestMiddleware = (req: RoutedRequest) => string | undefined;
+export type RequestMiddleware = (req: RoutedRequest) => string | undefined | MiddlewareOutcome;
 
 /** A middleware refused a request; the listener logs it and closes the connection. */
 export class RequestRejectedError extends Error {
@@ -120,14 +130,24 @@ export function createRequestRouter(
     const started = performance.now();
     let failed = true;
     try {
-      const req = route.decode(r, header.apiVersion);
+      let req = route.decode(r, header.apiVersion);
+      const finishers: ((res: unknown) => unknown)[] = [];
+      let answer: { response: unknown } | null = null;
       for (const check of middleware) {
         const { apiKey, apiVersion } = header;
-        const refusal = check({ connection, apiKey, apiVersion, request: req });
-        if (refusal !== undefined) throw new RequestRejectedError(refusal);
+        const outcome = check({ connection, apiKey, apiVersion, request: req });
+        if (outcome === undefined) continue;
+        if (typeof outcome === "string") throw new RequestRejectedError(outcome);
+        if ("response" in outcome) {
+          answer = outcome;
+          break;
+        }
+        req = outcome.request;
+        if (outcome.finish) finishers.unshift(outcome.finish);
       }
       const ctx: RequestContext = { broker, header, connection };
-      const res = await route.handle(req, ctx);
+      let res = answer ? answer.response : await route.handle(req as never, ctx);
+      if (res !== null) { for (const finish of finishers) res = finish(res); }
       const out = res === null
         ? null
         : _encode(route, header.apiKey, header.apiVersion, header.correlationId, res);

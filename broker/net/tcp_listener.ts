@@ -384,6 +384,7 @@ class _TcpConnection {
       }
       this.#counters.bytesOut += wire.length;
     }
+    if (this.#ctx.closeAfterResponse) return this.#close();
     this.#lastActivityMs = performance.now();
     this.#releaseSlot();
   }
