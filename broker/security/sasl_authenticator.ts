@@ -219,7 +219,7 @@ export class SaslAuthenticator {
         reason: error.message,
         delayMs,
       });
-      await sleep(this.#options.clock, delayMs);
+      if (delayMs > 0) await sleep(this.#options.clock, delayMs);
       res.errorCode = ErrorCode.SASL_AUTHENTICATION_FAILED;
       res.errorMessage = error.message;
       res.authBytes = new Uint8Array(0);
