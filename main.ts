@@ -15,6 +15,7 @@ import { produceCommand } from "./client/cli/produce_cmd.ts";
 import { consumeCommand } from "./client/cli/consume_cmd.ts";
 import { benchCommand } from "./client/cli/bench_cmd.ts";
 import { subscriberCommand } from "./subscriber/subscriber_cmd.ts";
+import { usersCommand } from "./broker/security/users_cmd.ts";
 
 /** Every subcommand, in the order `--help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -26,6 +27,7 @@ export const COMMANDS: readonly Command[] = [
   consumeCommand,
   benchCommand,
   subscriberCommand,
+  usersCommand,
 ];
 
 /**

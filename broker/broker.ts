@@ -30,6 +30,7 @@ import { listenTcp, type TcpListener } from "./net/tcp_listener.ts";
 import { listenQuic, type QuicListener } from "./net/quic_listener.ts";
 import type { FrameHandler, NetCounters } from "./net/frame_handler.ts";
 import { anyRoute, createRequestRouter } from "./kafka_api/request_router.ts";
+import { startBrokerSecurity } from "./security/broker_security.ts";
 import { StartupGate } from "./kafka_api/startup_gate.ts";
 import { checkWalCapacity } from "./wal_capacity.ts";
 import { WalDiskWatch } from "./wal_disk_watch.ts";
@@ -283,10 +284,13 @@ export class Broker implements AsyncDisposable {
         currentLeaderEpoch: p.leaderEpoch,
       };
     });
-    const routes = [...BROKER_ROUTES, anyRoute(epochRoute)];
+    const security = await startBrokerSecurity(cfg, options.dataDir);
+    const routes = [...BROKER_ROUTES, anyRoute(epochRoute), ...security.routes];
     const gate = new StartupGate(routes);
     const handler = gate.handler;
-    const tcp = listenTcp(handler, {
+    // Client listeners authenticate (SASL) when [security] asks; replication does not yet.
+    const clientHandler = security.wrapClient(handler);
+    const tcp = listenTcp(clientHandler, {
       hostname: kafkaListen.host,
       port: kafkaListen.port,
       maxConnections: cfg.network.max_connections,
@@ -301,7 +305,7 @@ export class Broker implements AsyncDisposable {
         }
         : {}),
     });
-    const quic = options.quicTls ? _startQuic(cfg, handler, options.quicTls, log) : null;
+    const quic = options.quicTls ? _startQuic(cfg, clientHandler, options.quicTls, log) : null;
 
     const replicationListener = options.replicationListener === false
       ? null
@@ -472,7 +476,9 @@ export class Broker implements AsyncDisposable {
     };
     const requestMetrics = new RequestMetrics();
     await failpointPause("broker-before-serving");
-    gate.openWith(createRequestRouter(routes, brokerCtx, requestMetrics.observe));
+    gate.openWith(
+      createRequestRouter(routes, brokerCtx, requestMetrics.observe, security.middleware),
+    );
 
     const ops = options.serveHttp === false
       ? null

@@ -8,6 +8,7 @@
 
 import type { ConfigProblem } from "./config_problem.ts";
 import type { BrokerConfig, ControllerConfig } from "./schema.ts";
+import { securityContradictions } from "./security_rules.ts";
 
 /** Cross-key checks of a broker configuration. */
 export function brokerContradictions(cfg: BrokerConfig, file: string): ConfigProblem[] {
@@ -80,6 +81,7 @@ export function brokerContradictions(cfg: BrokerConfig, file: string): ConfigPro
   for (const key of ["quic_listen", "kafka_listen", "rpc_listen", "http_listen"] as const) {
     if (parseHostPort(net[key]) === null) add(`network.${key}`, net[key], "expected host:port");
   }
+  out.push(...securityContradictions(cfg, file));
   return out;
 }
 

@@ -249,6 +249,59 @@ export const BROKER_SCHEMA = {
     upgrade_velocity: _int(3, 1, 1000, "Brokers upgraded per minute"),
     graceful_shutdown_timeout_ms: _int(30000, 0, INT32_MAX, "Graceful shutdown timeout"),
   },
+  security: {
+    kafka_listener_protocol: _str(
+      "",
+      "Protocol of the Kafka TCP listener: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL " +
+        "(empty: SSL when network.tls_cert_path is set, else PLAINTEXT); QUIC takes the same SASL",
+      ["", "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"],
+      true,
+    ),
+    allow_sasl_plaintext: _bool(
+      false,
+      "Allow SASL_PLAINTEXT, which sends PLAIN passwords and SCRAM exchanges unencrypted",
+      true,
+    ),
+    sasl_enabled_mechanisms: <KeySpec<string[]>> {
+      type: "string[]",
+      default: ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"],
+      doc: "SASL mechanisms offered: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512",
+      added: true,
+    },
+    sasl_max_receive_bytes: _int(
+      512 * KIB,
+      64,
+      100 * MIB,
+      "Largest request accepted before a connection has authenticated",
+      true,
+    ),
+    auth_failure_delay_ms: _int(
+      100,
+      0,
+      60000,
+      "Delay before a failed authentication is answered and closed; doubles per failure from the same IP",
+      true,
+    ),
+    auth_failure_delay_max_ms: _int(
+      5000,
+      0,
+      600000,
+      "Upper bound of the per-IP failed-authentication delay",
+      true,
+    ),
+    authorizer_enabled: _bool(false, "Check every Kafka request against the ACLs", true),
+    super_users: <KeySpec<string[]>> {
+      type: "string[]",
+      default: [],
+      doc: "Principals (User:<name>) allowed everything, ACLs or not",
+      added: true,
+    },
+    allow_everyone_if_no_acl_found: _bool(
+      false,
+      "Allow a request on a resource that no ACL names (with authorizer_enabled)",
+      true,
+    ),
+  },
   "operations.kubernetes": {
     use_stateful_sets: _bool(true, "Use StatefulSets for deployment"),
     pvc_storage_class: _str("fast-ssd", "Storage class for persistent volumes"),

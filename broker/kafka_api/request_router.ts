@@ -43,8 +43,18 @@ export interface ApiRoute<Req = unknown, Res = unknown> {
 export interface DecodedRequest {
   /** The decoded body, for middleware to inspect. */
   readonly request: unknown;
-  /** Runs the handler; resolves to the response's body writer, or null when none is owed. */
-  handle(ctx: RequestContext): Promise<((w: Writer) => void) | null>;
+  /**
+   * Runs the handler on `request` (the decoded body, or a middleware's narrowed copy of it),
+   * passes its response through `finish`, and resolves to the body's writer, or null when no
+   * response is owed.
+   */
+  handle(
+    ctx: RequestContext,
+    request: unknown,
+    finish: (res: unknown) => unknown,
+  ): Promise<((w: Writer) => void) | null>;
+  /** The writer for a response a middleware gave in the handler's place. */
+  respond(res: unknown): (w: Writer) => void;
 }
 
 /**
@@ -71,12 +81,16 @@ export function anyRoute<Req, Res>(route: ApiRoute<Req, Res>): AnyRoute {
     advertised,
     decode: (r, version) => {
       const request = route.decode(r, version);
+      // Middleware sees and returns bodies as `unknown`; by contract (RequestMiddleware) what it
+      // hands back is this API's own request or response type, which is why these two narrow.
+      const write = (res: unknown) => (w: Writer) => route.encode(w, res as Res, version);
       return {
         request,
-        handle: async (ctx) => {
-          const res = await route.handle(request, ctx);
-          return res === null ? null : (w) => route.encode(w, res, version);
+        handle: async (ctx, req, finish) => {
+          const res = await route.handle(req as Req, ctx);
+          return res === null ? null : write(finish(res));
         },
+        respond: write,
       };
     },
   };
@@ -109,11 +123,21 @@ export interface RoutedRequest {
 }
 
 /**
+ * What a middleware may do besides passing (undefined) or rejecting (a string): answer in the
+ * handler's place (`response`), or let the handler see a narrowed `request` and amend its
+ * response with `finish` (authorization answers the topics it refused with their error codes and
+ * hands the rest on).
+ */
+export type MiddlewareOutcome =
+  | { readonly response: unknown }
+  | { readonly request: unknown; readonly finish?: (res: unknown) => unknown };
+
+/**
  * Runs before every handler (ApiVersions included) for authentication, authorization or
  * quotas. Returning a string rejects the request: the router throws
  * {@link RequestRejectedError} with it, which closes only that connection.
  */
-export type RequestMiddleware = (req: RoutedRequest) => string | undefined;
+export type RequestMiddleware = (req: RoutedRequest) => string | undefined | MiddlewareOutcome;
 
 /** A middleware refused a request; the listener logs it and closes the connection. */
 export class RequestRejectedError extends Error {
@@ -173,16 +197,29 @@ export function createRequestRouter(
     let failed = true;
     try {
       const decoded = route.decode(r, header.apiVersion);
+      let req = decoded.request;
+      const finishers: ((res: unknown) => unknown)[] = [];
+      let answer: { response: unknown } | null = null;
       for (const check of middleware) {
         const { apiKey, apiVersion } = header;
-        const refusal = check({ connection, apiKey, apiVersion, request: decoded.request });
-        if (refusal !== undefined) throw new RequestRejectedError(refusal);
+        const outcome = check({ connection, apiKey, apiVersion, request: req });
+        if (outcome === undefined) continue;
+        if (typeof outcome === "string") throw new RequestRejectedError(outcome);
+        if ("response" in outcome) {
+          answer = outcome;
+          break;
+        }
+        req = outcome.request;
+        if (outcome.finish) finishers.unshift(outcome.finish);
       }
       const ctx: RequestContext = { broker, header, connection };
-      const body = await decoded.handle(ctx).catch((error) => {
-        if (error instanceof AssertionError) onInvariantBroken(error);
-        throw error;
-      });
+      const finish = (res: unknown) => finishers.reduce((acc, f) => f(acc), res);
+      const body = answer
+        ? decoded.respond(answer.response)
+        : await decoded.handle(ctx, req, finish).catch((error) => {
+          if (error instanceof AssertionError) onInvariantBroken(error);
+          throw error;
+        });
       const out = body === null
         ? null
         : _encode(header.apiKey, header.apiVersion, header.correlationId, body);

@@ -37,6 +37,11 @@ export interface ConnectionContext {
    * writable.
    */
   principal: string;
+  /**
+   * Set by a handler to close the connection once the response it returns is written, as Kafka
+   * does after a failed SASL authentication (the client gets the error, then the close).
+   */
+  closeAfterResponse?: boolean;
 }
 
 /** The principal of a connection that has not authenticated, as Kafka names it. */

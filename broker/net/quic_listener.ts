@@ -473,6 +473,12 @@ class _QuicConnection {
       const wire = encodeFrame(response);
       await writer.write(wire);
       this.#counters.bytesOut += wire.length;
+      if (this.#ctx.closeAfterResponse) {
+        // Let the response reach the client before the connection goes (a failed SASL login).
+        await writer.close().catch(() => {});
+        this.#close(QuicCloseCode.HANDLER_FAILED, "authentication failed");
+        return false;
+      }
       return true;
     } catch (error) {
       this.#ctx.logger.debug("Stream write failed", { error });

@@ -393,6 +393,7 @@ class _TcpConnection {
       }
       this.#counters.bytesOut += wire.length;
     }
+    if (this.#ctx.closeAfterResponse) return this.#close();
     this.#lastActivityMs = performance.now();
     this.#releaseSlot();
   }

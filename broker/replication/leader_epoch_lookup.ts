@@ -13,10 +13,7 @@
  */
 
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
-import type {
-  OffsetForLeaderEpochRequest,
-  OffsetForLeaderEpochResponseEpochEndOffset,
-} from "../../protocol/kafka/messages/mod.ts";
+import type { OffsetForLeaderEpochResponseEpochEndOffset } from "../../protocol/kafka/messages/mod.ts";
 import type { LeaderEpochCache } from "./leader_epoch_cache.ts";
 
 /** What the handler needs of a partition this broker leads. */

@@ -365,7 +365,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 3,
     flexibleMinVersion: 2,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 30,
@@ -373,7 +373,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 3,
     flexibleMinVersion: 2,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 31,
@@ -381,7 +381,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 3,
     flexibleMinVersion: 2,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 32,
@@ -421,7 +421,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 2,
     flexibleMinVersion: 2,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 37,
@@ -533,7 +533,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 0,
     flexibleMinVersion: 0,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 51,
@@ -541,7 +541,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 0,
     flexibleMinVersion: 0,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 52,

@@ -51,6 +51,12 @@ export const GENERATED_APIS: readonly string[] = [
   "TxnOffsetCommit",
   "DescribeTransactions",
   "ListTransactions",
+  "SaslAuthenticate",
+  "CreateAcls",
+  "DescribeAcls",
+  "DeleteAcls",
+  "DescribeUserScramCredentials",
+  "AlterUserScramCredentials",
 ];
 
 const MAX_VERSION = 0x7fff;
