@@ -49,7 +49,7 @@ import { seededRandom, systemObjectStoreClock } from "./object_store/object_stor
 import type { ObjectStore } from "./object_store/object_store.ts";
 import type { ObjectManifest } from "../model/object_manifest.ts";
 import { LocalObjectManifest } from "./tiering/local_object_manifest.ts";
-import { BlockCache } from "./tiering/block_cache.ts";
+import { BlockCache, type EvictionPolicy } from "./tiering/block_cache.ts";
 import { TieredReader } from "./tiering/tiered_reader.ts";
 import { Uploader } from "./tiering/uploader.ts";
 import { newObjectKey, TierMaintenance } from "./tiering/tier_maintenance.ts";
@@ -312,7 +312,10 @@ export class Broker implements AsyncDisposable {
       clock: systemObjectStoreClock,
       random: seededRandom(crypto.getRandomValues(new Uint32Array(1))[0]!),
     });
-    const blockCache = new BlockCache(cfg.cache.read_cache_size_bytes);
+    const blockCache = new BlockCache(cfg.cache.read_cache_size_bytes, {
+      policy: cfg.cache.eviction_policy as EvictionPolicy,
+      random: systemRandom,
+    });
     const reader = new TieredReader(manifest, store, blockCache);
     const prefix = `${cfg.object_storage.key_prefix}objects/${cfg.broker.id}/`;
     const inFlight = new Set<string>();
@@ -435,6 +438,7 @@ export class Broker implements AsyncDisposable {
       autoCreateTopics: cfg.broker.auto_create_topics,
       defaultPartitions: cfg.broker.num_partitions,
       defaultReplicationFactor: cfg.replication.default_replication_factor,
+      defaultMinInsyncReplicas: cfg.replication.min_in_sync_replicas,
       fetchWaitMaxMs: 30_000,
       stopping: () => ctx.stopping,
       groups,
@@ -530,6 +534,7 @@ function _startQuic(
     cert: tls.certPem,
     key: tls.keyPem,
     maxConcurrentStreams: q.max_concurrent_bidi_streams,
+    maxConcurrentUniStreams: q.max_concurrent_uni_streams,
     maxRequestBytes: cfg.network.max_request_bytes,
     connectionTimeoutMs: q.max_idle_timeout_ms,
     maxConnections: cfg.network.max_connections,

@@ -33,6 +33,9 @@ export async function remoteClusterBinding(
     },
     logger: logger.child("controller-client"),
     heartbeatIntervalMs: cfg.controller.heartbeat_interval_ms,
+    // Raft elects a new leader within one or two election timeouts; three leave it time to
+    // answer too, so a request rides out a controller failover instead of failing.
+    requestTimeoutMs: 3 * cfg.controller.election_timeout_ms,
   });
   return {
     metadata: conn.metadata,

@@ -28,6 +28,11 @@ export interface BrokerContext {
   readonly defaultPartitions: number;
   /** Replication factor of an auto-created topic. */
   readonly defaultReplicationFactor: number;
+  /**
+   * min.insync.replicas of topics created here without their own
+   * (`replication.min_in_sync_replicas`). @default the topic default (1)
+   */
+  readonly defaultMinInsyncReplicas?: number;
   /** Fetch waits at most this long, whatever the client asks (`max_wait_ms` cap). */
   readonly fetchWaitMaxMs: number;
   /** Wakes fetch waits on shutdown, so connections can close promptly. */
@@ -41,4 +46,13 @@ export interface RequestContext {
   readonly broker: BrokerContext;
   readonly header: RequestHeader;
   readonly connection: ConnectionContext;
+}
+
+/**
+ * Topic configs a topic created through this broker takes unless it sets its own: the broker's
+ * `replication.min_in_sync_replicas`, as Kafka's broker-level min.insync.replicas.
+ */
+export function brokerTopicDefaults(broker: BrokerContext): Record<string, string> {
+  const minIsr = broker.defaultMinInsyncReplicas;
+  return minIsr === undefined ? {} : { "min.insync.replicas": String(minIsr) };
 }

@@ -50,7 +50,7 @@ import { ZERO_UUID } from "../../protocol/kafka/wire.ts";
 import { parseTopicConfig, TOPIC_CONFIG_DEFAULTS } from "../../model/topic_config.ts";
 import { kafkaErrorCode, KafkaProtocolError } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
-import type { RequestContext } from "./broker_context.ts";
+import { brokerTopicDefaults, type RequestContext } from "./broker_context.ts";
 
 async function _createTopics(
   req: CreateTopicsRequest,
@@ -59,7 +59,10 @@ async function _createTopics(
   const { metadata, partitions } = ctx.broker;
   const res = createCreateTopicsResponse();
   for (const t of req.topics) {
-    const configs = Object.fromEntries(t.configs.map((c) => [c.name, c.value]));
+    const configs: Record<string, string | null> = {
+      ...brokerTopicDefaults(ctx.broker),
+      ...Object.fromEntries(t.configs.map((c) => [c.name, c.value])),
+    };
     // -1 asks for the broker's defaults (KIP-464).
     const count = t.numPartitions === -1 ? ctx.broker.defaultPartitions : t.numPartitions;
     const rf = t.replicationFactor === -1
