@@ -14,7 +14,9 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { Hono } from "hono";
 import type { BrokerConfig } from "../config/schema.ts";
 import { parseHostPort } from "../config/rules.ts";
-import type { Logger } from "../ops/logger.ts";
+import type { Logger, LogLevel } from "../ops/logger.ts";
+import { mountBrokerConfigApi, startDynamicConfig } from "./broker_dynamic_config.ts";
+import type { DynamicBrokerConfig } from "../config/dynamic_config.ts";
 import { createOpsApp, type OpsServer, serveOps } from "../ops/ops_server.ts";
 import { VERSION } from "../config/version.ts";
 import { Wal, type WalStats } from "./wal/wal.ts";
@@ -81,6 +83,11 @@ export interface BrokerStartOptions {
   readonly groups?: GroupServiceOptions;
   /** Whether to listen for followers on `network.rpc_listen`. @default true */
   readonly replicationListener?: boolean;
+  /**
+   * The running loggers' shared level, so that `broker.log_level` can change at runtime.
+   * @default none: the level stays as the logger was made
+   */
+  readonly logLevel?: { level: LogLevel };
 }
 
 /** The broker's identity and bound endpoints, for registering with a controller. */
@@ -148,8 +155,11 @@ export class Broker implements AsyncDisposable {
   readonly #locks: DirectoryLock[];
   readonly #diskWatch: WalDiskWatch;
   readonly #fetchers: ReplicaFetcherManager;
+  /** The layered configuration: file, and overrides changed at runtime. */
+  readonly dynamicConfig: DynamicBrokerConfig;
 
   private constructor(parts: {
+    dynamicConfig: DynamicBrokerConfig;
     replication: TcpListener | null;
     binding: ClusterBinding;
     fetchers: ReplicaFetcherManager;
@@ -169,6 +179,7 @@ export class Broker implements AsyncDisposable {
     diskWatch: WalDiskWatch;
   }) {
     this.#locks = parts.locks;
+    this.dynamicConfig = parts.dynamicConfig;
     this.#diskWatch = parts.diskWatch;
     this.addrs = parts.addrs;
     this.partitions = parts.partitions;
@@ -317,6 +328,15 @@ export class Broker implements AsyncDisposable {
       random: systemRandom,
     });
     const reader = new TieredReader(manifest, store, blockCache);
+    const { dynamic, topicDefaults } = await startDynamicConfig(
+      cfg,
+      {
+        blockCache,
+        ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+      },
+      options.dataDir,
+      log.child("config"),
+    );
     const prefix = `${cfg.object_storage.key_prefix}objects/${cfg.broker.id}/`;
     const inFlight = new Set<string>();
     const maintenance = new TierMaintenance({
@@ -435,10 +455,26 @@ export class Broker implements AsyncDisposable {
       waiter,
       logger: log.child("api"),
       nowMs: () => Date.now(),
-      autoCreateTopics: cfg.broker.auto_create_topics,
-      defaultPartitions: cfg.broker.num_partitions,
-      defaultReplicationFactor: cfg.replication.default_replication_factor,
-      defaultMinInsyncReplicas: cfg.replication.min_in_sync_replicas,
+      // Getters: these follow dynamic config changes.
+      get autoCreateTopics() {
+        return topicDefaults.autoCreateTopics;
+      },
+      get defaultPartitions() {
+        return topicDefaults.partitions;
+      },
+      get defaultReplicationFactor() {
+        return topicDefaults.replicationFactor;
+      },
+      get defaultMinInsyncReplicas() {
+        return topicDefaults.minInsyncReplicas;
+      },
+      get defaultRetentionMs() {
+        return topicDefaults.retentionMs;
+      },
+      get defaultMessageMaxBytes() {
+        return topicDefaults.messageMaxBytes;
+      },
+      dynamicConfig: dynamic,
       fetchWaitMaxMs: 30_000,
       stopping: () => ctx.stopping,
       groups,
@@ -450,6 +486,7 @@ export class Broker implements AsyncDisposable {
     const ops = options.serveHttp === false
       ? null
       : _startOps(cfg, wal, diskWatch, uploader, cache, partitions, groups, binding, log, {
+        mount: (app) => mountBrokerConfigApi(app, nodeId, dynamic),
         requests: requestMetrics,
         listeners: [
           { transport: "tcp", counters: tcp.counters },
@@ -474,6 +511,7 @@ export class Broker implements AsyncDisposable {
       partitions: [...partitions.partitions()].length,
     });
     return new Broker({
+      dynamicConfig: dynamic,
       addrs,
       partitions,
       metadata,
@@ -578,7 +616,11 @@ function _startOps(
   groups: GroupService,
   binding: ClusterBinding,
   log: Logger,
-  net: { requests: RequestMetrics; listeners: readonly LabelledNetCounters[] },
+  net: {
+    mount: (app: Hono) => void;
+    requests: RequestMetrics;
+    listeners: readonly LabelledNetCounters[];
+  },
 ): OpsServer {
   const { app, registry } = createOpsApp({
     role: "broker",
@@ -634,6 +676,8 @@ function _startOps(
   registerNetworkMetrics(registry, net.listeners);
   _consumerLagGauge(registry, partitions, groups);
   _replicationGauges(registry, partitions);
+  // Before the binding's routes: standalone's admin API answers every other /api/v1 path.
+  net.mount(app);
   binding.mountRoutes?.(app);
   const http = parseHostPort(cfg.network.http_listen)!;
   return serveOps(app, { hostname: http.host, port: http.port }, log.child("http"));

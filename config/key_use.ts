@@ -26,8 +26,6 @@ export const REFUSED_KEYS: Readonly<Record<string, string>> = {
     "Deno's QUIC API (2.9) has no flow-control window option, so only the default is accepted",
   "broker:replication.unclean_leader_election":
     "leaders are elected by the controllers: set controller.unclean_leader_election in controller.toml",
-  "broker:operations.allow_runtime_config_updates":
-    "runtime configuration updates do not exist yet, so there is nothing to forbid",
   "broker:operations.kubernetes.use_stateful_sets": _K8S,
   "broker:operations.kubernetes.pvc_storage_class": _K8S,
   "broker:operations.kubernetes.wal_volume_size": _K8S,

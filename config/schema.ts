@@ -23,6 +23,11 @@ export interface KeySpec<T = unknown> {
   readonly oneOf?: readonly string[];
   /** Set when the key is not in the seed reference but was added by RustMQ. */
   readonly added?: boolean;
+  /**
+   * Set when the key can change at runtime (Kafka IncrementalAlterConfigs on the broker,
+   * `PUT /api/v1/brokers/:id/config`, SIGHUP); config/dynamic_config.ts applies it.
+   */
+  readonly dynamic?: boolean;
 }
 
 /** A section name (dotted for nested tables) and its keys. */
@@ -59,6 +64,10 @@ function _str(
 function _bool(def: boolean, doc: string, added = false): KeySpec<boolean> {
   return { type: "bool", default: def, doc, ...(added ? { added } : {}) };
 }
+/** Marks `spec` as changeable at runtime. */
+function _dyn<T>(spec: KeySpec<T>): KeySpec<T> {
+  return { ...spec, dynamic: true };
+}
 function _float(def: number, min: number, max: number, doc: string): KeySpec<number> {
   return { type: "float", default: def, min, max, doc };
 }
@@ -68,13 +77,27 @@ export const BROKER_SCHEMA = {
   broker: {
     id: _str("broker-001", "Unique broker identifier"),
     rack_id: _str("us-central1-a", "Availability zone for rack awareness"),
-    log_level: _str("info", "Log level; RUSTMQ_LOG_LEVEL overrides it", LOG_LEVELS, true),
-    auto_create_topics: _bool(
+    log_level: _dyn(_str("info", "Log level; RUSTMQ_LOG_LEVEL overrides it", LOG_LEVELS, true)),
+    auto_create_topics: _dyn(_bool(
       true,
       "Create unknown topics on first metadata request or produce",
       true,
-    ),
-    num_partitions: _int(1, 1, 10000, "Partitions of auto-created topics", true),
+    )),
+    num_partitions: _dyn(_int(1, 1, 10000, "Partitions of auto-created topics", true)),
+    log_retention_ms: _dyn(_int(
+      604_800_000,
+      -1,
+      Number.MAX_SAFE_INTEGER,
+      "retention.ms of topics created through this broker without their own (-1: forever)",
+      true,
+    )),
+    message_max_bytes: _dyn(_int(
+      1_048_588,
+      0,
+      INT32_MAX,
+      "max.message.bytes of topics created through this broker without their own",
+      true,
+    )),
     advertised_host: _str(
       "",
       "Host clients should connect to (empty: the listen host, or 127.0.0.1)",
@@ -158,12 +181,12 @@ export const BROKER_SCHEMA = {
   },
   cache: {
     write_cache_size_bytes: _int(1 * GIB, 1 * MIB, SIZE_MAX, "Log cache for recent data"),
-    read_cache_size_bytes: _int(
+    read_cache_size_bytes: _dyn(_int(
       2 * GIB,
       0,
       SIZE_MAX,
       "Block cache for data read from object storage",
-    ),
+    )),
     eviction_policy: _str("Lru", "Eviction policy of the read (block) cache", [
       "Lru",
       "Lfu",
@@ -236,16 +259,18 @@ export const BROKER_SCHEMA = {
     heartbeat_interval_ms: _int(1000, 1, INT32_MAX, "Heartbeat frequency"),
   },
   replication: {
-    min_in_sync_replicas: _int(
+    min_in_sync_replicas: _dyn(_int(
       2,
       1,
       16,
       "Minimum replicas for acknowledgment: min.insync.replicas of topics created without their own",
-    ),
+    )),
     ack_timeout_ms: _int(5000, 1, INT32_MAX, "Replication acknowledgment timeout"),
     max_replication_lag: _int(1000, 1, INT32_MAX, "Maximum acceptable lag (records)"),
     heartbeat_timeout_ms: _int(30000, 1, INT32_MAX, "Follower heartbeat timeout"),
-    default_replication_factor: _int(3, 1, 16, "Replication factor of auto-created topics", true),
+    default_replication_factor: _dyn(
+      _int(3, 1, 16, "Replication factor of auto-created topics", true),
+    ),
     unclean_leader_election: _bool(
       false,
       "Allow a leader from outside the ISR; the controllers elect, so set it in controller.toml (only the default is accepted here)",

@@ -13,6 +13,7 @@ import type { Logger } from "../../ops/logger.ts";
 import type { ConnectionContext } from "../net/frame_handler.ts";
 import type { RequestHeader } from "../../protocol/kafka/header.ts";
 import type { GroupService } from "../group/group_service.ts";
+import type { DynamicBrokerConfig } from "../../config/dynamic_config.ts";
 
 /** Broker-wide services handlers use. */
 export interface BrokerContext {
@@ -33,6 +34,12 @@ export interface BrokerContext {
    * (`replication.min_in_sync_replicas`). @default the topic default (1)
    */
   readonly defaultMinInsyncReplicas?: number;
+  /** retention.ms of topics created here without their own (`broker.log_retention_ms`). */
+  readonly defaultRetentionMs?: number;
+  /** max.message.bytes of topics created here without their own (`broker.message_max_bytes`). */
+  readonly defaultMessageMaxBytes?: number;
+  /** The broker's layered config, for DescribeConfigs and alters of BROKER resources. */
+  readonly dynamicConfig?: DynamicBrokerConfig;
   /** Fetch waits at most this long, whatever the client asks (`max_wait_ms` cap). */
   readonly fetchWaitMaxMs: number;
   /** Wakes fetch waits on shutdown, so connections can close promptly. */
@@ -50,9 +57,16 @@ export interface RequestContext {
 
 /**
  * Topic configs a topic created through this broker takes unless it sets its own: the broker's
- * `replication.min_in_sync_replicas`, as Kafka's broker-level min.insync.replicas.
+ * `replication.min_in_sync_replicas`, `broker.log_retention_ms` and `broker.message_max_bytes`,
+ * as Kafka's broker-level min.insync.replicas, log.retention.ms and message.max.bytes.
  */
 export function brokerTopicDefaults(broker: BrokerContext): Record<string, string> {
-  const minIsr = broker.defaultMinInsyncReplicas;
-  return minIsr === undefined ? {} : { "min.insync.replicas": String(minIsr) };
+  const out: Record<string, string> = {};
+  const set = (name: string, v: number | undefined) => {
+    if (v !== undefined) out[name] = String(v);
+  };
+  set("min.insync.replicas", broker.defaultMinInsyncReplicas);
+  set("retention.ms", broker.defaultRetentionMs);
+  set("max.message.bytes", broker.defaultMessageMaxBytes);
+  return out;
 }

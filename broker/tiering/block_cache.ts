@@ -53,7 +53,7 @@ export interface BlockCacheStats {
  * ```
  */
 export class BlockCache {
-  readonly #capacityBytes: number;
+  #capacityBytes: number;
   readonly #policy: EvictionPolicy;
   readonly #random: Random | null;
   // A Map iterates in insertion order; re-inserting on a hit makes it an LRU.
@@ -74,6 +74,20 @@ export class BlockCache {
       throw new RangeError("Cannot create a Random-eviction block cache as no random is given");
     }
     this.#random = options.random ?? null;
+  }
+
+  /** The byte bound. */
+  get capacityBytes(): number {
+    return this.#capacityBytes;
+  }
+
+  /** Changes the byte bound (a dynamic config change), evicting at once down to it. */
+  resize(capacityBytes: number): void {
+    if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 0) {
+      throw new RangeError(`Cannot resize the block cache to ${capacityBytes} bytes`);
+    }
+    this.#capacityBytes = capacityBytes;
+    this.#evictFor(0);
   }
 
   /** The eviction policy in use. */
@@ -123,16 +137,21 @@ export class BlockCache {
   #insert(id: string, bytes: Uint8Array): void {
     // A block larger than the whole cache is served but not kept.
     if (bytes.length > this.#capacityBytes) return;
-    while (this.#usedBytes + bytes.length > this.#capacityBytes) {
+    this.#evictFor(bytes.length);
+    this.#blocks.set(id, bytes);
+    this.#hits.set(id, 0);
+    this.#usedBytes += bytes.length;
+  }
+
+  /** Evicts until `bytes` more fit. */
+  #evictFor(bytes: number): void {
+    while (this.#blocks.size > 0 && this.#usedBytes + bytes > this.#capacityBytes) {
       const oldId = this.#victim();
       this.#usedBytes -= this.#blocks.get(oldId)!.length;
       this.#blocks.delete(oldId);
       this.#hits.delete(oldId);
       this.stats.evictions++;
     }
-    this.#blocks.set(id, bytes);
-    this.#hits.set(id, 0);
-    this.#usedBytes += bytes.length;
   }
 
   /** The block to evict; only called while the cache holds at least one block. */

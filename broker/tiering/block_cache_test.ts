@@ -41,3 +41,13 @@ Deno.test("BlockCache Random evicts blocks drawn from its Random, reproducibly",
 Deno.test("BlockCache refuses the Random policy without a source of randomness", () => {
   assert.throws(() => new BlockCache(8, { policy: "Random" }), RangeError);
 });
+
+Deno.test("BlockCache resize evicts down to the new bound at once", async () => {
+  const c = new BlockCache(16);
+  for (const id of ["a", "b", "c", "d"]) await c.get(id, block());
+  c.resize(8);
+  assert.equal(c.usedBytes, 8);
+  assert.deepEqual([c.has("a"), c.has("b"), c.has("c"), c.has("d")], [false, false, true, true]);
+  c.resize(0);
+  assert.equal(c.usedBytes, 0);
+});
