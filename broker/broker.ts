@@ -16,6 +16,7 @@ import type { BrokerConfig } from "../config/schema.ts";
 import { parseHostPort } from "../config/rules.ts";
 import type { Logger, LogLevel } from "../ops/logger.ts";
 import { mountBrokerConfigApi, startDynamicConfig } from "./broker_dynamic_config.ts";
+import { SeedMetrics } from "./seed_metrics.ts";
 import type { DynamicBrokerConfig } from "../config/dynamic_config.ts";
 import { createOpsApp, type OpsServer, serveOps } from "../ops/ops_server.ts";
 import { VERSION } from "../config/version.ts";
@@ -448,6 +449,7 @@ export class Broker implements AsyncDisposable {
       if (p.topic === OFFSETS_TOPIC) void groups.reloadPartition(p.partition);
     });
 
+    const seedMetrics = new SeedMetrics();
     const brokerCtx: BrokerContext = {
       nodeId,
       metadata,
@@ -475,18 +477,31 @@ export class Broker implements AsyncDisposable {
         return topicDefaults.messageMaxBytes;
       },
       dynamicConfig: dynamic,
+      recordsProduced: (n) => seedMetrics.recordsProduced(n),
+      recordsConsumed: (n) => seedMetrics.recordsConsumed(n),
       fetchWaitMaxMs: 30_000,
       stopping: () => ctx.stopping,
       groups,
     };
     const requestMetrics = new RequestMetrics();
     await failpointPause("broker-before-serving");
-    gate.openWith(createRequestRouter(routes, brokerCtx, requestMetrics.observe));
+    gate.openWith(createRequestRouter(routes, brokerCtx, (api, seconds, failed) => {
+      requestMetrics.observe(api, seconds, failed);
+      seedMetrics.observe(api, seconds);
+    }));
 
     const ops = options.serveHttp === false
       ? null
       : _startOps(cfg, wal, diskWatch, uploader, cache, partitions, groups, binding, log, {
         mount: (app) => mountBrokerConfigApi(app, nodeId, dynamic),
+        seed: (registry) =>
+          seedMetrics.register(registry, {
+            walUsedBytes: () => wal.stats.usedBytes,
+            cacheStats: () => blockCache.stats,
+            uploadedBytes: () => uploader.stats.uploadedBytes,
+            ledPartitions: () => _ledPartitions(partitions),
+            nowMs: () => performance.now(),
+          }),
         requests: requestMetrics,
         listeners: [
           { transport: "tcp", counters: tcp.counters },
@@ -618,6 +633,7 @@ function _startOps(
   log: Logger,
   net: {
     mount: (app: Hono) => void;
+    seed: (registry: Registry) => void;
     requests: RequestMetrics;
     listeners: readonly LabelledNetCounters[];
   },
@@ -673,6 +689,7 @@ function _startOps(
     () => [...partitions.partitions()].length,
   );
   net.requests.register(registry);
+  net.seed(registry);
   registerNetworkMetrics(registry, net.listeners);
   _consumerLagGauge(registry, partitions, groups);
   _replicationGauges(registry, partitions);
@@ -787,6 +804,19 @@ function _replicationGauges(registry: Registry, partitions: PartitionManager): v
       this.set(n);
     },
   });
+}
+
+/** The partitions this broker leads, as the seed's replication gauges read them. */
+function* _ledPartitions(partitions: PartitionManager) {
+  for (const p of partitions.partitions()) {
+    if (p.leader === null) continue;
+    yield {
+      topic: p.topic,
+      partition: p.partition,
+      isr: p.leader.tracker.isr.length,
+      followerLags: p.leader.tracker.followerLags(),
+    };
+  }
 }
 
 function _resolvePath(path: string): string {

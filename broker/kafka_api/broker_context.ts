@@ -40,6 +40,10 @@ export interface BrokerContext {
   readonly defaultMessageMaxBytes?: number;
   /** The broker's layered config, for DescribeConfigs and alters of BROKER resources. */
   readonly dynamicConfig?: DynamicBrokerConfig;
+  /** Counts records appended by produce requests (`messages_produced_total`). */
+  readonly recordsProduced?: (n: number) => void;
+  /** Counts records returned to consumer fetches (`messages_consumed_total`). */
+  readonly recordsConsumed?: (n: number) => void;
   /** Fetch waits at most this long, whatever the client asks (`max_wait_ms` cap). */
   readonly fetchWaitMaxMs: number;
   /** Wakes fetch waits on shutdown, so connections can close promptly. */

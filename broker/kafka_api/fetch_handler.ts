@@ -12,6 +12,7 @@
  * @module
  */
 
+import { recordCountOf } from "../seed_metrics.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import {
@@ -69,7 +70,11 @@ async function _read(
 ): Promise<{ batches: Uint8Array[]; sizeBytes: number } | null> {
   const offset = Number(p.fetchOffset);
   const replicaId = req.replicaId >= 0 ? req.replicaId : req.replicaState.replicaId;
-  if (replicaId < 0) return await broker.partitions.read(topic, p.partition, offset, limit);
+  if (replicaId < 0) {
+    const read = await broker.partitions.read(topic, p.partition, offset, limit);
+    for (const b of read?.batches ?? []) broker.recordsConsumed?.(recordCountOf(b));
+    return read;
+  }
   const r = await broker.partitions.readForReplica(topic, p.partition, replicaId, {
     fetchOffset: offset,
     currentLeaderEpoch: p.currentLeaderEpoch,
