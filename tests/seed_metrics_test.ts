@@ -1,6 +1,7 @@
 /**
  * The seed's metric names on a running broker's /metrics, with values that follow real traffic
- * (kafkajs produce and consume), and ops/prometheus/alerts.yaml naming only exported metrics.
+ * (kafkajs produce and consume), and ops/prometheus/alerts.yaml and the Grafana dashboard
+ * (ops/grafana/rustmq-dashboard.json) naming only exported metrics.
  */
 
 import assert from "node:assert/strict";
@@ -105,6 +106,26 @@ Deno.test({
       const names = _metricNames(r.expr);
       assert.ok(names.length > 0, `${r.alert} names a metric`);
       for (const n of names) assert.ok(exported.has(n), `${r.alert}: ${n} is not exported`);
+    }
+    // The Grafana dashboard's queries obey the same rule.
+    const dashboard = JSON.parse(
+      await Deno.readTextFile(new URL("../ops/grafana/rustmq-dashboard.json", import.meta.url)),
+    ) as { panels: { title: string; targets: { expr: string }[] }[] };
+    assert.ok(dashboard.panels.length >= SEED.length);
+    for (const p of dashboard.panels) {
+      for (const target of p.targets) {
+        const names = _metricNames(target.expr);
+        assert.ok(names.length > 0, `${p.title} names a metric`);
+        for (const n of names) assert.ok(exported.has(n), `${p.title}: ${n} is not exported`);
+      }
+    }
+    for (const name of SEED) {
+      assert.ok(
+        dashboard.panels.some((p) =>
+          p.targets.some((t) => _metricNames(t.expr).some((n) => n.startsWith(name)))
+        ),
+        `the dashboard shows ${name}`,
+      );
     }
   },
 });
