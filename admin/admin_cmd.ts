@@ -32,7 +32,8 @@ export const adminCommand: Command = {
       type: "string",
       arg: "URL",
       multiple: true,
-      help: "Controller REST URL; repeat to list several (default: http://127.0.0.1:9642)",
+      help:
+        "Controller REST URL; repeat, or separate with commas, to list several (default: http://127.0.0.1:9642)",
     },
     json: { type: "boolean", help: "Print JSON instead of a table" },
     config: {
@@ -103,7 +104,7 @@ function _groupArgs(values: OptionValues, args: string[]): string[] {
 }
 
 function _client(values: OptionValues): AdminClient {
-  const urls = (values.controller as string[] | undefined) ?? [DEFAULT_URL];
+  const urls = controllerUrls(values.controller as string[] | undefined);
   const token = stringOpt(values, "token") ?? Deno.env.get("RUSTMQ_ADMIN_TOKEN") ?? "";
   const timeout = stringOpt(values, "timeout-ms");
   const attemptTimeoutMs = timeout === undefined ? 5000 : Number(timeout);
@@ -111,6 +112,26 @@ function _client(values: OptionValues): AdminClient {
     throw new UsageError(`--timeout-ms expects a positive integer: current value is '${timeout}'`);
   }
   return new AdminClient({ urls, token, attemptTimeoutMs });
+}
+
+/**
+ * The controller URLs of repeated `--controller` options, each of which may also hold a
+ * comma-separated list.
+ *
+ * @example
+ * ```ts
+ * import { controllerUrls } from "./admin_cmd.ts";
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(controllerUrls(["http://a:9642, http://b:9642", "http://c:9642"]), [
+ *   "http://a:9642", "http://b:9642", "http://c:9642",
+ * ]);
+ * ```
+ */
+export function controllerUrls(values: readonly string[] | undefined): string[] {
+  const urls = (values ?? []).flatMap((v) => v.split(",")).map((u) => u.trim()).filter((u) =>
+    u !== ""
+  );
+  return urls.length > 0 ? urls : [DEFAULT_URL];
 }
 
 function _args(args: string[], n: number, usage: string): string[] {

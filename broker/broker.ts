@@ -14,7 +14,10 @@ import { Counter, Gauge, type Registry } from "prom-client";
 import type { Hono } from "hono";
 import type { BrokerConfig } from "../config/schema.ts";
 import { parseHostPort } from "../config/rules.ts";
-import type { Logger } from "../ops/logger.ts";
+import type { Logger, LogLevel } from "../ops/logger.ts";
+import { mountBrokerConfigApi, startDynamicConfig } from "./broker_dynamic_config.ts";
+import { SeedMetrics } from "./seed_metrics.ts";
+import type { DynamicBrokerConfig } from "../config/dynamic_config.ts";
 import { createOpsApp, type OpsServer, serveOps } from "../ops/ops_server.ts";
 import { VERSION } from "../config/version.ts";
 import { Wal, type WalStats } from "./wal/wal.ts";
@@ -52,7 +55,7 @@ import { createResilientObjectStore } from "./object_store/object_store_factory.
 import type { ObjectStore } from "./object_store/object_store.ts";
 import type { ObjectManifest } from "../model/object_manifest.ts";
 import { LocalObjectManifest } from "./tiering/local_object_manifest.ts";
-import { BlockCache } from "./tiering/block_cache.ts";
+import { BlockCache, type EvictionPolicy } from "./tiering/block_cache.ts";
 import { TieredReader } from "./tiering/tiered_reader.ts";
 import { Uploader } from "./tiering/uploader.ts";
 import { newObjectKey, TierMaintenance } from "./tiering/tier_maintenance.ts";
@@ -86,6 +89,11 @@ export interface BrokerStartOptions {
   readonly transactions?: TxnServiceOptions;
   /** Whether to listen for followers on `network.rpc_listen`. @default true */
   readonly replicationListener?: boolean;
+  /**
+   * The running loggers' shared level, so that `broker.log_level` can change at runtime.
+   * @default none: the level stays as the logger was made
+   */
+  readonly logLevel?: { level: LogLevel };
 }
 
 /** The broker's identity and bound endpoints, for registering with a controller. */
@@ -156,8 +164,11 @@ export class Broker implements AsyncDisposable {
   readonly #diskWatch: WalDiskWatch;
   readonly #fetchers: ReplicaFetcherManager;
   readonly #etl: EtlRuntime;
+  /** The layered configuration: file, and overrides changed at runtime. */
+  readonly dynamicConfig: DynamicBrokerConfig;
 
   private constructor(parts: {
+    dynamicConfig: DynamicBrokerConfig;
     replication: TcpListener | null;
     binding: ClusterBinding;
     fetchers: ReplicaFetcherManager;
@@ -180,6 +191,7 @@ export class Broker implements AsyncDisposable {
   }) {
     this.#etl = parts.etl;
     this.#locks = parts.locks;
+    this.dynamicConfig = parts.dynamicConfig;
     this.#diskWatch = parts.diskWatch;
     this.addrs = parts.addrs;
     this.partitions = parts.partitions;
@@ -327,8 +339,20 @@ export class Broker implements AsyncDisposable {
       clock: systemClock,
       random: systemRandom,
     });
-    const blockCache = new BlockCache(cfg.cache.read_cache_size_bytes);
+    const blockCache = new BlockCache(cfg.cache.read_cache_size_bytes, {
+      policy: cfg.cache.eviction_policy as EvictionPolicy,
+      random: systemRandom,
+    });
     const reader = new TieredReader(manifest, store, blockCache);
+    const { dynamic, topicDefaults } = await startDynamicConfig(
+      cfg,
+      {
+        blockCache,
+        ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+      },
+      options.dataDir,
+      log.child("config"),
+    );
     const prefix = `${cfg.object_storage.key_prefix}objects/${cfg.broker.id}/`;
     const inFlight = new Set<string>();
     const maintenance = new TierMaintenance({
@@ -459,6 +483,7 @@ export class Broker implements AsyncDisposable {
       if (p.topic === TXN_STATE_TOPIC) void txns?.reloadPartition(p.partition);
     });
 
+    const seedMetrics = new SeedMetrics();
     const brokerCtx: BrokerContext = {
       nodeId,
       metadata,
@@ -466,9 +491,28 @@ export class Broker implements AsyncDisposable {
       waiter,
       logger: log.child("api"),
       nowMs: () => Date.now(),
-      autoCreateTopics: cfg.broker.auto_create_topics,
-      defaultPartitions: cfg.broker.num_partitions,
-      defaultReplicationFactor: cfg.replication.default_replication_factor,
+      // Getters: these follow dynamic config changes.
+      get autoCreateTopics() {
+        return topicDefaults.autoCreateTopics;
+      },
+      get defaultPartitions() {
+        return topicDefaults.partitions;
+      },
+      get defaultReplicationFactor() {
+        return topicDefaults.replicationFactor;
+      },
+      get defaultMinInsyncReplicas() {
+        return topicDefaults.minInsyncReplicas;
+      },
+      get defaultRetentionMs() {
+        return topicDefaults.retentionMs;
+      },
+      get defaultMessageMaxBytes() {
+        return topicDefaults.messageMaxBytes;
+      },
+      dynamicConfig: dynamic,
+      recordsProduced: (n) => seedMetrics.recordsProduced(n),
+      recordsConsumed: (n) => seedMetrics.recordsConsumed(n),
       fetchWaitMaxMs: 30_000,
       stopping: () => ctx.stopping,
       groups,
@@ -477,12 +521,24 @@ export class Broker implements AsyncDisposable {
     const requestMetrics = new RequestMetrics();
     await failpointPause("broker-before-serving");
     gate.openWith(
-      createRequestRouter(routes, brokerCtx, requestMetrics.observe, security.middleware),
+      createRequestRouter(routes, brokerCtx, (api, seconds, failed) => {
+        requestMetrics.observe(api, seconds, failed);
+        seedMetrics.observe(api, seconds);
+      }, security.middleware),
     );
 
     const ops = options.serveHttp === false
       ? null
       : _startOps(cfg, wal, diskWatch, uploader, cache, partitions, groups, binding, log, {
+        mount: (app) => mountBrokerConfigApi(app, nodeId, dynamic),
+        seed: (registry) =>
+          seedMetrics.register(registry, {
+            walUsedBytes: () => wal.stats.usedBytes,
+            cacheStats: () => blockCache.stats,
+            uploadedBytes: () => uploader.stats.uploadedBytes,
+            ledPartitions: () => _ledPartitions(partitions),
+            nowMs: () => performance.now(),
+          }),
         requests: requestMetrics,
         etl: etl.metrics,
         listeners: [
@@ -508,6 +564,7 @@ export class Broker implements AsyncDisposable {
       partitions: [...partitions.partitions()].length,
     });
     return new Broker({
+      dynamicConfig: dynamic,
       addrs,
       partitions,
       metadata,
@@ -572,6 +629,7 @@ function _startQuic(
     cert: tls.certPem,
     key: tls.keyPem,
     maxConcurrentStreams: q.max_concurrent_bidi_streams,
+    maxConcurrentUniStreams: q.max_concurrent_uni_streams,
     maxRequestBytes: cfg.network.max_request_bytes,
     connectionTimeoutMs: q.max_idle_timeout_ms,
     maxConnections: cfg.network.max_connections,
@@ -615,7 +673,13 @@ function _startOps(
   groups: GroupService,
   binding: ClusterBinding,
   log: Logger,
-  net: { requests: RequestMetrics; etl: EtlMetrics; listeners: readonly LabelledNetCounters[] },
+  net: {
+    mount: (app: Hono) => void;
+    seed: (registry: Registry) => void;
+    requests: RequestMetrics;
+    etl: EtlMetrics;
+    listeners: readonly LabelledNetCounters[];
+  },
 ): OpsServer {
   const { app, registry } = createOpsApp({
     role: "broker",
@@ -669,9 +733,12 @@ function _startOps(
   );
   net.requests.register(registry);
   net.etl.register(registry);
+  net.seed(registry);
   registerNetworkMetrics(registry, net.listeners);
   _consumerLagGauge(registry, partitions, groups);
   _replicationGauges(registry, partitions);
+  // Before the binding's routes: standalone's admin API answers every other /api/v1 path.
+  net.mount(app);
   binding.mountRoutes?.(app);
   const http = parseHostPort(cfg.network.http_listen)!;
   return serveOps(app, { hostname: http.host, port: http.port }, log.child("http"));
@@ -782,6 +849,19 @@ function _replicationGauges(registry: Registry, partitions: PartitionManager): v
       this.set(n);
     },
   });
+}
+
+/** The partitions this broker leads, as the seed's replication gauges read them. */
+function* _ledPartitions(partitions: PartitionManager) {
+  for (const p of partitions.partitions()) {
+    if (p.leader === null) continue;
+    yield {
+      topic: p.topic,
+      partition: p.partition,
+      isr: p.leader.tracker.isr.length,
+      followerLags: p.leader.tracker.followerLags(),
+    };
+  }
 }
 
 function _resolvePath(path: string): string {

@@ -11,6 +11,7 @@ import { loadOrReport } from "../config/check_cmd.ts";
 import { loadBrokerConfig } from "../config/load.ts";
 import { createLogger, type Logger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
 import { WalCapacityError } from "./wal_capacity.ts";
+import { reloadOnSighup } from "./config_reload.ts";
 import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
 import { connectToControllers } from "../controller/session/connect.ts";
 import { ensureDevCertificates } from "./net/dev_certs.ts";
@@ -33,6 +34,9 @@ export async function remoteClusterBinding(
     },
     logger: logger.child("controller-client"),
     heartbeatIntervalMs: cfg.controller.heartbeat_interval_ms,
+    // Raft elects a new leader within one or two election timeouts; three leave it time to
+    // answer too, so a request rides out a controller failover instead of failing.
+    requestTimeoutMs: 3 * cfg.controller.election_timeout_ms,
   });
   return {
     metadata: conn.metadata,
@@ -63,7 +67,8 @@ export const brokerCommand: Command = {
     if (file === undefined) throw new UsageError("--config is required");
     const cfg = loadOrReport(() => loadBrokerConfig(file), file, values.check === true, io);
     if ("exit" in cfg) return cfg.exit;
-    const logger = createLogger("broker", { level: cfg.broker.log_level as LogLevel });
+    const logLevel = { level: cfg.broker.log_level as LogLevel };
+    const logger = createLogger("broker", { levelRef: logLevel });
     using _logSummaries = logSummaryTimer(logger);
     const walPath = cfg.wal.path.replace(/\/+$/, "");
     const dataDir = stringOpt(values, "data-dir") ??
@@ -75,6 +80,7 @@ export const brokerCommand: Command = {
         dataDir,
         logger,
         quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
+        logLevel,
         cluster: (self) => remoteClusterBinding(self, cfg, logger),
       });
     } catch (err) {
@@ -92,7 +98,15 @@ export const brokerCommand: Command = {
           : "") +
         (a.http ? `, http://${a.http.hostname}:${a.http.port}` : "") + "\n",
     );
-    await io.stopSignal;
+    {
+      // SIGHUP re-reads the file; dynamic keys change, static ones are named as needing a restart.
+      using _reload = reloadOnSighup(
+        () => loadBrokerConfig(file),
+        broker.dynamicConfig,
+        logger.child("config"),
+      );
+      await io.stopSignal;
+    }
     await broker.close();
     return EXIT_OK;
   },

@@ -12,6 +12,7 @@ import { loadBrokerConfig } from "../config/load.ts";
 import { createLogger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
 import { ensureDevCertificates } from "./net/dev_certs.ts";
 import { WalCapacityError } from "./wal_capacity.ts";
+import { reloadOnSighup } from "./config_reload.ts";
 import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
 import { EmbeddedController } from "../controller/embedded_controller.ts";
 import { mountAdminApi } from "../controller/admin_api.ts";
@@ -87,7 +88,8 @@ export const standaloneCommand: Command = {
       io,
     );
     if ("exit" in cfg) return cfg.exit;
-    const logger = createLogger("standalone", { level: cfg.broker.log_level as LogLevel });
+    const logLevel = { level: cfg.broker.log_level as LogLevel };
+    const logger = createLogger("standalone", { levelRef: logLevel });
     using _logSummaries = logSummaryTimer(logger);
     const tls = await ensureDevCertificates(`${dataDir}/tls`);
     if (tls.generated) {
@@ -99,6 +101,7 @@ export const standaloneCommand: Command = {
         dataDir,
         logger,
         quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
+        logLevel,
         replicationListener: false,
         cluster: (self) => embeddedClusterBinding(self, dataDir, logger),
       });
@@ -118,7 +121,19 @@ export const standaloneCommand: Command = {
           : "") +
         "\n",
     );
-    await io.stopSignal;
+    {
+      // SIGHUP re-reads the file; dynamic keys change, static ones are named as needing a restart.
+      using _reload = reloadOnSighup(
+        () =>
+          loadBrokerConfig(file ?? "<standalone defaults>", {
+            ...(file ? {} : { text: "" }),
+            base,
+          }),
+        broker.dynamicConfig,
+        logger.child("config"),
+      );
+      await io.stopSignal;
+    }
     await broker.close();
     return EXIT_OK;
   },

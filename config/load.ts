@@ -22,6 +22,7 @@ import {
 } from "./schema.ts";
 import { brokerContradictions, controllerContradictions } from "./rules.ts";
 import { ConfigError, type ConfigProblem } from "./config_problem.ts";
+import { trackConfigReads } from "./read_tracker.ts";
 
 export { ConfigError, type ConfigProblem, formatProblem } from "./config_problem.ts";
 
@@ -49,7 +50,8 @@ export interface LoadOptions {
  * @throws {ConfigError} listing every problem found
  */
 export function loadBrokerConfig(path: string, options: LoadOptions = {}): BrokerConfig {
-  return _load(path, options, BROKER_SCHEMA, BROKER_ENV_OVERRIDES, brokerContradictions);
+  const cfg = _load(path, options, BROKER_SCHEMA, BROKER_ENV_OVERRIDES, brokerContradictions);
+  return trackConfigReads("broker", cfg);
 }
 
 /**
@@ -58,14 +60,23 @@ export function loadBrokerConfig(path: string, options: LoadOptions = {}): Broke
  * @throws {ConfigError} listing every problem found
  */
 export function loadControllerConfig(path: string, options: LoadOptions = {}): ControllerConfig {
-  return _load(
+  const cfg = _load(
     path,
     options,
     CONTROLLER_SCHEMA,
     CONTROLLER_ENV_OVERRIDES,
     controllerContradictions,
   );
+  return trackConfigReads("controller", cfg);
 }
+
+/**
+ * Other names accepted for a key, as `section.alias -> key`: the seed's Kubernetes ConfigMap
+ * writes `object_storage.type`.
+ */
+export const KEY_ALIASES: Readonly<Record<string, string>> = {
+  "object_storage.type": "storage_type",
+};
 
 /** Returns the schema defaults, as a config object. */
 export function defaultsOf<T>(schema: FileSchema): T {
@@ -179,7 +190,14 @@ function _checkSection(
   problems: ConfigProblem[],
 ): void {
   const keys = schema[section]!;
-  for (const [key, value] of Object.entries(values)) {
+  for (const [given, value] of Object.entries(values)) {
+    const alias = KEY_ALIASES[`${section}.${given}`];
+    if (alias !== undefined && alias in values) {
+      const reason = `is another name for ${section}.${alias}: set only one of them`;
+      problems.push({ file, key: `${section}.${given}`, value: _render(value), reason });
+      continue;
+    }
+    const key = alias ?? given;
     const sub = `${section}.${key}`;
     if (_isTable(value) && sub in schema) {
       _checkSection(value, sub, schema, file, cfg, problems);

@@ -224,3 +224,23 @@ Deno.test("substituteEnv leaves comment lines alone", () => {
   });
   assert.equal(cfg.broker.id, "b-7");
 });
+
+Deno.test("loadBrokerConfig accepts object_storage.type as the seed's name for storage_type", () => {
+  const cfg = loadBrokerConfig("k8s.toml", {
+    text: '[object_storage]\ntype = "Gcs"\nbucket = "b"\n',
+    env: {},
+  });
+  assert.equal(cfg.object_storage.storage_type, "Gcs");
+  assert.throws(
+    () =>
+      loadBrokerConfig("k8s.toml", {
+        text: '[object_storage]\ntype = "Gcs"\nstorage_type = "S3"\n',
+        env: {},
+      }),
+    /object_storage\.type = "Gcs": is another name for object_storage\.storage_type/,
+  );
+  assert.throws(
+    () => loadBrokerConfig("k8s.toml", { text: '[object_storage]\ntype = "Nfs"\n', env: {} }),
+    /object_storage\.storage_type = "Nfs": expected one of/,
+  );
+});

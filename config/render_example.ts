@@ -21,7 +21,7 @@ export function renderExample(title: string, schema: FileSchema): string {
       const value = spec.type === "table"
         ? "{}"
         : stringify({ v: spec.default }).replace(/^v = /, "").trimEnd();
-      const tag = spec.added ? " (RustMQ)" : "";
+      const tag = (spec.added ? " (RustMQ)" : "") + (spec.dynamic ? " (dynamic)" : "");
       lines.push(
         `${key} = ${value.includes("\n") ? _inline(spec.default) : value}  # ${spec.doc}${tag}`,
       );
@@ -48,7 +48,7 @@ export function renderReference(schema: FileSchema): string {
         : spec.min !== undefined && spec.max !== undefined
         ? ` Range ${spec.min}..${spec.max}.`
         : "";
-      const tag = spec.added ? " *(RustMQ)*" : "";
+      const tag = (spec.added ? " *(RustMQ)*" : "") + (spec.dynamic ? " *(dynamic)*" : "");
       lines.push(`| \`${key}\` | \`${def}\` | ${spec.doc}.${range}${tag} |`);
     }
     lines.push("");

@@ -7,8 +7,15 @@
  */
 
 import type { ConfigProblem } from "./config_problem.ts";
-import type { BrokerConfig, ControllerConfig } from "./schema.ts";
+
 import { securityContradictions } from "./security_rules.ts";
+import {
+  BROKER_SCHEMA,
+  type BrokerConfig,
+  CONTROLLER_SCHEMA,
+  type ControllerConfig,
+} from "./schema.ts";
+import { refusedKeyProblems } from "./key_use.ts";
 
 /** Cross-key checks of a broker configuration. */
 export function brokerContradictions(cfg: BrokerConfig, file: string): ConfigProblem[] {
@@ -82,6 +89,7 @@ export function brokerContradictions(cfg: BrokerConfig, file: string): ConfigPro
     if (parseHostPort(net[key]) === null) add(`network.${key}`, net[key], "expected host:port");
   }
   out.push(...securityContradictions(cfg, file));
+  out.push(...refusedKeyProblems("broker", BROKER_SCHEMA, cfg, file));
   return out;
 }
 
@@ -119,6 +127,11 @@ export function controllerContradictions(cfg: ControllerConfig, file: string): C
     const v = cfg.controller[key];
     if (parseHostPort(v) === null) add(`controller.${key}`, v, "expected host:port");
   }
+  const endpoints = cfg["admin.rate_limiting"].endpoints;
+  for (const reason of endpointLimitProblems(endpoints)) {
+    add("admin.rate_limiting.endpoints", endpoints, reason);
+  }
+  out.push(...refusedKeyProblems("controller", CONTROLLER_SCHEMA, cfg, file));
   return out;
 }
 
@@ -140,4 +153,28 @@ export function parseHostPort(s: string): { host: string; port: number } | null 
   const port = Number(m[3]);
   if (port > 65535) return null;
   return { host: (m[1] ?? m[2])!, port };
+}
+
+/** Why each entry of the `endpoints` table is malformed (empty when all are well formed). */
+export function endpointLimitProblems(table: Readonly<Record<string, unknown>>): string[] {
+  const out: string[] = [];
+  for (const [path, raw] of Object.entries(table)) {
+    const e = raw as Record<string, unknown> | null;
+    const ok = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
+    const extra = e !== null && typeof e === "object"
+      ? Object.keys(e).filter((k) => k !== "burst_size" && k !== "refill_rate")
+      : [];
+    if (e === null || typeof e !== "object" || !ok(e.burst_size) || !ok(e.refill_rate)) {
+      out.push(`${JSON.stringify(path)}: expected { burst_size = N, refill_rate = N }, N >= 1`);
+    } else if (extra.length > 0) {
+      out.push(`${JSON.stringify(path)}: unknown key ${extra[0]}`);
+    } else if (!path.startsWith("/") && !/^[A-Z]+ \//.test(path)) {
+      out.push(
+        `${
+          JSON.stringify(path)
+        }: expected a path such as "/api/v1/topics" or "POST /api/v1/topics"`,
+      );
+    }
+  }
+  return out;
 }

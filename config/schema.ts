@@ -23,6 +23,11 @@ export interface KeySpec<T = unknown> {
   readonly oneOf?: readonly string[];
   /** Set when the key is not in the seed reference but was added by RustMQ. */
   readonly added?: boolean;
+  /**
+   * Set when the key can change at runtime (Kafka IncrementalAlterConfigs on the broker,
+   * `PUT /api/v1/brokers/:id/config`, SIGHUP); config/dynamic_config.ts applies it.
+   */
+  readonly dynamic?: boolean;
 }
 
 /** A section name (dotted for nested tables) and its keys. */
@@ -59,6 +64,10 @@ function _str(
 function _bool(def: boolean, doc: string, added = false): KeySpec<boolean> {
   return { type: "bool", default: def, doc, ...(added ? { added } : {}) };
 }
+/** Marks `spec` as changeable at runtime. */
+function _dyn<T>(spec: KeySpec<T>): KeySpec<T> {
+  return { ...spec, dynamic: true };
+}
 function _float(def: number, min: number, max: number, doc: string): KeySpec<number> {
   return { type: "float", default: def, min, max, doc };
 }
@@ -68,13 +77,27 @@ export const BROKER_SCHEMA = {
   broker: {
     id: _str("broker-001", "Unique broker identifier"),
     rack_id: _str("us-central1-a", "Availability zone for rack awareness"),
-    log_level: _str("info", "Log level; RUSTMQ_LOG_LEVEL overrides it", LOG_LEVELS, true),
-    auto_create_topics: _bool(
+    log_level: _dyn(_str("info", "Log level; RUSTMQ_LOG_LEVEL overrides it", LOG_LEVELS, true)),
+    auto_create_topics: _dyn(_bool(
       true,
       "Create unknown topics on first metadata request or produce",
       true,
-    ),
-    num_partitions: _int(1, 1, 10000, "Partitions of auto-created topics", true),
+    )),
+    num_partitions: _dyn(_int(1, 1, 10000, "Partitions of auto-created topics", true)),
+    log_retention_ms: _dyn(_int(
+      604_800_000,
+      -1,
+      Number.MAX_SAFE_INTEGER,
+      "retention.ms of topics created through this broker without their own (-1: forever)",
+      true,
+    )),
+    message_max_bytes: _dyn(_int(
+      1_048_588,
+      0,
+      INT32_MAX,
+      "max.message.bytes of topics created through this broker without their own",
+      true,
+    )),
     transactions_enabled: _bool(
       true,
       "Serve Kafka transactions (KIP-98); when false, transactional producers get TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
@@ -123,8 +146,18 @@ export const BROKER_SCHEMA = {
       "QUIC bidirectional streams per connection, and requests in progress per QUIC connection",
     ),
     max_idle_timeout_ms: _int(30000, 100, INT32_MAX, "QUIC idle timeout"),
-    max_stream_data: _int(1024000, 1 * KIB, 1 * GIB, "QUIC per-stream flow-control window (bytes)"),
-    max_connection_data: _int(10240000, 1 * KIB, 4 * GIB, "QUIC per-connection window (bytes)"),
+    max_stream_data: _int(
+      1024000,
+      1 * KIB,
+      1 * GIB,
+      "QUIC per-stream flow-control window (bytes); Deno 2.9 cannot set it, so only the default is accepted",
+    ),
+    max_connection_data: _int(
+      10240000,
+      1 * KIB,
+      4 * GIB,
+      "QUIC per-connection window (bytes); Deno 2.9 cannot set it, so only the default is accepted",
+    ),
   },
   wal: {
     path: _str("/var/lib/rustmq/wal", "WAL directory"),
@@ -153,16 +186,25 @@ export const BROKER_SCHEMA = {
   },
   cache: {
     write_cache_size_bytes: _int(1 * GIB, 1 * MIB, SIZE_MAX, "Log cache for recent data"),
-    read_cache_size_bytes: _int(
+    read_cache_size_bytes: _dyn(_int(
       2 * GIB,
       0,
       SIZE_MAX,
       "Block cache for data read from object storage",
-    ),
-    eviction_policy: _str("Lru", "Cache eviction policy", ["Lru", "Lfu", "Random"]),
+    )),
+    eviction_policy: _str("Lru", "Eviction policy of the read (block) cache", [
+      "Lru",
+      "Lfu",
+      "Random",
+    ]),
   },
   object_storage: {
-    storage_type: _str("S3", "Storage backend", ["S3", "Gcs", "Azure", "Local"]),
+    storage_type: _str("S3", "Storage backend; `type` is accepted as another name", [
+      "S3",
+      "Gcs",
+      "Azure",
+      "Local",
+    ]),
     bucket: _str("rustmq-data", "Storage bucket name"),
     region: _str("us-central1", "Storage region"),
     endpoint: _str("http://minio:9000", "Storage endpoint (empty: the provider's default)"),
@@ -213,16 +255,32 @@ export const BROKER_SCHEMA = {
       default: ["controller-1:9094", "controller-2:9094", "controller-3:9094"],
       doc: "Controller gRPC endpoints",
     },
-    election_timeout_ms: _int(5000, 10, INT32_MAX, "Leader election timeout"),
+    election_timeout_ms: _int(
+      5000,
+      10,
+      INT32_MAX,
+      "The controllers' election timeout: a broker retries a controller request across failovers for three times this",
+    ),
     heartbeat_interval_ms: _int(1000, 1, INT32_MAX, "Heartbeat frequency"),
   },
   replication: {
-    min_in_sync_replicas: _int(2, 1, 16, "Minimum replicas for acknowledgment"),
+    min_in_sync_replicas: _dyn(_int(
+      2,
+      1,
+      16,
+      "Minimum replicas for acknowledgment: min.insync.replicas of topics created without their own",
+    )),
     ack_timeout_ms: _int(5000, 1, INT32_MAX, "Replication acknowledgment timeout"),
     max_replication_lag: _int(1000, 1, INT32_MAX, "Maximum acceptable lag (records)"),
     heartbeat_timeout_ms: _int(30000, 1, INT32_MAX, "Follower heartbeat timeout"),
-    default_replication_factor: _int(3, 1, 16, "Replication factor of auto-created topics", true),
-    unclean_leader_election: _bool(false, "Allow a leader from outside the ISR", true),
+    default_replication_factor: _dyn(
+      _int(3, 1, 16, "Replication factor of auto-created topics", true),
+    ),
+    unclean_leader_election: _bool(
+      false,
+      "Allow a leader from outside the ISR; the controllers elect, so set it in controller.toml (only the default is accepted here)",
+      true,
+    ),
   },
   etl: {
     enabled: _bool(true, "Enable WebAssembly ETL processing"),
@@ -302,6 +360,7 @@ export const BROKER_SCHEMA = {
       true,
     ),
   },
+  // Deployment settings: the k8s/ manifests carry them, so only the defaults are accepted here.
   "operations.kubernetes": {
     use_stateful_sets: _bool(true, "Use StatefulSets for deployment"),
     pvc_storage_class: _str("fast-ssd", "Storage class for persistent volumes"),
@@ -348,11 +407,26 @@ export const CONTROLLER_SCHEMA = {
     heartbeat_interval_ms: _int(1000, 1, INT32_MAX, "Heartbeat frequency"),
   },
   admin: {
-    port: _int(9642, 1, 65535, "Admin REST API port"),
-    health_check_interval_ms: _int(15000, 1, INT32_MAX, "Health check interval"),
-    health_timeout_ms: _int(30000, 1, INT32_MAX, "Health timeout"),
-    enable_cors: _bool(true, "Enable CORS headers"),
-    log_requests: _bool(true, "Log API requests"),
+    port: _int(
+      9642,
+      1,
+      65535,
+      "Admin REST API port; it is http_listen's, so only the default is accepted",
+    ),
+    health_check_interval_ms: _int(
+      15000,
+      1,
+      INT32_MAX,
+      "Health check interval; broker liveness is controller.broker_lease_ms, so only the default is accepted",
+    ),
+    health_timeout_ms: _int(
+      30000,
+      1,
+      INT32_MAX,
+      "Health timeout; broker liveness is controller.broker_lease_ms, so only the default is accepted",
+    ),
+    enable_cors: _bool(true, "Send CORS headers on /api/*"),
+    log_requests: _bool(true, "Log each /api/* request (method, path, status, client, ms)"),
   },
   "admin.rate_limiting": {
     enabled: _bool(true, "Enable rate limiting"),

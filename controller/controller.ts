@@ -9,6 +9,7 @@
 import { type DirectoryLock, lockDirectory } from "../ops/dir_lock.ts";
 import { Gauge, type Registry } from "prom-client";
 import type { ControllerConfig } from "../config/schema.ts";
+import { mountAdminHttpMiddleware } from "./admin_http_middleware.ts";
 import { VERSION } from "../config/version.ts";
 import type { Logger } from "../ops/logger.ts";
 import { createOpsApp, type OpsServer, serveOps } from "../ops/ops_server.ts";
@@ -176,6 +177,11 @@ export class Controller implements AsyncDisposable {
       readiness: {
         leader: () => node.status().leaderId === null ? "no Raft leader is known" : null,
       },
+    });
+    mountAdminHttpMiddleware(app, {
+      admin: cfg.admin,
+      rateLimiting: cfg["admin.rate_limiting"],
+      logger: log.child("admin"),
     });
     mountAdminApi(app, node, { adminToken: cfg.controller.admin_token });
     registerControllerMetrics(registry, node);

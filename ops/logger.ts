@@ -29,6 +29,11 @@ export interface Logger {
 export interface LoggerOptions {
   /** Lines below this level are dropped. @default "info" */
   readonly level?: LogLevel;
+  /**
+   * A level that can change while the logger runs (the dynamic `broker.log_level`); shared
+   * with child loggers, and used instead of `level` when given.
+   */
+  readonly levelRef?: { level: LogLevel };
   /** Where lines go. @default a writer to stderr */
   readonly sink?: (line: string) => void;
   /** Time source, as milliseconds since the epoch. @default Date.now */
@@ -75,9 +80,11 @@ function _stderrSink(line: string): void {
  * ```
  */
 export function createLogger(component: string, options: LoggerOptions = {}): Logger {
-  const level = options.level ?? "info";
-  const threshold = LOG_LEVELS.indexOf(level);
-  if (threshold < 0) throw new RangeError(`Cannot create a logger as level '${level}' is unknown`);
+  const level = options.levelRef?.level ?? options.level ?? "info";
+  if (LOG_LEVELS.indexOf(level) < 0) {
+    throw new RangeError(`Cannot create a logger as level '${level}' is unknown`);
+  }
+  const levelRef = options.levelRef ?? { level };
   const sink = options.sink ?? _stderrSink;
   const now = options.now ?? Date.now;
   const limiter = options.rateLimiter === undefined ? new LogRateLimiter() : options.rateLimiter;
@@ -103,7 +110,7 @@ export function createLogger(component: string, options: LoggerOptions = {}): Lo
     }
   };
   const emit = (lvl: LogLevel, msg: string, fields?: LogFields) => {
-    if (LOG_LEVELS.indexOf(lvl) < threshold) return;
+    if (LOG_LEVELS.indexOf(lvl) < LOG_LEVELS.indexOf(levelRef.level)) return;
     flush();
     if (
       limiter !== null && (lvl === "warn" || lvl === "error") &&
@@ -116,7 +123,7 @@ export function createLogger(component: string, options: LoggerOptions = {}): Lo
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
-    child: (c) => createLogger(`${component}.${c}`, { level, sink, now, rateLimiter: limiter }),
+    child: (c) => createLogger(`${component}.${c}`, { levelRef, sink, now, rateLimiter: limiter }),
   };
   _flushers.set(logger, flush);
   return logger;

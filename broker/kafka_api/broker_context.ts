@@ -14,6 +14,7 @@ import type { ConnectionContext } from "../net/frame_handler.ts";
 import type { RequestHeader } from "../../protocol/kafka/header.ts";
 import type { GroupService } from "../group/group_service.ts";
 import type { TxnService } from "../txn/txn_service.ts";
+import type { DynamicBrokerConfig } from "../../config/dynamic_config.ts";
 
 /** Broker-wide services handlers use. */
 export interface BrokerContext {
@@ -29,6 +30,21 @@ export interface BrokerContext {
   readonly defaultPartitions: number;
   /** Replication factor of an auto-created topic. */
   readonly defaultReplicationFactor: number;
+  /**
+   * min.insync.replicas of topics created here without their own
+   * (`replication.min_in_sync_replicas`). @default the topic default (1)
+   */
+  readonly defaultMinInsyncReplicas?: number;
+  /** retention.ms of topics created here without their own (`broker.log_retention_ms`). */
+  readonly defaultRetentionMs?: number;
+  /** max.message.bytes of topics created here without their own (`broker.message_max_bytes`). */
+  readonly defaultMessageMaxBytes?: number;
+  /** The broker's layered config, for DescribeConfigs and alters of BROKER resources. */
+  readonly dynamicConfig?: DynamicBrokerConfig;
+  /** Counts records appended by produce requests (`messages_produced_total`). */
+  readonly recordsProduced?: (n: number) => void;
+  /** Counts records returned to consumer fetches (`messages_consumed_total`). */
+  readonly recordsConsumed?: (n: number) => void;
   /** Fetch waits at most this long, whatever the client asks (`max_wait_ms` cap). */
   readonly fetchWaitMaxMs: number;
   /** Wakes fetch waits on shutdown, so connections can close promptly. */
@@ -44,4 +60,20 @@ export interface RequestContext {
   readonly broker: BrokerContext;
   readonly header: RequestHeader;
   readonly connection: ConnectionContext;
+}
+
+/**
+ * Topic configs a topic created through this broker takes unless it sets its own: the broker's
+ * `replication.min_in_sync_replicas`, `broker.log_retention_ms` and `broker.message_max_bytes`,
+ * as Kafka's broker-level min.insync.replicas, log.retention.ms and message.max.bytes.
+ */
+export function brokerTopicDefaults(broker: BrokerContext): Record<string, string> {
+  const out: Record<string, string> = {};
+  const set = (name: string, v: number | undefined) => {
+    if (v !== undefined) out[name] = String(v);
+  };
+  set("min.insync.replicas", broker.defaultMinInsyncReplicas);
+  set("retention.ms", broker.defaultRetentionMs);
+  set("max.message.bytes", broker.defaultMessageMaxBytes);
+  return out;
 }

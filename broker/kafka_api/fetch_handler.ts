@@ -16,6 +16,7 @@
  * @module
  */
 
+import { recordCountOf } from "../seed_metrics.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import {
@@ -78,7 +79,9 @@ async function _read(
     const stable = txns === undefined
       ? undefined
       : (hw: number) => txns.lastStableOffset(topic, p.partition, hw);
-    return await broker.partitions.read(topic, p.partition, offset, limit, stable);
+    const read = await broker.partitions.read(topic, p.partition, offset, limit, stable);
+    for (const b of read?.batches ?? []) broker.recordsConsumed?.(recordCountOf(b));
+    return read;
   }
   const r = await broker.partitions.readForReplica(topic, p.partition, replicaId, {
     fetchOffset: offset,

@@ -20,7 +20,7 @@ import { ZERO_UUID } from "../../protocol/kafka/wire.ts";
 import type { TopicMeta } from "../../model/cluster_metadata.ts";
 import { kafkaErrorCode } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
-import type { BrokerContext } from "./broker_context.ts";
+import { type BrokerContext, brokerTopicDefaults } from "./broker_context.ts";
 
 /** Creates `name` if auto-creation allows it; returns the topic or an error code. */
 export async function topicOrAutoCreate(
@@ -36,6 +36,7 @@ export async function topicOrAutoCreate(
       name,
       broker.defaultPartitions,
       broker.defaultReplicationFactor,
+      brokerTopicDefaults(broker),
     );
     await broker.partitions.syncWithMetadata();
     broker.logger.info("auto-created topic", { topic: name, partitions: t.partitions.length });

@@ -20,6 +20,7 @@ import {
   type ProduceResponsePartitionProduceResponse,
 } from "../../protocol/kafka/messages/mod.ts";
 import { splitBatches } from "../../protocol/record/record_batch.ts";
+import { recordCountOf } from "../seed_metrics.ts";
 import { kafkaErrorCode } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
 import type { BrokerContext, RequestContext } from "./broker_context.ts";
@@ -68,6 +69,7 @@ async function _producePartition(
     let first: ProduceResponsePartitionProduceResponse | null = null;
     for (const batch of splitBatches(records)) {
       const r = await broker.partitions.produce(topic, index, batch, acks);
+      broker.recordsProduced?.(recordCountOf(batch));
       first ??= {
         ..._partitionError(index, ErrorCode.NONE, null),
         baseOffset: BigInt(r.baseOffset),

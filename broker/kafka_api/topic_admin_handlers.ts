@@ -4,9 +4,8 @@
  * (44). Each topic in a request succeeds or fails on its own, with the error code and message
  * Kafka would give.
  *
- * Topic configs are altered through the controller like every metadata change. Broker configs
- * are static (broker.toml): altering them is refused per resource with INVALID_REQUEST, where
- * Kafka would keep dynamic broker configs.
+ * Topic configs are altered through the controller like every metadata change. Broker
+ * resources are this broker's layered configuration (broker_config_handlers.ts).
  *
  * @module
  */
@@ -50,7 +49,8 @@ import { ZERO_UUID } from "../../protocol/kafka/wire.ts";
 import { parseTopicConfig, TOPIC_CONFIG_DEFAULTS } from "../../model/topic_config.ts";
 import { kafkaErrorCode, KafkaProtocolError } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
-import type { RequestContext } from "./broker_context.ts";
+import { alterBrokerResource, describeBrokerResource } from "./broker_config_handlers.ts";
+import { brokerTopicDefaults, type RequestContext } from "./broker_context.ts";
 
 async function _createTopics(
   req: CreateTopicsRequest,
@@ -59,7 +59,10 @@ async function _createTopics(
   const { metadata, partitions } = ctx.broker;
   const res = createCreateTopicsResponse();
   for (const t of req.topics) {
-    const configs = Object.fromEntries(t.configs.map((c) => [c.name, c.value]));
+    const configs: Record<string, string | null> = {
+      ...brokerTopicDefaults(ctx.broker),
+      ...Object.fromEntries(t.configs.map((c) => [c.name, c.value])),
+    };
     // -1 asks for the broker's defaults (KIP-464).
     const count = t.numPartitions === -1 ? ctx.broker.defaultPartitions : t.numPartitions;
     const rf = t.replicationFactor === -1
@@ -221,7 +224,18 @@ function _describeConfigs(
           });
         }
       }
-    } else if (r.resourceType !== RESOURCE_BROKER) {
+    } else if (r.resourceType === RESOURCE_BROKER) {
+      Object.assign(
+        result,
+        describeBrokerResource(
+          ctx,
+          r.resourceName,
+          r.configurationKeys,
+          req.includeSynonyms,
+          req.includeDocumentation,
+        ),
+      );
+    } else {
       result.errorCode = ErrorCode.INVALID_REQUEST;
       result.errorMessage = `Resource type ${r.resourceType} is not supported`;
     }
@@ -252,10 +266,7 @@ async function _alterResource(
 ): Promise<{ errorCode: number; errorMessage: string | null }> {
   try {
     if (resourceType === RESOURCE_BROKER) {
-      throw new KafkaProtocolError(
-        "INVALID_REQUEST",
-        "Cannot alter broker configs: they are static, set in broker.toml or the environment",
-      );
+      return alterBrokerResource(ctx, resourceName, changes, replace, validateOnly);
     }
     if (resourceType !== RESOURCE_TOPIC) {
       throw new KafkaProtocolError(

@@ -91,6 +91,12 @@ export interface QuicListenerOptions {
    */
   maxConcurrentStreams?: number;
   /**
+   * Unidirectional streams a peer may open at once. RustMQ's protocol uses none, so this only
+   * bounds what a misbehaving peer can make the endpoint track.
+   * @default {100}
+   */
+  maxConcurrentUniStreams?: number;
+  /**
    * Largest request payload; a larger size prefix closes the connection.
    * @default {104857600}
    */
@@ -186,6 +192,7 @@ export class QuicListener {
       alpnProtocols: [QUIC_ALPN],
       maxIdleTimeout: this.#options.connectionTimeoutMs,
       maxConcurrentBidirectionalStreams: this.#options.maxConcurrentStreams,
+      maxConcurrentUnidirectionalStreams: options.maxConcurrentUniStreams ?? 100,
     });
     this.#acceptLoop = this.#accept();
   }

@@ -48,10 +48,24 @@ export async function startBrokerSecurity(
   const sec = cfg.security;
   const store = await SecurityStore.open(fileMetadataPersistence(securityFilePath(dataDir)));
   const protocol = listenerProtocol(cfg);
+  // Validation refuses this already; the broker checks again rather than trust its caller.
+  const plaintextAllowed = sec.allow_sasl_plaintext;
+  if (protocol === "SASL_PLAINTEXT" && !plaintextAllowed) {
+    throw new Error(
+      "Cannot serve SASL_PLAINTEXT without security.allow_sasl_plaintext = true: it sends credentials unencrypted",
+    );
+  }
+  // Every setting is read up front, so what the config says is resolved whether or not the
+  // feature it tunes is on.
+  const mechanisms = sec.sasl_enabled_mechanisms;
+  const acl = {
+    superUsers: sec.super_users,
+    allowEveryoneIfNoAclFound: sec.allow_everyone_if_no_acl_found,
+  };
   const sasl = protocol === "SASL_SSL" || protocol === "SASL_PLAINTEXT"
     ? new SaslAuthenticator({
       store,
-      mechanisms: sec.sasl_enabled_mechanisms,
+      mechanisms,
       maxUnauthenticatedBytes: sec.sasl_max_receive_bytes,
       failureDelayMs: sec.auth_failure_delay_ms,
       failureDelayMaxMs: sec.auth_failure_delay_max_ms,
@@ -70,12 +84,7 @@ export async function startBrokerSecurity(
     clock: systemClock,
     randomBytes: (n) => crypto.getRandomValues(new Uint8Array(n)),
   });
-  const middleware = sec.authorizer_enabled
-    ? [authorizationMiddleware(() => store.acls, {
-      superUsers: sec.super_users,
-      allowEveryoneIfNoAclFound: sec.allow_everyone_if_no_acl_found,
-    })]
-    : [];
+  const middleware = sec.authorizer_enabled ? [authorizationMiddleware(() => store.acls, acl)] : [];
   return {
     store,
     routes: [...authenticator.routes(), ...securityAdminRoutes(store, sec.authorizer_enabled)],

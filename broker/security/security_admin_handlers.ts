@@ -8,7 +8,6 @@
  * @module
  */
 
-
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import {

@@ -1,9 +1,23 @@
 /**
- * An LRU cache of object ranges read from object storage, bounded in bytes
- * (`cache.read_cache_size_bytes`). Concurrent misses for the same range share one GET.
+ * A cache of object ranges read from object storage, bounded in bytes
+ * (`cache.read_cache_size_bytes`), with the eviction policy of `cache.eviction_policy`: LRU
+ * (the default), LFU, or Random. Concurrent misses for the same range share one GET.
  *
  * @module
  */
+
+import type { Random } from "../../ops/random.ts";
+
+/** Which block leaves when room is needed (`cache.eviction_policy`). */
+export type EvictionPolicy = "Lru" | "Lfu" | "Random";
+
+/** Options of {@linkcode BlockCache}. */
+export interface BlockCacheOptions {
+  /** @default "Lru" */
+  readonly policy?: EvictionPolicy;
+  /** Required for the Random policy: the victim is drawn from it. */
+  readonly random?: Random;
+}
 
 /** Loads the bytes of a block on a miss. */
 export type BlockLoader = () => Promise<Uint8Array>;
@@ -16,7 +30,9 @@ export interface BlockCacheStats {
 }
 
 /**
- * LRU over byte blocks.
+ * A bounded cache of byte blocks. Lfu evicts the block with the fewest hits since it was
+ * loaded (ties: the least recently used), Random a uniformly drawn block. Both scan the blocks
+ * on eviction, which is cheap next to the object-store GET that caused it.
  *
  * @example
  * ```ts
@@ -26,21 +42,57 @@ export interface BlockCacheStats {
  * await c.get("a", () => Promise.resolve(new Uint8Array(6)));
  * await c.get("b", () => Promise.resolve(new Uint8Array(6)));
  * assert.equal(c.has("a"), false); // evicted to fit b
+ *
+ * const lfu = new BlockCache(12, { policy: "Lfu" });
+ * await lfu.get("hot", () => Promise.resolve(new Uint8Array(6)));
+ * await lfu.get("hot", () => Promise.resolve(new Uint8Array(6))); // one hit
+ * await lfu.get("cold", () => Promise.resolve(new Uint8Array(6)));
+ * await lfu.get("hot", () => Promise.resolve(new Uint8Array(6))); // hot is now also most recent
+ * await lfu.get("new", () => Promise.resolve(new Uint8Array(6)));
+ * assert.equal(lfu.has("hot"), true); // the cold block left, though LRU would keep it too
  * ```
  */
 export class BlockCache {
-  readonly #capacityBytes: number;
+  #capacityBytes: number;
+  readonly #policy: EvictionPolicy;
+  readonly #random: Random | null;
   // A Map iterates in insertion order; re-inserting on a hit makes it an LRU.
   readonly #blocks = new Map<string, Uint8Array>();
+  /** Hits per cached block, for Lfu. */
+  readonly #hits = new Map<string, number>();
   readonly #loading = new Map<string, Promise<Uint8Array>>();
   #usedBytes = 0;
   readonly stats: BlockCacheStats = { hits: 0, misses: 0, evictions: 0 };
 
-  constructor(capacityBytes: number) {
+  constructor(capacityBytes: number, options: BlockCacheOptions = {}) {
     if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 0) {
       throw new RangeError(`Cannot create a block cache of ${capacityBytes} bytes`);
     }
     this.#capacityBytes = capacityBytes;
+    this.#policy = options.policy ?? "Lru";
+    if (this.#policy === "Random" && options.random === undefined) {
+      throw new RangeError("Cannot create a Random-eviction block cache as no random is given");
+    }
+    this.#random = options.random ?? null;
+  }
+
+  /** The byte bound. */
+  get capacityBytes(): number {
+    return this.#capacityBytes;
+  }
+
+  /** Changes the byte bound (a dynamic config change), evicting at once down to it. */
+  resize(capacityBytes: number): void {
+    if (!Number.isSafeInteger(capacityBytes) || capacityBytes < 0) {
+      throw new RangeError(`Cannot resize the block cache to ${capacityBytes} bytes`);
+    }
+    this.#capacityBytes = capacityBytes;
+    this.#evictFor(0);
+  }
+
+  /** The eviction policy in use. */
+  get policy(): EvictionPolicy {
+    return this.#policy;
   }
 
   get usedBytes(): number {
@@ -56,6 +108,7 @@ export class BlockCache {
     const hit = this.#blocks.get(id);
     if (hit !== undefined) {
       this.stats.hits++;
+      this.#hits.set(id, (this.#hits.get(id) ?? 0) + 1);
       this.#blocks.delete(id);
       this.#blocks.set(id, hit);
       return Promise.resolve(hit);
@@ -76,6 +129,7 @@ export class BlockCache {
     for (const [id, b] of this.#blocks) {
       if (!id.startsWith(prefix)) continue;
       this.#blocks.delete(id);
+      this.#hits.delete(id);
       this.#usedBytes -= b.length;
     }
   }
@@ -83,13 +137,36 @@ export class BlockCache {
   #insert(id: string, bytes: Uint8Array): void {
     // A block larger than the whole cache is served but not kept.
     if (bytes.length > this.#capacityBytes) return;
-    while (this.#usedBytes + bytes.length > this.#capacityBytes) {
-      const [oldId, old] = this.#blocks.entries().next().value as [string, Uint8Array];
+    this.#evictFor(bytes.length);
+    this.#blocks.set(id, bytes);
+    this.#hits.set(id, 0);
+    this.#usedBytes += bytes.length;
+  }
+
+  /** Evicts until `bytes` more fit. */
+  #evictFor(bytes: number): void {
+    while (this.#blocks.size > 0 && this.#usedBytes + bytes > this.#capacityBytes) {
+      const oldId = this.#victim();
+      this.#usedBytes -= this.#blocks.get(oldId)!.length;
       this.#blocks.delete(oldId);
-      this.#usedBytes -= old.length;
+      this.#hits.delete(oldId);
       this.stats.evictions++;
     }
-    this.#blocks.set(id, bytes);
-    this.#usedBytes += bytes.length;
+  }
+
+  /** The block to evict; only called while the cache holds at least one block. */
+  #victim(): string {
+    if (this.#policy === "Random") {
+      let n = Math.floor(this.#random!.next() * this.#blocks.size);
+      for (const id of this.#blocks.keys()) if (n-- === 0) return id;
+    }
+    let best = this.#blocks.keys().next().value as string;
+    if (this.#policy === "Lfu") {
+      // Map order is least recently used first, so the first minimum is the LRU among ties.
+      for (const id of this.#blocks.keys()) {
+        if (this.#hits.get(id)! < this.#hits.get(best)!) best = id;
+      }
+    }
+    return best;
   }
 }

@@ -73,6 +73,9 @@ export async function writeClusterConfigs(
         `peers = [${peers}]`,
         `election_timeout_ms = ${options.electionTimeoutMs}`,
         `heartbeat_interval_ms = ${options.heartbeatIntervalMs}`,
+        // Harnesses poll the REST API far faster than the default per-IP budget (30/min).
+        "[admin.rate_limiting]",
+        "enabled = false",
         "",
       ].join("\n"),
     );

@@ -41,6 +41,9 @@ export async function startTestController(
     `peers = ["c1@127.0.0.1:1"]`,
     `election_timeout_ms = ${options.electionTimeoutMs ?? 200}`,
     `heartbeat_interval_ms = ${options.heartbeatIntervalMs ?? 50}`,
+    // Tests poll the REST API far faster than the default per-IP budget (30/min).
+    "[admin.rate_limiting]",
+    "enabled = false",
   ].join("\n");
   const cfg = loadControllerConfig("test.toml", { text, env: {} });
   const logger = createLogger("controller", { level: "error" });

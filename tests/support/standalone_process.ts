@@ -21,6 +21,10 @@ export interface StandaloneProcess extends AsyncDisposable {
   stop(graceMs?: number): Promise<number>;
   /** SIGKILL. */
   kill(): Promise<number>;
+  /** Sends `signal` (SIGHUP re-reads the configuration). */
+  signal(signal: Deno.Signal): void;
+  /** The broker.toml the process was started with (rewrite it, then SIGHUP). */
+  readonly configPath: string;
   /** Resolves with the exit code when the process exits by itself. */
   exited(): Promise<number>;
 }
@@ -121,6 +125,8 @@ export async function startStandalone(
     stderr: () => errText,
     stop,
     kill,
+    signal: (s) => child.kill(s),
+    configPath: cfgPath,
     exited: async () => (await wait()).code,
     [Symbol.asyncDispose]: async () => {
       await stop();
