@@ -37,6 +37,8 @@ export interface ClusterConfigOptions {
   brokerLeaseMs: number;
   /** Where the configs and data directories go. @default a new temporary directory */
   dir?: string;
+  /** Further controller.toml lines, appended (each in a `[section]` of its own). */
+  extraLines?: readonly string[];
 }
 
 /**
@@ -73,6 +75,7 @@ export async function writeClusterConfigs(
         `peers = [${peers}]`,
         `election_timeout_ms = ${options.electionTimeoutMs}`,
         `heartbeat_interval_ms = ${options.heartbeatIntervalMs}`,
+        ...(options.extraLines ?? []),
         "",
       ].join("\n"),
     );
