@@ -17,6 +17,7 @@ import { AdminApiError, AdminClient } from "./admin_client.ts";
 import { table } from "./format.ts";
 import { runConsumerGroups } from "./consumer_groups_cmd.ts";
 import { runModuleCommand } from "./wasm_modules_cmd.ts";
+import { runScalingCommand, SCALING_COMMANDS } from "./scaling_cmd.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:9642";
 
@@ -65,6 +66,20 @@ export const adminCommand: Command = {
     "to-latest": { type: "boolean", help: "consumer-groups reset-offsets: to the log end" },
     "to-offset": { type: "string", arg: "N", help: "consumer-groups reset-offsets: to offset N" },
     execute: { type: "boolean", help: "consumer-groups reset-offsets: commit, not just plan" },
+    // The options of the scaling commands (scaling_cmd.ts).
+    wait: { type: "boolean", help: "decommission-broker, rebalance: wait, printing progress" },
+    "wait-timeout-ms": {
+      type: "string",
+      arg: "MS",
+      help: "--wait gives up after MS (default: 3600000)",
+    },
+    topics: { type: "string", arg: "A,B", help: "rebalance: only these topics" },
+    "dry-run": { type: "boolean", help: "rebalance: show the plan, change nothing" },
+    "max-concurrent-moves": {
+      type: "string",
+      arg: "N",
+      help: "rebalance: replica moves at once (default: 4)",
+    },
   },
   details:
     "Commands: create-topic <name> <partitions> <replication_factor> [--config k=v ...] [--etl a,b],\n" +
@@ -72,7 +87,9 @@ export const adminCommand: Command = {
     "list-topics, describe-topic <name>, delete-topic <name>, cluster-health, brokers,\n" +
     "elect-preferred-leaders [topic], reassign-partition <topic> <partition> <id,id,...>,\n" +
     "consumer-groups (list | describe <group> | reset-offsets <group> ...; see its help),\n" +
-    "deploy-module <name> <file.wasm>, list-modules, describe-module <name>, delete-module <name>\n" +
+    "deploy-module <name> <file.wasm>, list-modules, describe-module <name>, delete-module <name>,\n" +
+    "decommission-broker <id> [--wait], cancel-decommission <id>,\n" +
+    "rebalance [--topics a,b] [--dry-run] [--max-concurrent-moves N] [--wait], rebalance-status, cancel-rebalance\n" +
     "Every --controller URL is tried in turn until one answers.",
   async run(values, positionals, io) {
     const [command, ...args] = positionals;
@@ -262,12 +279,24 @@ async function _dispatch(
       const r = await client.request("GET", "/api/v1/brokers") as { brokers: _Json[] };
       print(r, () =>
         table(
-          ["ID", "HOST", "PORT", "RACK", "STATUS"],
-          r.brokers.map((b) => [b.node_id, b.host, b.port, b.rack, b.status]),
+          ["ID", "HOST", "PORT", "RACK", "STATUS", "STATE", "REPLICAS", "LEADERS"],
+          r.brokers.map((b) => [
+            b.node_id,
+            b.host,
+            b.port,
+            b.rack,
+            b.status,
+            b.state,
+            b.replicas,
+            b.leaders,
+          ]),
         ));
       return EXIT_OK;
     }
     default:
+      if (SCALING_COMMANDS.has(command)) {
+        return await runScalingCommand(command, args, { client, values, io, print });
+      }
       throw new UsageError(`unknown admin command '${command}'`);
   }
 }

@@ -18,6 +18,14 @@ import type { FileSchema } from "./schema.ts";
 
 const _K8S = "the broker does not deploy itself: set it in the k8s/ manifests (broker StatefulSet)";
 
+const _ON_CONTROLLER =
+  "the controller plans and paces partition moves: set it under [scaling] in controller.toml";
+const _NO_ADDITIONS =
+  "a joining broker gets partitions through `rustmq admin rebalance`; no add-broker workflow reads this yet";
+const _NO_ROLLING =
+  "controlled shutdown on SIGTERM and `admin rolling-restart` are not built yet; a stopping broker closes at once";
+const _NO_AUTOBALANCER = "the auto-balancer is not built yet: run `rustmq admin rebalance` instead";
+
 /** Keys that accept only their default, each with the reason a user sees. */
 export const REFUSED_KEYS: Readonly<Record<string, string>> = {
   "broker:network.quic_config.max_stream_data":
@@ -34,32 +42,23 @@ export const REFUSED_KEYS: Readonly<Record<string, string>> = {
     "the admin REST API is served on controller.http_listen: set the port there",
   "controller:admin.health_check_interval_ms":
     "the controllers track broker liveness by heartbeat leases: set controller.broker_lease_ms",
+  "broker:scaling.max_concurrent_additions": _NO_ADDITIONS,
+  "broker:scaling.max_concurrent_decommissions": _ON_CONTROLLER,
+  "broker:scaling.rebalance_timeout_ms": _ON_CONTROLLER,
+  "broker:scaling.traffic_migration_rate": _ON_CONTROLLER,
+  "broker:scaling.health_check_timeout_ms": _NO_ADDITIONS,
+  "broker:operations.upgrade_velocity": _NO_ROLLING,
+  "broker:operations.graceful_shutdown_timeout_ms": _NO_ROLLING,
+  "controller:autobalancer.enabled": _NO_AUTOBALANCER,
+  "controller:autobalancer.cpu_threshold": _NO_AUTOBALANCER,
+  "controller:autobalancer.memory_threshold": _NO_AUTOBALANCER,
+  "controller:autobalancer.cooldown_seconds": _NO_AUTOBALANCER,
   "controller:admin.health_timeout_ms":
     "the controllers track broker liveness by heartbeat leases: set controller.broker_lease_ms",
 };
 
-const _SCALING = "scaling (#17: decommission, rebalance, controlled shutdown)";
-const _ETL = "etl2 (#15: ETL wiring)";
-
-/** Keys another change in progress applies; each names that work. */
-export const DEFERRED_KEYS: Readonly<Record<string, string>> = {
-  "broker:scaling.max_concurrent_additions": _SCALING,
-  "broker:scaling.max_concurrent_decommissions": _SCALING,
-  "broker:scaling.rebalance_timeout_ms": _SCALING,
-  "broker:scaling.traffic_migration_rate": _SCALING,
-  "broker:scaling.health_check_timeout_ms": _SCALING,
-  "broker:operations.upgrade_velocity": _SCALING,
-  "broker:operations.graceful_shutdown_timeout_ms": _SCALING,
-  "controller:autobalancer.enabled": _SCALING,
-  "controller:autobalancer.cpu_threshold": _SCALING,
-  "controller:autobalancer.memory_threshold": _SCALING,
-  "controller:autobalancer.cooldown_seconds": _SCALING,
-  "broker:etl.enabled": _ETL,
-  "broker:etl.memory_limit_bytes": _ETL,
-  "broker:etl.execution_timeout_ms": _ETL,
-  "broker:etl.max_concurrent_executions": _ETL,
-  "broker:etl.batch_size": _ETL,
-};
+/** Keys another change in progress applies; each names that work. None remain. */
+export const DEFERRED_KEYS: Readonly<Record<string, string>> = {};
 
 /**
  * One problem per refused key of `file` set to anything but its default.

@@ -441,8 +441,33 @@ export const CONTROLLER_SCHEMA = {
       doc: "Per-endpoint limits: { burst_size, refill_rate }",
     },
   },
+  scaling: {
+    max_concurrent_decommissions: _int(
+      1,
+      1,
+      100,
+      "Brokers that may drain at once (decommission slots)",
+      true,
+    ),
+    rebalance_timeout_ms: _int(
+      300000,
+      1,
+      INT32_MAX,
+      "A partition move whose new replicas are not in sync by then is reverted",
+      true,
+    ),
+    traffic_migration_rate: {
+      ..._float(
+        0.1,
+        0,
+        1,
+        "Fraction of all partitions whose moves may start per minute (0: no limit)",
+      ),
+      added: true,
+    },
+  },
   autobalancer: {
-    enabled: _bool(true, "Enable auto-balancing"),
+    enabled: _bool(false, "Enable auto-balancing (not built yet: only false is accepted)"),
     cpu_threshold: _float(0.8, 0, 1, "CPU threshold for rebalancing"),
     memory_threshold: _float(0.75, 0, 1, "Memory threshold for rebalancing"),
     cooldown_seconds: _int(300, 0, INT32_MAX, "Cooldown between rebalancing operations"),

@@ -9,7 +9,8 @@
  * | PUT | /api/v1/topics/:name | change `{configs?, etl_modules?, partitions?}` |
  * | DELETE | /api/v1/topics/:name | delete |
  * | GET | /api/v1/cluster/health | leader, voters, brokers up/down, offline/under-replicated partitions |
- * | GET | /api/v1/brokers | registered brokers |
+ * | GET | /api/v1/brokers | registered brokers, their state and partition counts (scaling_api.ts) |
+ * | POST, GET, DELETE | /api/v1/brokers/:id/decommission, /api/v1/rebalance | decommission and rebalance (scaling_api.ts) |
  * | GET | /api/v1/metrics | controller figures as JSON |
  * | POST, GET, DELETE | /api/v1/wasm/modules[/:name] | the ETL module registry (wasm_modules_api.ts) |
  *
@@ -30,6 +31,7 @@ import {
   seedCreateConfigs,
   TopicFieldError,
 } from "./topic_body_fields.ts";
+import { mountScalingApi } from "./scaling_api.ts";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ControllerNode } from "./controller_node.ts";
@@ -183,10 +185,6 @@ export function mountAdminApi(
     );
     return c.json(result.value as Record<string, unknown>);
   });
-  api.get("/brokers", async (c) => {
-    await node.linearizableRead();
-    return c.json({ brokers: node.sm.brokers().map(_brokerJson) });
-  });
   api.get("/metrics", (c) => c.json(_metrics(node)));
   // The object manifest: what object storage holds and which offset ranges each object serves.
   api.get("/objects", async (c) => {
@@ -204,6 +202,7 @@ export function mountAdminApi(
     return c.json({ objects });
   });
   mountWasmModulesApi(api, node);
+  mountScalingApi(api, node);
   mountConsumerGroupsApi(
     api,
     () => node.sm.brokers().filter((b) => !b.fenced).map((b) => `${b.host}:${b.port}`),
@@ -320,18 +319,6 @@ function _metrics(node: ControllerNode): Record<string, unknown> {
     brokers_up: brokers.filter((b) => !b.fenced).length,
     brokers_down: brokers.filter((b) => b.fenced).length,
     manifest_objects: node.sm.state.manifest.objects.length,
-  };
-}
-
-function _brokerJson(b: ReturnType<ControllerNode["sm"]["brokers"]>[number]) {
-  return {
-    node_id: b.nodeId,
-    host: b.host,
-    port: b.port,
-    rack: b.rack,
-    status: b.fenced ? "fenced" : "up",
-    epoch: b.epoch,
-    decommissioning: b.decommissioning,
   };
 }
 

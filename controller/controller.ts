@@ -16,6 +16,8 @@ import { createOpsApp, type OpsServer, serveOps } from "../ops/ops_server.ts";
 import { BrokerServiceServer } from "./broker_service.ts";
 import { mountAdminApi } from "./admin_api.ts";
 import { ControllerNode } from "./controller_node.ts";
+import { ScalingDriver } from "./scaling_driver.ts";
+import { systemClock } from "../ops/clock.ts";
 import { partitionHealth } from "./metadata/state_machine.ts";
 import { FileStorage, SeededRandom } from "./raft/mod.ts";
 import { GrpcRaftTransport } from "./transport/grpc_raft_transport.ts";
@@ -166,11 +168,19 @@ export class Controller implements AsyncDisposable {
       snapshotEntries: cfg.controller.snapshot_entries,
       brokerLeaseMs: cfg.controller.broker_lease_ms,
       uncleanLeaderElection: cfg.controller.unclean_leader_election,
+      stateMachine: { decommissionSlotsMax: cfg.scaling.max_concurrent_decommissions },
       ...(options.requestTimeoutMs !== undefined
         ? { requestTimeoutMs: options.requestTimeoutMs }
         : {}),
     });
     const rpc = await BrokerServiceServer.start(node, cfg.controller.rpc_listen, log.child("rpc"));
+    const scaling = new ScalingDriver(node, {
+      clock: systemClock,
+      logger: log.child("scaling"),
+      moveTimeoutMs: cfg.scaling.rebalance_timeout_ms,
+      migrationRate: cfg.scaling.traffic_migration_rate,
+    });
+    scaling.start();
     const { app, registry } = createOpsApp({
       role: "controller",
       version: VERSION,
@@ -194,6 +204,7 @@ export class Controller implements AsyncDisposable {
     const addrs = { raftPort: transport.port, rpcPort: rpc.port, httpPort: ops.port };
     log.info("controller started", { nodeId: cfg.controller.node_id, ...addrs, peers });
     return new Controller(node, addrs, [
+      () => Promise.resolve(scaling.stop()),
       () => ops.close(),
       () => rpc.close(),
       () => node.close(),

@@ -48,10 +48,14 @@ function _nonDefault(schema: FileSchema, section: string, key: string): string {
   switch (spec.type) {
     case "bool":
       return String(!spec.default);
-    case "int":
-    case "float": {
+    case "int": {
       const d = spec.default as number;
       return String(d + 1 <= (spec.max ?? Infinity) ? d + 1 : d - 1);
+    }
+    case "float": {
+      // A value inside the range, so the only problem is the key being refused.
+      const d = spec.default as number, max = spec.max ?? d + 2;
+      return String((d + max) / 2);
     }
     case "string":
       return JSON.stringify(spec.oneOf?.find((v) => v !== spec.default) ?? `${spec.default}x`);

@@ -8,6 +8,8 @@
 
 import type { ManifestObject } from "../../model/object_manifest.ts";
 import type { ManifestState } from "./manifest_state.ts";
+import type { PartitionMove } from "./balance_plan.ts";
+import { movesProblem } from "./rebalance_state.ts";
 
 /** A broker's listener as it registers it. */
 export interface BrokerEndpoint {
@@ -152,6 +154,58 @@ export interface DecommissionEndCommand {
 }
 
 /**
+ * Ends a drain: the broker holds no replica any more, so it is marked decommissioned (it may be
+ * stopped, and is never given replicas again unless the decommission is cancelled) and its slot
+ * is freed. Refused while it still holds a replica.
+ */
+export interface DecommissionCompleteCommand {
+  v: 1;
+  op: "decommission_complete";
+  nodeId: number;
+}
+
+/**
+ * A broker about to stop (SIGTERM) hands its leaderships to other ISR members and leaves the
+ * ISRs, exactly as a fence does but at the broker's request and never unclean, so producers at
+ * acks=all keep going without waiting for its lease to run out. The broker stops heartbeating
+ * first; registering again on restart lifts it.
+ */
+export interface ControlledShutdownCommand {
+  v: 1;
+  op: "controlled_shutdown";
+  nodeId: number;
+  brokerEpoch: number;
+}
+
+/** Starts a rebalance job with a plan computed by the proposer (see balance_plan.ts). */
+export interface RebalanceStartCommand {
+  v: 1;
+  op: "rebalance_start";
+  id: string;
+  strategy: string;
+  topics: string[] | null;
+  maxConcurrentMoves: number;
+  moves: PartitionMove[];
+}
+
+/** Records how one move of the running rebalance ended (reported by the leader's driver). */
+export interface RebalanceProgressCommand {
+  v: 1;
+  op: "rebalance_progress";
+  id: string;
+  topic: string;
+  partition: number;
+  outcome: string;
+  reason?: string;
+}
+
+/** Cancels the running rebalance. */
+export interface RebalanceCancelCommand {
+  v: 1;
+  op: "rebalance_cancel";
+}
+
+/**
  * Moves leadership back to each partition's preferred replica (the first in its replica list)
  * where that replica is live and in the ISR, as Kafka's preferred-leader election does after
  * failures have piled leadership onto a few brokers. `topic` limits it to one topic.
@@ -237,6 +291,11 @@ export type MetadataCommand =
   | RemovePartitionCommand
   | DecommissionStartCommand
   | DecommissionEndCommand
+  | DecommissionCompleteCommand
+  | ControlledShutdownCommand
+  | RebalanceStartCommand
+  | RebalanceProgressCommand
+  | RebalanceCancelCommand
   | ElectPreferredLeadersCommand
   | ReassignPartitionCommand
   | ImportLocalCommand
@@ -261,6 +320,11 @@ export const COMMAND_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
   "remove_partition",
   "decommission_start",
   "decommission_end",
+  "decommission_complete",
+  "controlled_shutdown",
+  "rebalance_start",
+  "rebalance_progress",
+  "rebalance_cancel",
   "elect_preferred_leaders",
   "reassign_partition",
   "import_local",
@@ -274,6 +338,10 @@ export const INTERNAL_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
   "fence_broker",
   "unfence_broker",
   "import_local",
+  "decommission_complete",
+  "rebalance_start",
+  "rebalance_progress",
+  "rebalance_cancel",
 ]);
 
 /**
@@ -328,6 +396,16 @@ const _SHAPES: Record<MetadataCommand["op"], _Shape> = {
   remove_partition: { key: "string" },
   decommission_start: { nodeId: "number" },
   decommission_end: { nodeId: "number" },
+  decommission_complete: { nodeId: "number" },
+  controlled_shutdown: { nodeId: "number", brokerEpoch: "number" },
+  rebalance_start: {
+    id: "string",
+    strategy: "string",
+    maxConcurrentMoves: "number",
+    moves: "array",
+  },
+  rebalance_progress: { id: "string", topic: "string", partition: "number", outcome: "string" },
+  rebalance_cancel: {},
   elect_preferred_leaders: {},
   reassign_partition: { topic: "string", partition: "number", replicas: "array" },
   import_local: {
@@ -436,6 +514,13 @@ export function commandProblem(cmd: unknown): string | null {
     }
   }
   if (c.op === "import_local") return _importProblem(c);
+  if (c.op === "rebalance_start") {
+    const topics = c.topics;
+    if (topics !== null && !(Array.isArray(topics) && topics.every((t) => typeof t === "string"))) {
+      return "field 'topics' must be null or hold strings";
+    }
+    return movesProblem(c.moves);
+  }
   if (c.op === "alter_isr" && !(c.isr as unknown[]).every((n) => Number.isInteger(n))) {
     return "field 'isr' must hold integers";
   }

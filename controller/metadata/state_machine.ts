@@ -44,6 +44,7 @@ import {
   type ManifestState,
 } from "./manifest_state.ts";
 import { placeReplicas } from "./placement.ts";
+import { cancelJob, type RebalanceJob, recordOutcome, startJob } from "./rebalance_state.ts";
 
 /** A registered broker. */
 export interface BrokerRecord {
@@ -58,6 +59,8 @@ export interface BrokerRecord {
   fenced: boolean;
   /** Holds a decommission slot: no new replicas are placed on it. */
   decommissioning: boolean;
+  /** Drained: it holds nothing and gets no replicas until the decommission is cancelled. */
+  decommissioned?: boolean;
 }
 
 /** One partition's replicated state. */
@@ -136,6 +139,8 @@ export interface MetadataStateData {
   requests: { key: string; result: ApplyResult }[];
   /** WebAssembly ETL modules by name. */
   wasmModules: Record<string, WasmModuleRecord>;
+  /** The current (or latest finished) rebalance job. */
+  rebalance: RebalanceJob | null;
 }
 
 /** The outcome of one command, identical on every controller. */
@@ -217,6 +222,7 @@ export function emptyMetadataState(): MetadataStateData {
     placementCursor: 0,
     requests: [],
     wasmModules: {},
+    rebalance: null,
   };
 }
 
@@ -361,6 +367,7 @@ export class MetadataStateMachine {
       ...parsed,
       requests: parsed.requests ?? [],
       wasmModules: parsed.wasmModules ?? {},
+      rebalance: parsed.rebalance ?? null,
     };
     this.#applied = index;
     this.#manifestIndex.reset(parsed.manifest);
@@ -412,6 +419,26 @@ export class MetadataStateMachine {
         return this.#decommissionStart(cmd.nodeId);
       case "decommission_end":
         return this.#decommissionEnd(cmd.nodeId);
+      case "decommission_complete":
+        return this.#decommissionComplete(cmd.nodeId);
+      case "controlled_shutdown":
+        return this.#controlledShutdown(cmd.nodeId, cmd.brokerEpoch);
+      case "rebalance_start":
+        this.#state.rebalance = startJob(this.#state.rebalance, {
+          id: cmd.id,
+          strategy: cmd.strategy,
+          topics: cmd.topics ?? null,
+          maxConcurrentMoves: cmd.maxConcurrentMoves,
+          startIndex: index,
+          moves: cmd.moves,
+        });
+        return this.#state.rebalance;
+      case "rebalance_progress":
+        this.#state.rebalance = recordOutcome(this.#state.rebalance, cmd);
+        return this.#state.rebalance;
+      case "rebalance_cancel":
+        this.#state.rebalance = cancelJob(this.#state.rebalance);
+        return this.#state.rebalance;
       case "elect_preferred_leaders":
         return this.#electPreferredLeaders(cmd.topic);
       case "reassign_partition":
@@ -514,6 +541,8 @@ export class MetadataStateMachine {
       fenced: false,
       decommissioning: old?.decommissioning ?? false,
     };
+    // A drained broker that comes back stays out of placement until its decommission is cancelled.
+    if (old?.decommissioned === true) record.decommissioned = true;
     this.#state.brokers = [...this.#state.brokers.filter((b) => b.nodeId !== cmd.nodeId), record]
       .sort((a, b) => a.nodeId - b.nodeId);
     this.#change.brokers = true;
@@ -635,7 +664,7 @@ export class MetadataStateMachine {
     count: number,
     replicationFactor: number,
   ): PartitionRecord[] {
-    const candidates = this.#state.brokers.filter((b) => !b.fenced && !b.decommissioning);
+    const candidates = this.#state.brokers.filter((b) => placeable(b));
     if (!Number.isInteger(replicationFactor) || replicationFactor < 1) {
       throw new InvalidTopicError(
         "INVALID_REPLICATION_FACTOR",
@@ -835,7 +864,7 @@ export class MetadataStateMachine {
     if (!/^\d+$/.test(cmd.nextProducerId)) {
       throw new MetadataError("INVALID_REQUEST", "Cannot import: nextProducerId is not a number");
     }
-    const live = s.brokers.filter((b) => !b.fenced && !b.decommissioning);
+    const live = s.brokers.filter((b) => placeable(b));
     if (cmd.topics.length > 0 && live.length === 0) {
       throw new MetadataError("INVALID_REQUEST", "Cannot import topics as no broker is registered");
     }
@@ -961,12 +990,50 @@ export class MetadataStateMachine {
     return next;
   }
 
+  /** Cancels a drain (moves under way finish), or returns a decommissioned broker to service. */
   #decommissionEnd(nodeId: number): unknown {
     const b = this.broker(nodeId);
-    if (b === undefined || !b.decommissioning) return {};
-    this.#replaceBroker({ ...b, decommissioning: false });
+    if (b === undefined || (!b.decommissioning && b.decommissioned !== true)) return {};
+    const { decommissioned: _gone, ...rest } = b;
+    this.#replaceBroker({ ...rest, decommissioning: false });
     this.#state.decommissioning = this.#state.decommissioning.filter((id) => id !== nodeId);
-    return {};
+    return { cancelled: true };
+  }
+
+  #decommissionComplete(nodeId: number): unknown {
+    const b = this.broker(nodeId);
+    if (b === undefined || !b.decommissioning) {
+      throw new MetadataError(
+        "INVALID_REQUEST",
+        `Cannot complete the decommission of broker ${nodeId} as it is not draining`,
+      );
+    }
+    const hosted = hostedBy(this.topics(), nodeId);
+    if (hosted.replicas > 0 || hosted.leaders > 0) {
+      throw new MetadataError(
+        "DECOMMISSION_IN_PROGRESS",
+        `Cannot complete the decommission of broker ${nodeId} as it still holds ${hosted.replicas} replica(s)`,
+      );
+    }
+    this.#replaceBroker({ ...b, decommissioning: false, decommissioned: true });
+    this.#state.decommissioning = this.#state.decommissioning.filter((id) => id !== nodeId);
+    return { decommissioned: true };
+  }
+
+  #controlledShutdown(nodeId: number, epoch: number): unknown {
+    const b = this.broker(nodeId);
+    if (b === undefined) {
+      throw new MetadataError("BROKER_NOT_REGISTERED", `Broker ${nodeId} is not registered`);
+    }
+    if (b.epoch !== epoch) {
+      throw new MetadataError(
+        "STALE_BROKER_EPOCH",
+        `Cannot shut broker ${nodeId} down as epoch ${epoch} is stale: current epoch is ${b.epoch}`,
+      );
+    }
+    // Never unclean: a partition whose only in-sync replica stops goes offline rather than lose data.
+    this.#fenceBroker({ v: 1, op: "fence_broker", nodeId, brokerEpoch: epoch, unclean: false });
+    return { leaders: hostedBy(this.topics(), nodeId).leaders };
   }
 }
 
@@ -986,6 +1053,26 @@ function _checkPartitionCount(n: number): void {
       `Partition count must be between 1 and ${TOPIC_PARTITIONS_MAX}: current value is ${n}`,
     );
   }
+}
+
+/** Whether new replicas may be placed on a broker: live, not draining, not decommissioned. */
+export function placeable(b: BrokerRecord): boolean {
+  return !b.fenced && !b.decommissioning && b.decommissioned !== true;
+}
+
+/** The replicas (including reassignment targets) and leaderships a broker holds. */
+export function hostedBy(
+  topics: readonly TopicRecord[],
+  nodeId: number,
+): { replicas: number; leaders: number } {
+  let replicas = 0, leaders = 0;
+  for (const t of topics) {
+    for (const p of t.partitions) {
+      if (p.replicas.includes(nodeId) || p.targetReplicas?.includes(nodeId)) replicas++;
+      if (p.leader === nodeId) leaders++;
+    }
+  }
+  return { replicas, leaders };
 }
 
 /** Under-replicated and offline partition counts, for health reports. */

@@ -26,6 +26,10 @@ export interface ClusterOptions {
   readonly brokerLeaseMs?: number;
   /** Bounded wait for the cluster to come up. @default 60000 */
   readonly startTimeoutMs?: number;
+  /** Controllers in the quorum; 1 keeps a test light. @default 3 */
+  readonly controllers?: number;
+  /** Further controller.toml lines, e.g. `["[scaling]", "traffic_migration_rate = 0"]`. */
+  readonly controllerConfig?: readonly string[];
 }
 
 /** One broker process and its fixed ports. */
@@ -152,6 +156,8 @@ export class Cluster implements AsyncDisposable {
   readonly controllers: ControllerProcess[];
   readonly brokers: BrokerProcess[];
   readonly root: string;
+  #options: ClusterOptions = { brokers: 0 };
+  #endpoints = "";
 
   private constructor(root: string, controllers: ControllerProcess[], brokers: BrokerProcess[]) {
     this.root = root;
@@ -159,12 +165,33 @@ export class Cluster implements AsyncDisposable {
     this.brokers = brokers;
   }
 
+  /** Adds and starts one more broker (the next id), as scaling out does. */
+  async addBroker(timeoutMs = 30_000): Promise<BrokerProcess> {
+    const b = await this.#newBroker(this.brokers.length + 1);
+    this.brokers.push(b);
+    await b.start(timeoutMs);
+    return b;
+  }
+
+  async #newBroker(i: number): Promise<BrokerProcess> {
+    const ports = freePorts(3);
+    const dir = `${this.root}/broker-${i}`;
+    await Deno.mkdir(dir, { recursive: true });
+    const configPath = `${dir}.toml`;
+    await Deno.writeTextFile(
+      configPath,
+      _brokerToml(i, ports, dir, this.root, this.#endpoints, this.#options.brokerConfig ?? {}),
+    );
+    return new BrokerProcess(i, ports, configPath, dir);
+  }
+
   /** Starts the controllers, waits for a leader, then starts the brokers. */
   static async start(options: ClusterOptions): Promise<Cluster> {
     const timeoutMs = options.startTimeoutMs ?? 60_000;
     const root = await Deno.makeTempDir({ prefix: "rustmq-cluster-" });
     const specs = await writeClusterConfigs({
-      size: 3,
+      size: options.controllers ?? 3,
+      extraLines: options.controllerConfig ?? [],
       electionTimeoutMs: 1000,
       heartbeatIntervalMs: 100,
       snapshotEntries: 10_000,
@@ -175,18 +202,9 @@ export class Cluster implements AsyncDisposable {
     const cluster = new Cluster(root, controllers, []);
     try {
       await cluster.waitForControllerLeader(timeoutMs);
-      const endpoints = specs.map((s) => `"127.0.0.1:${s.rpcPort}"`).join(", ");
-      for (let i = 1; i <= options.brokers; i++) {
-        const ports = freePorts(3);
-        const dir = `${root}/broker-${i}`;
-        await Deno.mkdir(dir, { recursive: true });
-        const configPath = `${dir}.toml`;
-        await Deno.writeTextFile(
-          configPath,
-          _brokerToml(i, ports, dir, root, endpoints, options.brokerConfig ?? {}),
-        );
-        cluster.brokers.push(new BrokerProcess(i, ports, configPath, dir));
-      }
+      cluster.#options = options;
+      cluster.#endpoints = specs.map((s) => `"127.0.0.1:${s.rpcPort}"`).join(", ");
+      for (let i = 1; i <= options.brokers; i++) cluster.brokers.push(await cluster.#newBroker(i));
       await Promise.all(cluster.brokers.map((b) => b.start(timeoutMs)));
       await cluster.waitForBrokers(options.brokers, timeoutMs);
     } catch (err) {

@@ -37,6 +37,8 @@ export interface ClusterConfigOptions {
   brokerLeaseMs: number;
   /** Where the configs and data directories go. @default a new temporary directory */
   dir?: string;
+  /** Further controller.toml lines, appended (each in a `[section]` of its own). */
+  extraLines?: readonly string[];
 }
 
 /**
@@ -76,6 +78,7 @@ export async function writeClusterConfigs(
         // Harnesses poll the REST API far faster than the default per-IP budget (30/min).
         "[admin.rate_limiting]",
         "enabled = false",
+        ...(options.extraLines ?? []),
         "",
       ].join("\n"),
     );
