@@ -155,7 +155,8 @@ Deno.test({
                   {
                     resourceType: TOPIC,
                     resourceName: "tuned",
-                    configs: [{ name: "cleanup.policy", configOperation: 2, value: "compact" }],
+                    // retention.ms is not a list, so APPEND has no meaning for it.
+                    configs: [{ name: "retention.ms", configOperation: 2, value: "1" }],
                   },
                   {
                     resourceType: 4,

@@ -10,8 +10,9 @@
  * so the client drops their records; the transaction service keeps both.
  *
  * Fetch sessions (KIP-227) are not kept: every response has session id 0, which clients treat
- * as "send full fetch requests". Versions 4+ carry RecordBatch v2; 13+ name topics by id only
- * and are not served yet.
+ * as "send full fetch requests". Versions 4+ carry RecordBatch v2. Versions 13+ name topics by
+ * id only (KIP-516): the ids are resolved against the metadata first, and an id it does not
+ * know is answered per partition with UNKNOWN_TOPIC_ID.
  *
  * @module
  */
@@ -134,6 +135,9 @@ async function _readOnce(
     for (const p of t.partitions) {
       const data = _partitionData(p.partition, ErrorCode.NONE);
       try {
+        if (t.topic === "") {
+          throw new KafkaProtocolError("UNKNOWN_TOPIC_ID", `Topic id ${t.topicId} is not known`);
+        }
         // Once the response budget is spent, the remaining partitions report offsets only.
         const skip = budget <= 0 && bytes > 0;
         const limit = Math.min(p.partitionMaxBytes, Math.max(1, budget));
@@ -175,8 +179,19 @@ function _answerNow(res: FetchResponse): boolean {
   );
 }
 
+/**
+ * Names the topics of a v13+ request, which carry only ids. An unknown id leaves the name
+ * empty, which `_readOnce` answers with UNKNOWN_TOPIC_ID.
+ */
+function _resolveTopicIds(req: FetchRequest, broker: BrokerContext, version: number): void {
+  if (version < 13) return;
+  const byId = new Map(broker.metadata.topics().map((t) => [t.topicId, t.name]));
+  for (const t of req.topics) t.topic = byId.get(t.topicId) ?? "";
+}
+
 async function _handle(req: FetchRequest, ctx: RequestContext): Promise<FetchResponse> {
   const broker = ctx.broker;
+  _resolveTopicIds(req, broker, ctx.header.apiVersion);
   const deadline = broker.nowMs() + Math.min(Math.max(0, req.maxWaitMs), broker.fetchWaitMaxMs);
   const keys = req.topics.flatMap((t) =>
     t.partitions.map((p) => partitionKey(t.topic, p.partition))
@@ -198,7 +213,7 @@ export const fetchRoute: ApiRoute<FetchRequest, FetchResponse> = {
   apiKey: ApiKey.Fetch,
   name: "Fetch",
   minVersion: 4,
-  maxVersion: 12,
+  maxVersion: 17,
   advertised: true,
   decode: decodeFetchRequest,
   encode: encodeFetchResponse,

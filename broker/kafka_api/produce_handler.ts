@@ -25,6 +25,8 @@ import { kafkaErrorCode } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
 import type { BrokerContext, RequestContext } from "./broker_context.ts";
 import { topicOrAutoCreate } from "./metadata_handler.ts";
+import { applyTopicPolicy } from "../produce/topic_policy_stage.ts";
+import type { TopicMeta } from "../../model/cluster_metadata.ts";
 
 /**
  * Valid `acks`: 0 (none), 1 (leader), -1 (all of the ISR), -2 (a majority of the replicas, an
@@ -53,7 +55,7 @@ function _partitionError(
 
 async function _producePartition(
   broker: BrokerContext,
-  topic: string,
+  topic: TopicMeta,
   index: number,
   records: Uint8Array | null,
   acks: number,
@@ -67,8 +69,10 @@ async function _producePartition(
   }
   try {
     let first: ProduceResponsePartitionProduceResponse | null = null;
-    for (const batch of splitBatches(records)) {
-      const r = await broker.partitions.produce(topic, index, batch, acks);
+    for (const sent of splitBatches(records)) {
+      // Timestamp bounds and compression.type (topic_policy_stage.ts), before offsets.
+      const batch = await applyTopicPolicy(sent, topic.config, broker.nowMs());
+      const r = await broker.partitions.produce(topic.name, index, batch, acks);
       broker.recordsProduced?.(recordCountOf(batch));
       first ??= {
         ..._partitionError(index, ErrorCode.NONE, null),
@@ -82,7 +86,11 @@ async function _producePartition(
   } catch (err) {
     const code = kafkaErrorCode(err);
     if (code === ErrorCode.UNKNOWN_SERVER_ERROR) {
-      broker.logger.error("produce failed", { topic, partition: index, err: err as Error });
+      broker.logger.error("produce failed", {
+        topic: topic.name,
+        partition: index,
+        err: err as Error,
+      });
     }
     return _partitionError(index, code, (err as Error).message);
   }
@@ -101,7 +109,7 @@ async function _handle(req: ProduceRequest, ctx: RequestContext): Promise<Produc
       if (p.index < 0 || p.index >= found.partitions.length) {
         return _partitionError(p.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null);
       }
-      return _producePartition(broker, t.name, p.index, p.records, req.acks);
+      return _producePartition(broker, found, p.index, p.records, req.acks);
     }));
     return { name: t.name, partitionResponses: partitions };
   });

@@ -3,15 +3,21 @@
  * the body with the generated codec, run the handler, and encode the response with the header
  * version the API requires. ApiVersions advertises exactly the routes in the table.
  *
- * A frame that cannot be decoded, an unknown API key or an unsupported version (other than
- * ApiVersions, which answers UNSUPPORTED_VERSION as Kafka does) throws, which makes the listener
- * log the client and close only that connection.
+ * A version outside a route's range is answered with the API's UNSUPPORTED_VERSION error
+ * response (see unsupported_version.ts), and a rate-limited warning. A frame that cannot be
+ * decoded, an unknown API key, or a version not even the codec knows throws, which makes the
+ * listener log the client and close only that connection.
  *
  * @module
  */
 
 import { Reader, Writer } from "../../protocol/kafka/wire.ts";
-import { decodeRequestHeader, encodeResponseHeader } from "../../protocol/kafka/header.ts";
+import {
+  decodeRequestHeader,
+  encodeResponseHeader,
+  type RequestHeader,
+} from "../../protocol/kafka/header.ts";
+import { unsupportedVersionResponse } from "./unsupported_version.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import {
@@ -189,9 +195,7 @@ export function createRequestRouter(
           (w) => encodeApiVersionsResponse(w, body, 0),
         );
       }
-      throw new UnsupportedRequestError(
-        `Cannot serve ${route.name} v${header.apiVersion}: versions ${route.minVersion}-${route.maxVersion} are supported`,
-      );
+      return _unsupported(route, header, r, broker, connection);
     }
     const started = performance.now();
     let failed = true;
@@ -229,6 +233,31 @@ export function createRequestRouter(
       observe?.(route.name, (performance.now() - started) / 1000, failed);
     }
   };
+}
+
+/** Answers a version the route does not serve with UNSUPPORTED_VERSION, as Kafka does. */
+function _unsupported(
+  route: AnyRoute,
+  header: RequestHeader,
+  body: Reader,
+  broker: BrokerContext,
+  connection: ConnectionContext,
+): Uint8Array {
+  const served = `versions ${route.minVersion}-${route.maxVersion} are served`;
+  const message = `Cannot serve ${route.name} v${header.apiVersion}: ${served}`;
+  // One line per kind: the logger's rate limiter folds repeats into a per-minute summary.
+  broker.logger?.warn("Request version not served; answered UNSUPPORTED_VERSION", {
+    api: route.name,
+    version: header.apiVersion,
+    clientId: header.clientId,
+    remote: `${connection.remoteAddr.hostname}:${connection.remoteAddr.port}`,
+  });
+  const out = unsupportedVersionResponse(header.apiKey, header.apiVersion, body);
+  if (out === null) throw new UnsupportedRequestError(message);
+  const w = new Writer();
+  encodeResponseHeader(w, header.apiKey, header.apiVersion, header.correlationId);
+  out.encode(w as never, out.body as never, header.apiVersion);
+  return w.finish();
 }
 
 function _encode(

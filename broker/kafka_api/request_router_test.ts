@@ -4,10 +4,23 @@ import {
   createRequestRouter,
   RequestRejectedError,
   type RoutedRequest,
+  UnsupportedRequestError,
 } from "./request_router.ts";
 import { AssertionError } from "../../ops/assert.ts";
 import { kafkaErrorCode } from "../broker_errors.ts";
 import { LogInvariantError } from "../log/log_errors.ts";
+import { Reader, Writer } from "../../protocol/kafka/wire.ts";
+import { decodeResponseHeader, encodeRequestHeader } from "../../protocol/kafka/header.ts";
+import {
+  createListOffsetsRequest,
+  decodeHeartbeatResponse,
+  decodeListOffsetsResponse,
+  encodeHeartbeatRequest,
+  encodeListOffsetsRequest,
+} from "../../protocol/kafka/messages/mod.ts";
+import { createLogger } from "../../ops/logger.ts";
+import { listOffsetsRoute } from "./list_offsets_handler.ts";
+import { heartbeatRoute } from "./group_handlers.ts";
 import type { BrokerContext } from "./broker_context.ts";
 import {
   ANONYMOUS_PRINCIPAL,
@@ -107,4 +120,65 @@ Deno.test("kafkaErrorCode refuses to turn a broken invariant into an error code"
     /Invariant broken: gap at 7/,
   );
   assert.equal(kafkaErrorCode(new TypeError("x")), -1);
+});
+
+function _frame(apiKey: number, apiVersion: number, encodeBody: (w: Writer) => void): Uint8Array {
+  const w = new Writer();
+  encodeRequestHeader(w, { apiKey, apiVersion, correlationId: 42, clientId: "old-tool" });
+  encodeBody(w);
+  return w.finish();
+}
+
+function _loggingBroker(lines: string[]): BrokerContext {
+  return {
+    logger: createLogger("broker", { sink: (l) => lines.push(l), now: () => 0 }),
+  } as unknown as BrokerContext;
+}
+
+Deno.test("a version below a route's range gets UNSUPPORTED_VERSION per partition, not a closed connection", async () => {
+  const lines: string[] = [];
+  const route = createRequestRouter(
+    [anyRoute({ ...listOffsetsRoute, minVersion: 1 })],
+    _loggingBroker(lines),
+  );
+  const req = createListOffsetsRequest();
+  req.replicaId = -1;
+  req.topics = [{
+    name: "t",
+    partitions: [{ partitionIndex: 3, currentLeaderEpoch: -1, timestamp: -1n, maxNumOffsets: 1 }],
+  }];
+  const out = await route(_frame(2, 0, (w) => encodeListOffsetsRequest(w, req, 0)), _connection());
+  assert.ok(out !== null);
+  const r = new Reader(out);
+  assert.equal(decodeResponseHeader(r, 2, 0).correlationId, 42);
+  const res = decodeListOffsetsResponse(r, 0);
+  assert.equal(res.topics[0]!.name, "t");
+  assert.equal(res.topics[0]!.partitions[0]!.partitionIndex, 3);
+  assert.equal(res.topics[0]!.partitions[0]!.errorCode, 35);
+  assert.equal(JSON.parse(lines[0]!).api, "ListOffsets");
+});
+
+Deno.test("an unsupported top-level-error API answers errorCode 35; repeats are rate-limited", async () => {
+  const lines: string[] = [];
+  const route = createRequestRouter(
+    [anyRoute({ ...heartbeatRoute, maxVersion: 2 })],
+    _loggingBroker(lines),
+  );
+  const hb = { groupId: "g", generationId: 1, memberId: "m", groupInstanceId: null };
+  for (let i = 0; i < 25; i++) {
+    const out = await route(_frame(12, 4, (w) => encodeHeartbeatRequest(w, hb, 4)), _connection());
+    const r = new Reader(out!);
+    decodeResponseHeader(r, 12, 4);
+    assert.equal(decodeHeartbeatResponse(r, 4).errorCode, 35);
+  }
+  // The logger lets 10 lines of a kind through per minute; the rest are summarised later.
+  assert.equal(lines.length, 10);
+});
+
+Deno.test("a version beyond the codec's range still closes the connection with a clear error", async () => {
+  const route = createRequestRouter([anyRoute(heartbeatRoute)], _loggingBroker([]));
+  await assert.rejects(
+    () => route(_frame(12, 99, () => {}), _connection()),
+    (e) => e instanceof UnsupportedRequestError && /Heartbeat v99/.test(e.message),
+  );
 });

@@ -46,7 +46,13 @@ import {
   type IncrementalAlterConfigsResponse,
 } from "../../protocol/kafka/messages/mod.ts";
 import { ZERO_UUID } from "../../protocol/kafka/wire.ts";
-import { parseTopicConfig, TOPIC_CONFIG_DEFAULTS } from "../../model/topic_config.ts";
+import {
+  parseTopicConfig,
+  TOPIC_CONFIG_DEFAULTS,
+  type TopicConfig,
+  topicConfigEntries,
+  topicConfigKey,
+} from "../../model/topic_config.ts";
 import { kafkaErrorCode, KafkaProtocolError } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
 import { alterBrokerResource, describeBrokerResource } from "./broker_config_handlers.ts";
@@ -184,6 +190,51 @@ const RESOURCE_BROKER = 4;
 const SOURCE_TOPIC = 1;
 const SOURCE_DEFAULT = 5;
 
+// Kafka's ConfigEntry.ConfigType numbers, by how topic_config.ts checks a key.
+const _CONFIG_TYPES: Readonly<Record<string, number>> = {
+  boolean: 1,
+  enum: 2,
+  version: 2,
+  int: 3,
+  long: 5,
+  double: 6,
+  policy: 7,
+  replicas: 7,
+};
+
+/**
+ * Every config of one topic. A key with no effect here (see TOPIC_CONFIG_KEYS) says why in its
+ * documentation (v3+), whether or not documentation was asked for, so `kafka-configs
+ * --describe` shows it; other keys carry documentation only when asked.
+ */
+function _describeTopic(
+  config: Readonly<TopicConfig>,
+  r: DescribeConfigsRequest["resources"][number],
+  v: number,
+): DescribeConfigsResponseResourceResult[] {
+  const defaults = new Map(topicConfigEntries(TOPIC_CONFIG_DEFAULTS));
+  const out: DescribeConfigsResponseResourceResult[] = [];
+  for (const [name, value] of topicConfigEntries(config)) {
+    if (r.configurationKeys !== null && !r.configurationKeys.includes(name)) continue;
+    const isDefault = defaults.get(name) === value;
+    const spec = topicConfigKey(name)!;
+    // Each field exists only in some versions: isDefault in v0, configSource from v1,
+    // configType and documentation from v3. The others must stay at their defaults.
+    out.push({
+      name,
+      value,
+      readOnly: false,
+      isDefault: v === 0 ? isDefault : false,
+      configSource: v >= 1 ? (isDefault ? SOURCE_DEFAULT : SOURCE_TOPIC) : -1,
+      isSensitive: false,
+      synonyms: [],
+      configType: v >= 3 ? (_CONFIG_TYPES[spec.type.kind] ?? 2) : 0,
+      documentation: v >= 3 ? spec.inert : null,
+    });
+  }
+  return out;
+}
+
 function _describeConfigs(
   req: DescribeConfigsRequest,
   ctx: RequestContext,
@@ -204,25 +255,7 @@ function _describeConfigs(
         result.errorCode = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
         result.errorMessage = `Topic '${r.resourceName}' does not exist`;
       } else {
-        for (const [name, value] of Object.entries(t.config)) {
-          if (r.configurationKeys !== null && !r.configurationKeys.includes(name)) continue;
-          const isDefault =
-            TOPIC_CONFIG_DEFAULTS[name as keyof typeof TOPIC_CONFIG_DEFAULTS] === value;
-          // Each field exists only in some versions: isDefault in v0, configSource from v1,
-          // configType from v3. The others must stay at their defaults.
-          const v = ctx.header.apiVersion;
-          result.configs.push({
-            name,
-            value: String(value),
-            readOnly: false,
-            isDefault: v === 0 ? isDefault : false,
-            configSource: v >= 1 ? (isDefault ? SOURCE_DEFAULT : SOURCE_TOPIC) : -1,
-            isSensitive: false,
-            synonyms: [],
-            configType: v >= 3 ? (typeof value === "number" ? 5 : 2) : 0,
-            documentation: null,
-          });
-        }
+        result.configs = _describeTopic(t.config, r, ctx.header.apiVersion);
       }
     } else if (r.resourceType === RESOURCE_BROKER) {
       Object.assign(
@@ -282,24 +315,25 @@ async function _alterResource(
         `Topic '${resourceName}' does not exist`,
       );
     }
-    const defaults = TOPIC_CONFIG_DEFAULTS as Readonly<Record<string, string | number>>;
-    const entries: Record<string, string | null> = {};
-    if (replace) { for (const [k, v] of Object.entries(defaults)) entries[k] = String(v); }
+    const defaults: Record<string, string> = Object.fromEntries(
+      topicConfigEntries(TOPIC_CONFIG_DEFAULTS),
+    );
+    const current: Record<string, string> = Object.fromEntries(topicConfigEntries(topic.config));
+    const entries: Record<string, string | null> = replace ? { ...defaults } : {};
     for (const c of changes) {
       if (c.op === 1) {
         // An unknown key keeps an empty value, which the validation below names.
-        entries[c.name] = c.name in defaults ? String(defaults[c.name]) : "";
+        entries[c.name] = defaults[c.name] ?? "";
+      } else if (c.value === null) {
+        throw new KafkaProtocolError("INVALID_CONFIG", `Config '${c.name}' needs a value`);
       } else if (c.op === 0) {
-        if (c.value === null) {
-          throw new KafkaProtocolError("INVALID_CONFIG", `Config '${c.name}' needs a value`);
-        }
         entries[c.name] = c.value;
+      } else if (c.op === 2 || c.op === 3) {
+        entries[c.name] = _alterList(c, entries[c.name] ?? current[c.name]);
       } else {
         throw new KafkaProtocolError(
           "INVALID_CONFIG",
-          `Cannot ${
-            c.op === 2 ? "APPEND to" : c.op === 3 ? "SUBTRACT from" : `apply operation ${c.op} to`
-          } '${c.name}': no topic config here is a list`,
+          `Cannot apply operation ${c.op} to '${c.name}': 0-3 are defined`,
         );
       }
     }
@@ -309,6 +343,27 @@ async function _alterResource(
   } catch (err) {
     return { errorCode: kafkaErrorCode(err), errorMessage: (err as Error).message };
   }
+}
+
+/** APPEND (2) or SUBTRACT (3) on a list config, as IncrementalAlterConfigs defines them. */
+function _alterList(change: _ConfigChange, now: string | null | undefined): string {
+  const kind = topicConfigKey(change.name)?.type.kind;
+  if (kind !== "policy" && kind !== "replicas") {
+    throw new KafkaProtocolError(
+      "INVALID_CONFIG",
+      `Cannot ${
+        change.op === 2 ? "APPEND to" : "SUBTRACT from"
+      } '${change.name}': it is not a list`,
+    );
+  }
+  const split = (s: string | null | undefined) =>
+    (s ?? "").split(",").map((x) => x.trim()).filter((x) => x !== "");
+  const have = split(now);
+  const given = split(change.value);
+  const next = change.op === 2
+    ? [...have, ...given.filter((x) => !have.includes(x))]
+    : have.filter((x) => !given.includes(x));
+  return next.join(",");
 }
 
 async function _alterConfigs(

@@ -208,3 +208,36 @@ Deno.test("key compaction leaves objects shared with other partitions alone", as
   const { records } = await readRecords(t.reader, "k/0");
   assert.deepEqual(records, t.sent);
 });
+
+Deno.test("key compaction keeps every record younger than min.compaction.lag.ms", async () => {
+  const t = await setup();
+  await t.maintenance.compact();
+  // Records are stamped NOW - 60000 + n: the lag protects n > 60, and k3's tombstone (NOW - 10s).
+  const lagMs = 59_940;
+  const policy = { deleteRetentionMs: 5_000, minCompactionLagMs: lagMs };
+  assert.ok(await t.maintenance.compactKeys("k/0", policy) > 0);
+  const end = t.sent.length - 1;
+  const last = new Map<string, number>();
+  for (const s of t.sent) if (s.key !== null) last.set(s.key, s.offset);
+  const expected = t.sent.filter((s) =>
+    s.key === null || s.offset >= end - 2 || s.timestamp > NOW - lagMs ||
+    (last.get(s.key) === s.offset && !(s.value === null && s.timestamp < NOW - 5_000))
+  );
+  const { records } = await readRecords(t.reader, "k/0");
+  assert.deepEqual(records, expected);
+  assert.ok(records.some((s) => s.key === "k3" && s.value === null), "the young tombstone stays");
+  assert.ok(records.length < t.sent.length, "older superseded records still go");
+});
+
+Deno.test("max.compaction.lag.ms compacts below the dirty ratio once data is old enough", async () => {
+  const t = await setup();
+  await t.maintenance.compact();
+  // A ratio above 1 is never reached: without the lag bound nothing would be compacted.
+  const policy = { deleteRetentionMs: 5_000, minDirtyRatio: 1.5 };
+  assert.equal(await t.maintenance.compactKeys("k/0", policy), 0);
+  assert.equal(
+    await t.maintenance.compactKeys("k/0", { ...policy, maxCompactionLagMs: 120_000 }),
+    0,
+  );
+  assert.ok(await t.maintenance.compactKeys("k/0", { ...policy, maxCompactionLagMs: 1_000 }) > 0);
+});

@@ -82,6 +82,17 @@ export interface KeyCompactionPolicy {
    * (Kafka's `min.cleanable.dirty.ratio`). @default 0.5
    */
   readonly minDirtyRatio?: number;
+  /**
+   * Records younger than this are never removed (Kafka's `min.compaction.lag.ms`), so a
+   * consumer that keeps up sees every value. @default 0
+   */
+  readonly minCompactionLagMs?: number;
+  /**
+   * Compact even below `minDirtyRatio` once the oldest uncompacted range is older than this
+   * (Kafka's `max.compaction.lag.ms`). Ranges carry only their newest timestamp, so the check
+   * is by that: a range counts as old once all its records are. @default unbounded
+   */
+  readonly maxCompactionLagMs?: number;
 }
 
 /** Runs retention, compaction and garbage collection. */
@@ -196,13 +207,18 @@ export class TierMaintenance {
     const located = this.#o.manifest.ranges(key);
     if (located.length === 0) return 0;
     const cleanedEnd = this.#cleanedEnd.get(key) ?? -1;
+    const now = this.#o.nowMs();
     let total = 0;
     let dirty = 0;
+    let overdue = false;
     for (const { range } of located) {
       total += range.length;
-      if (range.lastOffset > cleanedEnd) dirty += range.length;
+      if (range.lastOffset <= cleanedEnd) continue;
+      dirty += range.length;
+      const maxLagMs = policy.maxCompactionLagMs ?? Number.MAX_SAFE_INTEGER;
+      if (range.maxTimestamp < now - maxLagMs) overdue = true;
     }
-    if (dirty === 0 || dirty < total * (policy.minDirtyRatio ?? 0.5)) return 0;
+    if (dirty === 0 || (!overdue && dirty < total * (policy.minDirtyRatio ?? 0.5))) return 0;
     const end = located.at(-1)!.range.lastOffset;
 
     // Pass 1: the offset of each key's last record, over everything stored.
@@ -214,10 +230,11 @@ export class TierMaintenance {
         }
       }
     }
-    const tombstoneBefore = this.#o.nowMs() - policy.deleteRetentionMs;
+    const tombstoneBefore = now - policy.deleteRetentionMs;
+    const lagBefore = now - (policy.minCompactionLagMs ?? 0);
     let cleaned = 0;
     const keep = (r: DecodedRecord) =>
-      r.key === null ||
+      r.key === null || r.timestamp > lagBefore ||
       (latest.get(_keyString(r.key)) === r.offset &&
         !(r.value === null && r.timestamp < tombstoneBefore));
 

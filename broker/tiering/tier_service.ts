@@ -17,6 +17,7 @@ import type { Uploader } from "./uploader.ts";
 import type { ObjectManifest } from "../../model/object_manifest.ts";
 import type { LogCache } from "../log/log_cache.ts";
 import { type Clock, every } from "../../ops/clock.ts";
+import { cleanupPolicyHas } from "../../model/topic_config.ts";
 
 /** How often the uploader is asked whether an upload is due. */
 const UPLOAD_TICK_MS = 100;
@@ -117,17 +118,24 @@ export class TierService {
 
   async #maintain(): Promise<void> {
     for (const p of this.#o.partitions.partitions()) {
-      const newStart = await this.#o.maintenance.applyRetention(p.key, {
-        retentionMs: p.config["retention.ms"],
-        retentionBytes: p.config["retention.bytes"],
-      });
+      const policy = p.config["cleanup.policy"];
+      // Kafka deletes by time and size only under `delete`; a compact-only topic keeps its keys.
+      const newStart = !cleanupPolicyHas(policy, "delete")
+        ? null
+        : await this.#o.maintenance.applyRetention(p.key, {
+          retentionMs: p.config["retention.ms"],
+          retentionBytes: p.config["retention.bytes"],
+        });
       if (newStart !== null && newStart > p.log.logStartOffset) {
         p.log.advanceLogStartOffset(Math.min(newStart, p.log.highWatermark));
       }
       // Only the leader rewrites a compacted partition's objects, so two brokers never race.
-      if (p.config["cleanup.policy"] === "compact" && p.role === "leader") {
+      if (cleanupPolicyHas(policy, "compact") && p.role === "leader") {
         await this.#o.maintenance.compactKeys(p.key, {
           deleteRetentionMs: p.config["delete.retention.ms"],
+          minDirtyRatio: p.config["min.cleanable.dirty.ratio"],
+          minCompactionLagMs: p.config["min.compaction.lag.ms"],
+          maxCompactionLagMs: p.config["max.compaction.lag.ms"],
         }).catch((err) => {
           // One partition's failure (a store error) must not stop the others' upkeep.
           this.#o.logger.warn("key compaction failed; the next pass retries", {

@@ -365,6 +365,13 @@ export class MetadataStateMachine {
     // Snapshots from before a field existed restore it empty.
     this.#state = {
       ...parsed,
+      // Topic configs from before a key existed read as its default.
+      topics: Object.fromEntries(
+        Object.entries(parsed.topics).map(([n, t]) => [n, {
+          ...t,
+          config: { ...TOPIC_CONFIG_DEFAULTS, ...t.config },
+        }]),
+      ),
       requests: parsed.requests ?? [],
       wasmModules: parsed.wasmModules ?? {},
       rebalance: parsed.rebalance ?? null,

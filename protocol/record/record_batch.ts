@@ -608,6 +608,58 @@ export async function retainRecords(
   return out;
 }
 
+/**
+ * The same batch with its records compressed by `codec` instead, as a broker does for a topic
+ * whose `compression.type` differs from the producer's: every header field (offsets, timestamps,
+ * producer id, epoch and sequence, transactional and timestamp-type bits) and every record's
+ * offset and timestamp delta stay; only the compression bits, the length and the CRC change.
+ * Returns `batch` itself when it already uses `codec`, and control batches untouched.
+ *
+ * @example
+ * ```ts
+ * import { batchCompression, buildBatch, decodeRecords, readBatchHeader, recompressBatch } from "./record_batch.ts";
+ * import assert from "node:assert/strict";
+ * const value = new TextEncoder().encode("v".repeat(100));
+ * const batch = await buildBatch([{ value, timestamp: 5 }], { producerId: 9, baseSequence: 3 });
+ * const gz = await recompressBatch(batch, "gzip");
+ * assert.equal(batchCompression(readBatchHeader(gz)), "gzip");
+ * assert.equal(readBatchHeader(gz).baseSequence, 3);
+ * assert.deepEqual((await decodeRecords(gz)).records[0]?.value, value);
+ * ```
+ */
+export async function recompressBatch(
+  batch: Uint8Array,
+  codec: CompressionCodec,
+): Promise<Uint8Array> {
+  const header = readBatchHeader(batch);
+  if (header.isControl || batchCompression(header) === codec) return batch;
+  const { records } = await decodeRecords(batch);
+  const baseTs = header.baseTimestamp;
+  const body = await compress(
+    codec,
+    _encodeRecords(
+      records.map((r) => ({
+        key: r.key,
+        value: r.value,
+        headers: r.headers,
+        // LogAppendTime batches ignore record timestamps; keep the deltas small.
+        timestamp: header.isLogAppendTime ? baseTs : r.timestamp,
+      })),
+      baseTs,
+      records.map((r) => r.offset - header.baseOffset),
+    ),
+  );
+  const out = new Uint8Array(BATCH_HEADER_BYTES + body.length);
+  out.set(batch.subarray(0, BATCH_HEADER_BYTES));
+  out.set(body, BATCH_HEADER_BYTES);
+  const view = _view(out);
+  view.setInt32(OFF_BATCH_LENGTH, out.length - BATCH_LOG_OVERHEAD);
+  const attributes = (header.attributes & ~COMPRESSION_ATTRIBUTE_MASK) | COMPRESSION_IDS[codec];
+  view.setInt16(OFF_ATTRIBUTES, attributes);
+  view.setUint32(OFF_CRC, crc32c(out.subarray(OFF_ATTRIBUTES)));
+  return out;
+}
+
 /** A decoded record with absolute offset and timestamp. Byte fields are views, not copies. */
 export interface DecodedRecord {
   /** Absolute offset: baseOffset + offsetDelta. */
