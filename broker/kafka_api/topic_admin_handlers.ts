@@ -217,7 +217,8 @@ function _describeTopic(
   for (const [name, value] of topicConfigEntries(config)) {
     if (r.configurationKeys !== null && !r.configurationKeys.includes(name)) continue;
     const isDefault = defaults.get(name) === value;
-    const spec = topicConfigKey(name)!;
+    // Kafka's keys have a spec; RustMQ's own (rustmq.etl.*) are strings with no inert reason.
+    const spec = topicConfigKey(name);
     // Each field exists only in some versions: isDefault in v0, configSource from v1,
     // configType and documentation from v3. The others must stay at their defaults.
     out.push({
@@ -228,8 +229,8 @@ function _describeTopic(
       configSource: v >= 1 ? (isDefault ? SOURCE_DEFAULT : SOURCE_TOPIC) : -1,
       isSensitive: false,
       synonyms: [],
-      configType: v >= 3 ? (_CONFIG_TYPES[spec.type.kind] ?? 2) : 0,
-      documentation: v >= 3 ? spec.inert : null,
+      configType: v >= 3 ? (spec ? _CONFIG_TYPES[spec.type.kind] ?? 2 : 2) : 0,
+      documentation: v >= 3 ? spec?.inert ?? null : null,
     });
   }
   return out;
