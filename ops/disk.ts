@@ -90,6 +90,29 @@ export function parentDir(path: string): string {
 }
 
 /**
+ * Creates `path` and any missing parents, syncing the parent of each directory it creates: a
+ * new directory is an entry of its parent, and without that sync a power cut can drop it with
+ * everything in it. Nothing is synced when the directory already exists.
+ */
+export async function mkdirDurable(disk: Disk, path: string): Promise<void> {
+  try {
+    if ((await disk.stat(path)).isDirectory) return;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  const parent = parentDir(path);
+  if (parent !== path && parent !== ".") await mkdirDurable(disk, parent);
+  try {
+    await disk.mkdir(path);
+  } catch (error) {
+    // Made meanwhile by a concurrent caller; that caller syncs the parent.
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    return;
+  }
+  await disk.syncDir(parent);
+}
+
+/**
  * Writes `bytes` to `path` so that a crash leaves the old file or the whole new one: a temporary
  * file is written and synced, renamed over `path`, and the directory is synced.
  */

@@ -19,6 +19,7 @@
  */
 
 import { crc32c } from "../../protocol/crc32c.ts";
+import { type Disk, mkdirDurable, systemDisk, writeFileAtomic } from "../../ops/disk.ts";
 import { StorageCorruptError } from "./errors.ts";
 import {
   applyPersistBatch,
@@ -34,6 +35,8 @@ export interface FileStorageOptions {
   segmentBytesMax?: number;
   /** Largest encoded entry, hard state or snapshot accepted. @default 268435456 (256 MiB) */
   recordBytesMax?: number;
+  /** The file system (a `CrashDisk` in power-cut tests). @default systemDisk */
+  disk?: Disk;
 }
 
 const HEADER_BYTES = 8;
@@ -118,6 +121,7 @@ function _segmentName(first: number): string {
  */
 export class FileStorage implements RaftStorage {
   readonly #dir: string;
+  readonly #disk: Disk;
   readonly #segmentBytesMax: number;
   readonly #recordBytesMax: number;
   #state: PersistedState = emptyPersistedState();
@@ -127,6 +131,7 @@ export class FileStorage implements RaftStorage {
 
   private constructor(dir: string, options: FileStorageOptions) {
     this.#dir = dir;
+    this.#disk = options.disk ?? systemDisk;
     this.#segmentBytesMax = options.segmentBytesMax ?? 64 * 1024 * 1024;
     this.#recordBytesMax = options.recordBytesMax ?? 256 * 1024 * 1024;
     if (!Number.isInteger(this.#segmentBytesMax) || this.#segmentBytesMax < 1) {
@@ -144,7 +149,9 @@ export class FileStorage implements RaftStorage {
   /** Opens (creating if needed) the storage in `dir`, repairing a torn log tail. */
   static async open(dir: string, options: FileStorageOptions = {}): Promise<FileStorage> {
     const storage = new FileStorage(dir, options);
-    await Deno.mkdir(dir, { recursive: true });
+    // A directory made just now must be durable in its parent too, or a power cut can drop
+    // it with the hard state and committed entries in it.
+    await mkdirDurable(storage.#disk, dir);
     await storage.#recover();
     return storage;
   }
@@ -177,7 +184,7 @@ export class FileStorage implements RaftStorage {
       // A local compaction: drop segments wholly before the snapshot, but keep the one holding
       // the snapshot's own entry, which tells a later load that the suffix belongs to it.
       while (this.#segments.length > 1 && this.#segmentLast(this.#segments[0]!) < snapshot.index) {
-        await Deno.remove(this.#segments.shift()!.path);
+        await this.#disk.remove(this.#segments.shift()!.path);
       }
       return;
     }
@@ -189,7 +196,7 @@ export class FileStorage implements RaftStorage {
    * starts at or before the snapshot, which a later load recognises as a leftover.
    */
   async #removeAllSegments(): Promise<void> {
-    while (this.#segments.length > 0) await Deno.remove(this.#segments.pop()!.path);
+    while (this.#segments.length > 0) await this.#disk.remove(this.#segments.pop()!.path);
     await this.#syncDir();
   }
 
@@ -231,52 +238,39 @@ export class FileStorage implements RaftStorage {
       buffer.set(c, at);
       at += c.length;
     }
-    using file = await Deno.open(seg.path, { write: true, create: true });
-    await file.seek(seg.bytes, Deno.SeekMode.Start);
-    let written = 0;
-    while (written < buffer.length) written += await file.write(buffer.subarray(written));
-    await file.syncData();
+    using file = await this.#disk.open(seg.path, { write: true, create: true });
+    await file.writeAt(buffer, seg.bytes);
+    await file.sync();
     seg.bytes += bytes;
   }
 
   /** Removes every entry from `index` on, from the files and the segment table. */
   async #truncateFrom(index: number): Promise<void> {
     let removed = false;
-    while (this.#segments.length > 0) {
-      const seg = this.#segments.at(-1)!;
-      if (index > this.#segmentLast(seg)) break;
-      if (index <= seg.first) {
-        await Deno.remove(seg.path);
-        this.#segments.pop();
-        removed = true;
-        continue;
-      }
-      const offset = seg.offsets[index - seg.first]!;
-      await Deno.truncate(seg.path, offset);
-      using file = await Deno.open(seg.path, { write: true });
-      await file.syncData();
-      seg.offsets.length = index - seg.first;
-      seg.bytes = offset;
-      break;
+    while (this.#segments.length > 0 && index <= this.#segments.at(-1)!.first) {
+      await this.#disk.remove(this.#segments.pop()!.path);
+      removed = true;
     }
+    // The removals must be durable before the segment before them is cut: otherwise a power
+    // cut can bring a removed later segment back after a shortened one, a gap that refuses
+    // to load.
     if (removed) await this.#syncDir();
+    const seg = this.#segments.at(-1);
+    if (seg === undefined || index > this.#segmentLast(seg)) return;
+    const offset = seg.offsets[index - seg.first]!;
+    await this.#disk.truncate(seg.path, offset);
+    using file = await this.#disk.open(seg.path, { write: true });
+    await file.sync();
+    seg.offsets.length = index - seg.first;
+    seg.bytes = offset;
   }
 
-  async #writeAtomic(name: string, bytes: Uint8Array): Promise<void> {
-    const tmp = `${this.#dir}/${name}.tmp`;
-    {
-      using file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.sync();
-    }
-    await Deno.rename(tmp, `${this.#dir}/${name}`);
-    await this.#syncDir();
+  #writeAtomic(name: string, bytes: Uint8Array): Promise<void> {
+    return writeFileAtomic(this.#disk, `${this.#dir}/${name}`, bytes);
   }
 
-  async #syncDir(): Promise<void> {
-    using dir = await Deno.open(this.#dir, { read: true });
-    await dir.sync();
+  #syncDir(): Promise<void> {
+    return this.#disk.syncDir(this.#dir);
   }
 
   #segmentLast(seg: Segment): number {
@@ -287,8 +281,8 @@ export class FileStorage implements RaftStorage {
 
   async #recover(): Promise<void> {
     const names: string[] = [];
-    for await (const e of Deno.readDir(this.#dir)) {
-      if (e.name.endsWith(".tmp")) await Deno.remove(`${this.#dir}/${e.name}`);
+    for (const e of await this.#disk.readDir(this.#dir)) {
+      if (e.name.endsWith(".tmp")) await this.#disk.remove(`${this.#dir}/${e.name}`);
       else if (e.isFile && SEGMENT_RE.test(e.name)) names.push(e.name);
     }
     names.sort();
@@ -311,7 +305,7 @@ export class FileStorage implements RaftStorage {
   async #readSingle<T>(name: string): Promise<T | null> {
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(`${this.#dir}/${name}`);
+      bytes = await this.#disk.readFile(`${this.#dir}/${name}`);
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return null;
       throw e;
@@ -332,7 +326,7 @@ export class FileStorage implements RaftStorage {
     for (let k = 0; k < names.length; k++) {
       const path = `${this.#dir}/${names[k]!}`;
       const first = Number(SEGMENT_RE.exec(names[k]!)![1]);
-      const bytes = await Deno.readFile(path);
+      const bytes = await this.#disk.readFile(path);
       const parsed = _parseRecords(bytes, this.#recordBytesMax);
       if (parsed.validBytes !== bytes.length) {
         if (k !== names.length - 1) {
@@ -340,7 +334,7 @@ export class FileStorage implements RaftStorage {
             `Cannot load ${path} as a record inside the log is damaged`,
           );
         }
-        await Deno.truncate(path, parsed.validBytes);
+        await this.#disk.truncate(path, parsed.validBytes);
         this.tornBytesTruncated += bytes.length - parsed.validBytes;
       }
       const prev = entries.at(-1);
