@@ -121,7 +121,7 @@ export class AdminClient {
       throw new AdminApiError(
         "UNAVAILABLE",
         0,
-        `Cannot reach ${base}: ${(err as Error).message}`,
+        `Cannot reach ${base}: ${_reason(err)}`,
         { cause: err },
       );
     }
@@ -140,4 +140,14 @@ export class AdminClient {
       `${base}: ${e?.message ?? (text.slice(0, 200) || res.statusText)}`,
     );
   }
+}
+
+// fetch's own message is often just "fetch failed"; the cause says why (refused, untrusted).
+function _reason(err: unknown): string {
+  const e = err as Error & { cause?: unknown };
+  const cause = e.cause instanceof Error ? e.cause.message : "";
+  const text = cause === "" || e.message.includes(cause) ? e.message : `${e.message}: ${cause}`;
+  return /certificate|UnknownIssuer|CaUsedAsEndEntity/i.test(text)
+    ? `${text} (the controller's certificate is not trusted: pass its CA with --ca-cert FILE)`
+    : text;
 }

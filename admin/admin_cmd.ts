@@ -18,6 +18,8 @@ import { table } from "./format.ts";
 import { runConsumerGroups } from "./consumer_groups_cmd.ts";
 import { runModuleCommand } from "./wasm_modules_cmd.ts";
 import { runScalingCommand, SCALING_COMMANDS } from "./scaling_cmd.ts";
+import { runRollingRestart } from "./rolling_restart_cmd.ts";
+import { runAclsCommand, runUsersCommand } from "./security_cmd.ts";
 
 const DEFAULT_URL = "http://127.0.0.1:9642";
 
@@ -54,6 +56,12 @@ export const adminCommand: Command = {
       arg: "TOKEN",
       help: "Bearer token for writes (default: $RUSTMQ_ADMIN_TOKEN)",
     },
+    "ca-cert": {
+      type: "string",
+      arg: "FILE",
+      help: "PEM CA that signed an https:// controller's certificate " +
+        "(security.admin_tls_cert_path; default: $RUSTMQ_ADMIN_CA_CERT)",
+    },
     "timeout-ms": {
       type: "string",
       arg: "MS",
@@ -61,7 +69,11 @@ export const adminCommand: Command = {
     },
     // The options of `consumer-groups`, which talks to a broker rather than a controller.
     bootstrap: { type: "string", arg: "URL", help: "consumer-groups: broker to connect to" },
-    topic: { type: "string", arg: "T", help: "consumer-groups reset-offsets: the topic" },
+    topic: {
+      type: "string",
+      arg: "T",
+      help: "consumer-groups reset-offsets: the topic; acls: a Topic resource",
+    },
     "to-earliest": { type: "boolean", help: "consumer-groups reset-offsets: to the log start" },
     "to-latest": { type: "boolean", help: "consumer-groups reset-offsets: to the log end" },
     "to-offset": { type: "string", arg: "N", help: "consumer-groups reset-offsets: to offset N" },
@@ -75,6 +87,46 @@ export const adminCommand: Command = {
     },
     topics: { type: "string", arg: "A,B", help: "rebalance: only these topics" },
     "dry-run": { type: "boolean", help: "rebalance: show the plan, change nothing" },
+    exec: { type: "string", arg: "CMD", help: "rolling-restart: command restarting broker {id}" },
+    velocity: {
+      type: "string",
+      arg: "N",
+      help: "rolling-restart: brokers per minute (default: 3)",
+    },
+    "broker-config": {
+      type: "string",
+      arg: "FILE",
+      help: "rolling-restart: read operations.upgrade_velocity from this broker.toml",
+    },
+    brokers: { type: "string", arg: "A,B", help: "rolling-restart: only these broker ids" },
+    // The options of `users` and `acls` (security_cmd.ts).
+    mechanism: {
+      type: "string",
+      arg: "M",
+      help: "users: SCRAM-SHA-256 or SCRAM-SHA-512 (create's default: SCRAM-SHA-512)",
+    },
+    iterations: { type: "string", arg: "N", help: "users create: 4096 to 16384 (default: 8192)" },
+    "password-env": {
+      type: "string",
+      arg: "VAR",
+      help: "users create: read the password from $VAR (default: $RUSTMQ_USER_PASSWORD)",
+    },
+    "password-stdin": {
+      type: "boolean",
+      help: "users create: read the password from the first line of stdin",
+    },
+    principal: { type: "string", arg: "User:NAME", help: "acls: the principal" },
+    operation: { type: "string", arg: "OP", help: "acls: Read, Write, Create, ..., All" },
+    group: { type: "string", arg: "G", help: "acls: a Group resource" },
+    cluster: { type: "boolean", help: "acls: the Cluster resource" },
+    "transactional-id": { type: "string", arg: "X", help: "acls: a TransactionalId resource" },
+    pattern: {
+      type: "string",
+      arg: "P",
+      help: "acls: LITERAL or PREFIXED (add's default: LITERAL); filters may say MATCH",
+    },
+    permission: { type: "string", arg: "P", help: "acls: Allow or Deny (add's default: Allow)" },
+    host: { type: "string", arg: "H", help: "acls: a client address (add's default: *)" },
     "max-concurrent-moves": {
       type: "string",
       arg: "N",
@@ -89,7 +141,12 @@ export const adminCommand: Command = {
     "consumer-groups (list | describe <group> | reset-offsets <group> ...; see its help),\n" +
     "deploy-module <name> <file.wasm>, list-modules, describe-module <name>, delete-module <name>,\n" +
     "decommission-broker <id> [--wait], cancel-decommission <id>,\n" +
-    "rebalance [--topics a,b] [--dry-run] [--max-concurrent-moves N] [--wait], rebalance-status, cancel-rebalance\n" +
+    "rebalance [--topics a,b] [--dry-run] [--max-concurrent-moves N] [--wait], rebalance-status, cancel-rebalance,\n" +
+    "rolling-restart --exec 'CMD {id}' [--velocity N | --broker-config FILE] [--brokers 1,2],\n" +
+    "users create <name> [--mechanism M] [--iterations N] [--password-stdin | --password-env VAR],\n" +
+    "users delete <name> [--mechanism M], users list,\n" +
+    "acls add --principal User:N --operation OP (--topic T | --group G | --cluster | --transactional-id X)\n" +
+    "  [--pattern PREFIXED] [--permission Deny] [--host H], acls remove [filters], acls list [filters]\n" +
     "Every --controller URL is tried in turn until one answers.",
   async run(values, positionals, io) {
     const [command, ...args] = positionals;
@@ -128,7 +185,25 @@ function _client(values: OptionValues): AdminClient {
   if (!Number.isInteger(attemptTimeoutMs) || attemptTimeoutMs < 1) {
     throw new UsageError(`--timeout-ms expects a positive integer: current value is '${timeout}'`);
   }
-  return new AdminClient({ urls, token, attemptTimeoutMs });
+  const caFile = stringOpt(values, "ca-cert") ?? Deno.env.get("RUSTMQ_ADMIN_CA_CERT");
+  return new AdminClient({
+    urls,
+    token,
+    attemptTimeoutMs,
+    ...(caFile === undefined || caFile === "" ? {} : { fetch: _trustingFetch(caFile) }),
+  });
+}
+
+/** A fetch that also trusts the CA in `caFile`, for controllers serving HTTPS. */
+function _trustingFetch(caFile: string): typeof fetch {
+  let ca: string;
+  try {
+    ca = Deno.readTextFileSync(caFile);
+  } catch (err) {
+    throw new UsageError(`Cannot read --ca-cert ${caFile}: ${(err as Error).message}`);
+  }
+  const client = Deno.createHttpClient({ caCerts: [ca] });
+  return (input, init) => fetch(input, { ...init, client });
 }
 
 /**
@@ -293,6 +368,12 @@ async function _dispatch(
         ));
       return EXIT_OK;
     }
+    case "rolling-restart":
+      return await runRollingRestart(client, values, io);
+    case "users":
+      return await runUsersCommand(args, { client, values, print });
+    case "acls":
+      return await runAclsCommand(args, { client, values, print });
     default:
       if (SCALING_COMMANDS.has(command)) {
         return await runScalingCommand(command, args, { client, values, io, print });

@@ -5,7 +5,9 @@
 #
 # Usage: bench/ingest.sh              (from the repository root, or `deno task bench ingest`)
 # Env:   SECONDS_PER_RUN (60), SIZES ("100 1024"), PARTITIONS ("1 6"), ACKS (1),
-#        DD_MIB (1024), BENCH_DIR (a new directory under /var/tmp, removed at exit)
+#        DD_MIB (1024), BENCH_DIR (a new directory under /var/tmp, removed at exit),
+#        BROKER_DENO_FLAGS (extra `deno run` flags for the broker, e.g.
+#        "--cpu-prof --cpu-prof-dir=/tmp/prof": the profile is written when the broker stops)
 #
 # Needs gcc and librdkafka-dev; as root it installs them with apt-get. Broker RSS is the peak
 # (VmHWM) of the broker process over the whole run, next to the caches it was configured with.
@@ -33,6 +35,7 @@ mkdir -p "$WORK"
 BROKER_PID=
 cleanup() {
   [ -n "$BROKER_PID" ] && kill "$BROKER_PID" 2>/dev/null || true
+  # Waiting lets a stopped broker finish writing (a CPU profile, when asked for).
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -62,7 +65,8 @@ http_listen = "127.0.0.1:$HTTP"
 [wal]
 fsync_on_write = true
 TOML
-deno run -A --unstable-net main.ts standalone --data "$WORK/rustmq" --config "$WORK/rustmq.toml" \
+# shellcheck disable=SC2086 # BROKER_DENO_FLAGS is a list of flags.
+deno run -A --unstable-net ${BROKER_DENO_FLAGS:-} main.ts standalone --data "$WORK/rustmq" --config "$WORK/rustmq.toml" \
   >"$WORK/rustmq.log" 2>&1 &
 BROKER_PID=$!
 for _ in $(seq 200); do

@@ -21,9 +21,19 @@ const BENCHES: readonly { name: string; cmd: string[] }[] = [
     cmd: ["bash", "bench/ingest.sh"],
   },
   {
+    // Fetch of 1 KiB records to kcat: MiB/s and the broker's CPU seconds per GiB served.
+    name: "fetch",
+    cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/fetch_bench.ts"],
+  },
+  {
     // Rows/s of 1 KiB JSON through the BigQuery sink into the fake insertAll server.
     name: "subscriber",
     cmd: [Deno.execPath(), "run", "--allow-all", "bench/subscriber_bench.ts"],
+  },
+  {
+    // TLS and SASL/SCRAM against PLAINTEXT: kcat throughput, SDK latency and connect time.
+    name: "security",
+    cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/security_bench.ts"],
   },
   {
     name: "etl",

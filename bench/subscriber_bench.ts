@@ -6,8 +6,11 @@
  * is measured by `bench/sdk_bench.ts`.
  *
  * ```sh
- * deno run -A bench/subscriber_bench.ts [ROWS]
+ * deno run -A bench/subscriber_bench.ts [ROWS] [streaming_inserts|default|committed]
  * ```
+ *
+ * `default` and `committed` write through the Storage Write API (`@google-cloud/bigquery-storage`)
+ * to the fake gRPC server, on the default stream or on exactly-once committed streams.
  *
  * @module
  */
@@ -18,11 +21,17 @@ import { systemRandom } from "../ops/random.ts";
 import type { ConsumerRecord, TopicPartitionOffset } from "../client/mod.ts";
 import { createLogger } from "../ops/logger.ts";
 import { BigQuerySink } from "../subscriber/bigquery_sink.ts";
-import { StreamingInsertWriter } from "../subscriber/bigquery_writer.ts";
+import { type RowWriter, StreamingInsertWriter } from "../subscriber/bigquery_writer.ts";
+import { CommittedStreamWriter } from "../subscriber/committed_stream_writer.ts";
+import { DefaultStreamWriter } from "../subscriber/storage_write_writer.ts";
 import { loadSubscriberConfig } from "../subscriber/subscriber_config.ts";
 
 const ROWS = Number(Deno.args[0] ?? 60_000);
 const PARTITIONS = 4;
+const METHOD = Deno.args[1] ?? "streaming_inserts";
+if (!["streaming_inserts", "default", "committed"].includes(METHOD)) {
+  throw new RangeError(`the method must be streaming_inserts, default or committed: ${METHOD}`);
+}
 
 function _cpuTicks(pid: number): number {
   const f = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
@@ -72,12 +81,14 @@ if (import.meta.main) {
       "-A",
       new URL("../tests/support/fake_bigquery_main.ts", import.meta.url).pathname,
     ],
-    env: { FAKE_BQ_KEEP_ROWS: "0" },
+    env: { FAKE_BQ_KEEP_ROWS: "0", FAKE_STORAGE_WRITE: METHOD === "streaming_inserts" ? "0" : "1" },
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
   const reader = fake.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  const { apiEndpoint } = JSON.parse((await reader.read()).value!.split("\n")[0]!);
+  const { apiEndpoint, storageEndpoint } = JSON.parse(
+    (await reader.read()).value!.split("\n")[0]!,
+  );
   const cfg = loadSubscriberConfig({
     env: {
       GCP_PROJECT_ID: "p",
@@ -88,12 +99,16 @@ if (import.meta.main) {
       BIGQUERY_API_ENDPOINT: apiEndpoint,
       AUTO_CREATE_TABLE: "true",
       DEAD_LETTER_ACTION: "drop",
+      ...(METHOD === "streaming_inserts" ? {} : { BIGQUERY_STORAGE_ENDPOINT: storageEndpoint }),
       // The batching knobs can be varied from the environment to see what limits the rate.
       ...Object.fromEntries(
         ["MAX_ROWS_PER_BATCH", "MAX_CONCURRENT_BATCHES", "MAX_BATCH_SIZE_BYTES"]
           .flatMap((k) => Deno.env.get(k) === undefined ? [] : [[k, Deno.env.get(k)!]]),
       ),
     },
+    text: METHOD === "streaming_inserts"
+      ? ""
+      : `[write_method.storage_write]\nstream_type = "${METHOD}"\n`,
   });
   const records = _records();
   const parseRate = _decodeParseRate(records);
@@ -106,10 +121,23 @@ if (import.meta.main) {
     },
     commitOffsets: (_o: Iterable<TopicPartitionOffset>) => Promise.resolve(),
   };
+  const rest = new StreamingInsertWriter(cfg);
+  const writer: RowWriter & { close?(): void } = METHOD === "streaming_inserts"
+    ? rest
+    : METHOD === "default"
+    ? new DefaultStreamWriter(cfg, rest)
+    : new CommittedStreamWriter({
+      cfg,
+      tables: rest,
+      committed: () => Promise.resolve({ offset: -1, metadata: "" }),
+      clock: systemClock,
+      random: systemRandom,
+      logger: createLogger("bench", { level: "warn" }),
+    });
   const sink = new BigQuerySink({
     settings: cfg,
     consumer,
-    writer: new StreamingInsertWriter(cfg),
+    writer,
     deadLetter: { send: () => Promise.resolve() },
     clock: systemClock,
     random: systemRandom,
@@ -126,10 +154,15 @@ if (import.meta.main) {
   const fakeCpuS = (_cpuTicks(fake.pid) - fake0) / 100;
   sink.stop();
   await run;
+  writer.close?.();
   const stats = await (await fetch(`${apiEndpoint}/_fake/stats`)).json();
   fake.kill("SIGTERM");
+  let tail = "";
+  for (let r = await reader.read(); !r.done; r = await reader.read()) tail += r.value;
   await fake.status;
-  const stored = stats.rows["p.d.bench"];
+  const stored = METHOD === "streaming_inserts"
+    ? stats.rows["p.d.bench"]
+    : (JSON.parse(tail.trim().split("\n").at(-1)!) as { storageRows: number }).storageRows;
   if (stored !== ROWS) {
     throw new Error(
       `the fake stored ${stored} rows, expected ${ROWS}: ${JSON.stringify(sink.counters)} ${
@@ -139,12 +172,12 @@ if (import.meta.main) {
   }
   const rate = ROWS / wallS;
   console.log(
-    "| rows | row size | batches | rows/s | MiB/s | subscriber CPU | fake server CPU " +
+    "| method | rows | row size | batches | rows/s | MiB/s | subscriber CPU | fake server CPU " +
       "| ÷ target 50,000 rows/s | ÷ decode+JSON.parse alone |",
   );
-  console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
   console.log(
-    `| ${ROWS} | 1 KiB | ${sink.counters.batches_sent} | ${Math.round(rate)} | ${
+    `| ${METHOD} | ${ROWS} | 1 KiB | ${sink.counters.batches_sent} | ${Math.round(rate)} | ${
       (ROWS * 1024 / 2 ** 20 / wallS).toFixed(1)
     } | ${(100 * subCpuS / wallS).toFixed(0)}% of a core | ${
       (100 * fakeCpuS / wallS).toFixed(0)

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { writeFileAtomicSync } from "../ops/disk.ts";
 import type { Context, Hono } from "hono";
 import type { BrokerConfig } from "../config/schema.ts";
 import {
@@ -27,6 +28,7 @@ export interface LiveTopicDefaults {
   minInsyncReplicas: number;
   retentionMs: number;
   messageMaxBytes: number;
+  messageDownconversionEnable: boolean;
 }
 
 /** What the dynamic keys act on. */
@@ -52,6 +54,9 @@ export async function startDynamicConfig(
   dynamic.apply("broker", "num_partitions", num((v) => d.partitions = v));
   dynamic.apply("broker", "log_retention_ms", num((v) => d.retentionMs = v));
   dynamic.apply("broker", "message_max_bytes", num((v) => d.messageMaxBytes = v));
+  dynamic.apply("broker", "message_downconversion_enable", (v) => {
+    d.messageDownconversionEnable = v as boolean;
+  });
   dynamic.apply("replication", "default_replication_factor", num((v) => d.replicationFactor = v));
   dynamic.apply("replication", "min_in_sync_replicas", num((v) => d.minInsyncReplicas = v));
   dynamic.apply("cache", "read_cache_size_bytes", num((v) => targets.blockCache.resize(v)));
@@ -60,8 +65,12 @@ export async function startDynamicConfig(
   await _restore(dynamic, `${dataDir}/${_FILE}`, logger);
   dynamic.onChange((keys) => {
     logger.info("broker config changed", { keys, overrides: dynamic.overrides });
-    // Written at once: a change acknowledged to the operator must survive a crash after it.
-    Deno.writeTextFileSync(`${dataDir}/${_FILE}`, JSON.stringify(dynamic.overrides));
+    // Written at once, and atomically: a change acknowledged to the operator must survive a
+    // crash after it, and a crash during the write must leave the old file, not a torn one.
+    writeFileAtomicSync(
+      `${dataDir}/${_FILE}`,
+      new TextEncoder().encode(JSON.stringify(dynamic.overrides)),
+    );
   });
   return { dynamic, topicDefaults: d };
 }

@@ -1,36 +1,30 @@
 /**
- * The partitions this broker hosts, and the produce and fetch paths through them.
- *
- * Produce: validate the batch (header and CRC only), reserve log-cache space, check the
- * producer's sequence, assign offsets in place, cache the batch, append it to the WAL, and once
- * the WAL says it is durable advance the high watermark and wake parked fetches. Assignment and
- * WAL submission happen in one synchronous step per batch, so each partition's batches enter the
- * WAL in offset order, and the WAL acknowledges in order.
- *
- * Fetch: serve whole batches from the log cache, never past the high watermark.
+ * The registry of the partitions this broker hosts: hosting and unhosting them as the metadata
+ * says, recovering them from the WAL, and changing their roles (leader, follower, offline). The
+ * work each role does lives beside it, on the hosted partition it is given:
+ * - the leader's writes, in the produce pipeline (`produce/produce_pipeline.ts`);
+ * - the leader's reads (fetch, replica fetch, timestamps, DeleteRecords), in `leader_role.ts`;
+ * - the follower's appends, truncations and skips, in `follower_role.ts`.
+ * This class finds the partition (UNKNOWN_TOPIC_OR_PARTITION when it is not hosted) and hands it on.
  *
  * @module
  */
 
-import {
-  type BatchHeader,
-  readBatchHeader,
-  validateBatch,
-} from "../protocol/record/record_batch.ts";
+import { readBatchHeader } from "../protocol/record/record_batch.ts";
 import type { ProduceTransform } from "./produce/transform_stage.ts";
-import { type AssignedOffsets, PartitionLog } from "./log/partition_log.ts";
+import { PartitionLog } from "./log/partition_log.ts";
 import { type LogCache, partitionKey } from "./log/log_cache.ts";
 import type { Wal } from "./wal/wal.ts";
 import type { RecoveredEntry } from "./wal/wal_recovery.ts";
 import { ProducerStateTable } from "./produce/producer_state.ts";
+import { ProducePipeline, type ProduceResult } from "./produce/produce_pipeline.ts";
+import { AppendGate } from "./produce/wal_append_stage.ts";
 import type { FetchWaiter } from "./fetch/fetch_waiter.ts";
 import type { StreamRegistry } from "./stream_registry.ts";
 import type { ClusterMetadata, TopicMeta } from "../model/cluster_metadata.ts";
 import { KafkaProtocolError } from "./broker_errors.ts";
-import { AppendRollbacks, spaceErrorMessage } from "./append_rollback.ts";
+import { AppendRollbacks } from "./append_rollback.ts";
 import type { Logger } from "../ops/logger.ts";
-import type { ObjectManifest } from "../model/object_manifest.ts";
-import type { TieredReader } from "./tiering/tiered_reader.ts";
 import type { ObjectRange } from "./tiering/stream_object.ts";
 import type { TimestampOffset } from "./log/partition_log.ts";
 import type { PartitionMeta } from "../model/cluster_metadata.ts";
@@ -39,20 +33,19 @@ import {
   LeaderEpochCheckpoint,
 } from "./replication/leader_epoch_cache.ts";
 import { LeaderReplication, type ReplicationClock } from "./replication/leader_replication.ts";
-import { ackLevelFromWire } from "./replication/replica_tracker.ts";
 import type { ReplicaFetcherManager } from "./replication/replica_fetcher_manager.ts";
 import type { FollowerSink } from "./replication/replica_fetcher.ts";
-import type { FollowerLogView } from "./replication/follower_state.ts";
-import { validateReplicaFetch } from "./replication/replica_fetch_validation.ts";
-import {
-  applyTruncations,
-  encodeTruncationMarker,
-  markerWalBaseOffset,
-} from "./replication/wal_truncation.ts";
+import { applyTruncations } from "./replication/wal_truncation.ts";
 import { fileMetadataPersistence, type MetadataPersistence } from "./metadata/local_metadata.ts";
-import type { HostedPartition } from "./hosted_partition.ts";
+import { HostedPartition } from "./hosted_partition.ts";
+import { markerCoordinatorEpoch } from "./txn/txn_marker.ts";
+import { type FetchRead, LeaderRole, type ReplicaRead, type Tiering } from "./leader_role.ts";
+import { FollowerRole } from "./follower_role.ts";
 
-export type { HostedPartition, ReplicaRole } from "./hosted_partition.ts";
+export type { FetchRead, ReplicaRead, Tiering };
+
+export { HostedPartition } from "./hosted_partition.ts";
+export type { PartitionRole, ReplicaRole } from "./hosted_partition.ts";
 
 /** How this broker takes part in replication. */
 export interface ReplicationSettings {
@@ -69,58 +62,7 @@ export interface ReplicationSettings {
   readonly epochDir?: string;
 }
 
-/** The object-storage half of a partition's log, when tiering is on. */
-export interface Tiering {
-  readonly manifest: ObjectManifest;
-  readonly reader: TieredReader;
-  /** Forgets a deleted partition's objects. */
-  removePartition(key: string): Promise<void>;
-  /** Uploads what is pending now (one object's worth); DeleteRecords waits on it. */
-  uploadNow?(): Promise<unknown>;
-  /** Deletes objects the manifest no longer references. */
-  deleteObjects?(keys: readonly string[]): Promise<void>;
-}
-
-/** The result of a produce to one partition. */
-export interface ProduceResult extends AssignedOffsets {
-  readonly logStartOffset: number;
-  /** True when the batch was a retry of one already appended. */
-  readonly duplicate: boolean;
-}
-
-/** What a replica fetch returns: batches, or where the follower's log diverged. */
-export type ReplicaRead =
-  | {
-    readonly kind: "read";
-    readonly batches: Uint8Array[];
-    readonly sizeBytes: number;
-    readonly highWatermark: number;
-    readonly logStartOffset: number;
-  }
-  | {
-    readonly kind: "diverging";
-    readonly epoch: number;
-    readonly endOffset: number;
-    readonly highWatermark: number;
-    readonly logStartOffset: number;
-  }
-  | {
-    /** Everything below `endOffset` is in object storage: the follower skips, not copies. */
-    readonly kind: "skip";
-    readonly endOffset: number;
-    /** The epoch of the leader that wrote `endOffset - 1`. */
-    readonly epoch: number;
-    readonly highWatermark: number;
-    readonly logStartOffset: number;
-  };
-
-/** The result of a fetch read from one partition. */
-export interface FetchRead {
-  readonly batches: Uint8Array[];
-  readonly sizeBytes: number;
-  readonly highWatermark: number;
-  readonly logStartOffset: number;
-}
+export type { ProduceResult };
 
 /** Options of {@linkcode PartitionManager}. */
 export interface PartitionManagerOptions {
@@ -151,21 +93,56 @@ export interface PartitionManagerOptions {
 export class PartitionManager {
   readonly #o: PartitionManagerOptions;
   readonly #partitions = new Map<string, HostedPartition>();
-  #fatal: Error | null = null;
   #syncChain: Promise<void> = Promise.resolve();
   #fetchers: ReplicaFetcherManager | null = null;
   readonly #leadershipListeners: ((p: HostedPartition) => void)[] = [];
 
   readonly #rollbacks: AppendRollbacks;
+  readonly #gate: AppendGate;
+  readonly #pipeline: ProducePipeline;
+  readonly #leading: LeaderRole;
+  readonly #following: FollowerRole;
 
   constructor(options: PartitionManagerOptions) {
     this.#o = options;
-    this.#rollbacks = new AppendRollbacks(options.cache, options.logger, (e) => this.#fail(e));
+    this.#gate = new AppendGate({
+      wal: options.wal,
+      highWaterBytes: options.walHighWaterBytes,
+      ...(options.walFullReason === undefined ? {} : { fullReason: options.walFullReason }),
+      ...(options.walFullWaitMs === undefined ? {} : { fullWaitMs: options.walFullWaitMs }),
+      nowMs: options.nowMs,
+      logger: options.logger,
+    });
+    this.#rollbacks = new AppendRollbacks(options.cache, options.logger, (e) => this.#gate.fail(e));
+    this.#pipeline = new ProducePipeline({
+      nodeId: options.replication.nodeId,
+      wal: options.wal,
+      cache: options.cache,
+      waiter: options.waiter,
+      gate: this.#gate,
+      rollbacks: this.#rollbacks,
+      ...(options.transform === undefined ? {} : { transform: options.transform }),
+      stillHosted: (p) => this.#partitions.get(p.key) === p,
+    });
+    this.#leading = new LeaderRole({
+      cache: options.cache,
+      ...(options.tiering === undefined ? {} : { tiering: options.tiering }),
+      rollbacks: this.#rollbacks,
+      logger: options.logger,
+      nowMs: options.nowMs,
+    });
+    this.#following = new FollowerRole({
+      wal: options.wal,
+      cache: options.cache,
+      waiter: options.waiter,
+      rollbacks: this.#rollbacks,
+      logger: options.logger,
+    });
   }
 
   /** The fatal storage error that stopped appends, if any. */
   get fatalError(): Error | null {
-    return this.#fatal;
+    return this.#gate.fatalError;
   }
 
   /** Every hosted partition. */
@@ -246,7 +223,7 @@ export class PartitionManager {
       const h = readBatchHeader(batch);
       if (h.producerId < 0) continue;
       if (h.isControl) {
-        p.producers.fence(h.producerId, h.producerEpoch);
+        p.producers.fence(h.producerId, h.producerEpoch, markerCoordinatorEpoch(batch));
         continue;
       }
       p.producers.record({
@@ -329,7 +306,7 @@ export class PartitionManager {
     const stored = this.#o.tiering?.manifest.partition(key);
     if (stored !== undefined) this.#o.wal.checkpoint(streamId, BigInt(stored.uploadedEndOffset));
     const epochCheckpoint = new LeaderEpochCheckpoint(this.#epochPersistence(streamId));
-    const p: HostedPartition = {
+    const p = new HostedPartition({
       key,
       topic: t.name,
       partition,
@@ -342,16 +319,9 @@ export class PartitionManager {
       }),
       producers: new ProducerStateTable(),
       config: t.config,
-      durable: Promise.resolve(),
-      role: "offline",
-      leaderId: -1,
-      leaderEpoch: -1,
-      replicas: [],
-      isr: [],
       epochs: await epochCheckpoint.load(),
       epochCheckpoint,
-      leader: null,
-    };
+    });
     this.#partitions.set(key, p);
     return p;
   }
@@ -368,8 +338,6 @@ export class PartitionManager {
     const me = this.#o.replication.nodeId;
     const isrChanged = !_sameSet(p.isr, pm.isr);
     const replicasChanged = !_sameSet(p.replicas, pm.replicas);
-    p.replicas = pm.replicas;
-    p.isr = pm.isr;
     if (pm.leader === me) {
       // A reassignment changes the replica set under the same leader: the leader's tracker is
       // rebuilt so it follows the new replicas (in-flight acks are retried by producers).
@@ -378,27 +346,38 @@ export class PartitionManager {
       } else if (isrChanged) p.leader?.isrCommitted(pm.isr);
       return;
     }
+    const membership = { leaderEpoch: pm.leaderEpoch, replicas: pm.replicas, isr: pm.isr };
     if (pm.leader < 0) {
-      this.#stopLeading(p);
+      p.become({ kind: "offline", leaderId: -1, ...membership });
       this.#fetchers?.unfollow(p.topic, p.partition);
-      p.role = "offline";
-      p.leaderId = -1;
-      p.leaderEpoch = pm.leaderEpoch;
       return;
     }
     if (p.role !== "follower" || p.leaderId !== pm.leader || p.leaderEpoch !== pm.leaderEpoch) {
       this.#becomeFollower(p, pm);
+    } else {
+      // The same leader and epoch: only the replica set or the ISR the metadata gives changed.
+      p.become({ kind: "follower", leaderId: pm.leader, ...membership });
     }
   }
 
   async #becomeLeader(p: HostedPartition, pm: PartitionMeta): Promise<void> {
     this.#fetchers?.unfollow(p.topic, p.partition);
-    this.#stopLeading(p);
+    // A leader taking a new epoch stops serving while the epoch is recorded: an append under the
+    // old epoch would land past the new epoch's start offset.
+    if (p.role === "leader") {
+      p.become({
+        kind: "offline",
+        leaderId: -1,
+        leaderEpoch: p.leaderEpoch,
+        replicas: p.replicas,
+        isr: p.isr,
+      });
+    }
     const leo = p.log.logEndOffset;
     if (p.epochs.assign(pm.leaderEpoch, leo)) await p.epochCheckpoint.save(p.epochs);
     if (pm.leaderEpoch > p.log.leaderEpoch) p.log.setLeaderEpoch(pm.leaderEpoch);
     const r = this.#o.replication;
-    p.leader = new LeaderReplication({
+    const replication = new LeaderReplication({
       leaderId: r.nodeId,
       replicas: pm.replicas,
       isr: pm.isr,
@@ -414,12 +393,16 @@ export class PartitionManager {
       onAlterIsr: (isr, epoch) => this.#alterIsr(p, isr, epoch),
       onHighWatermark: (hw) => this.#advanceHighWatermark(p, hw),
     });
-    p.role = "leader";
-    p.leaderId = r.nodeId;
-    p.leaderEpoch = pm.leaderEpoch;
+    p.become({
+      kind: "leader",
+      leaderId: r.nodeId,
+      leaderEpoch: pm.leaderEpoch,
+      replicas: pm.replicas,
+      replication,
+    });
     // Everything in the log is durable here (followers append durably), which may already move
     // the high watermark, at once on a single replica.
-    p.leader.leaderDurable(leo);
+    replication.leaderDurable(leo);
     for (const listener of this.#leadershipListeners) listener(p);
     this.#o.logger.info("leading partition", {
       partition: p.key,
@@ -429,10 +412,13 @@ export class PartitionManager {
   }
 
   #becomeFollower(p: HostedPartition, pm: PartitionMeta): void {
-    this.#stopLeading(p);
-    p.role = "follower";
-    p.leaderId = pm.leader;
-    p.leaderEpoch = pm.leaderEpoch;
+    p.become({
+      kind: "follower",
+      leaderId: pm.leader,
+      leaderEpoch: pm.leaderEpoch,
+      replicas: pm.replicas,
+      isr: pm.isr,
+    });
     const endpoint = this.#o.metadata.replicationEndpoint?.(pm.leader);
     if (this.#fetchers === null || endpoint === undefined) {
       this.#o.logger.warn("cannot follow: no replication endpoint for the leader", {
@@ -453,11 +439,6 @@ export class PartitionManager {
     });
   }
 
-  #stopLeading(p: HostedPartition): void {
-    p.leader?.close();
-    p.leader = null;
-  }
-
   #advanceHighWatermark(p: HostedPartition, hw: number): void {
     const to = Math.min(hw, p.log.logEndOffset);
     if (to > p.log.highWatermark) p.log.advanceHighWatermark(to);
@@ -470,22 +451,33 @@ export class PartitionManager {
       p.leader?.isrChangeFailed();
       return;
     }
+    const proposer = p.leader;
     alter.call(this.#o.metadata, p.topic, p.partition, leaderEpoch, isr).then(
       () => {
-        if (p.leader !== null && p.leaderEpoch === leaderEpoch) {
-          p.isr = isr;
-          p.leader.isrCommitted(isr);
-        }
+        // The answer can arrive after a newer metadata update was applied: the commit that
+        // completes a reassignment rebuilds the tracker for the new replica set (seen in a
+        // drain: ISR [1,2,3,4] installed on a tracker of replicas [2,3,4], so the HW waited
+        // on a replica that no longer fetches), or the controller dropped a fenced broker.
+        // Installing the proposed ISR then is stale; the metadata cache, which the write
+        // waited for, holds the committed one.
+        if (p.leader !== proposer || proposer === null) return;
+        const pm = this.#o.metadata.topic(p.topic)?.partitions[p.partition];
+        const me = this.#o.replication.nodeId;
+        if (pm?.leader === me && pm.leaderEpoch === leaderEpoch && pm.isr.includes(me)) {
+          proposer.isrCommitted(pm.isr);
+        } else proposer.isrChangeFailed();
       },
       (err: unknown) => {
         this.#o.logger.warn("ISR change refused", { partition: p.key, isr, err: err as Error });
-        p.leader?.isrChangeFailed();
+        if (p.leader === proposer) proposer?.isrChangeFailed();
       },
     );
   }
 
   /**
-   * Appends one RecordBatch to a partition; resolves once it is durable in the WAL.
+   * Appends one RecordBatch to a partition; resolves once it is durable in the WAL. `owned`
+   * hands `records` over: nothing else reads or writes its buffer afterwards, so the log cache
+   * may keep it instead of a copy.
    *
    * @throws {KafkaProtocolError} UNKNOWN_TOPIC_OR_PARTITION, KAFKA_STORAGE_ERROR,
    *   OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH
@@ -496,209 +488,68 @@ export class PartitionManager {
     partition: number,
     records: Uint8Array,
     acks = -1,
-    options: { readonly marker?: boolean } = {},
+    options: { readonly marker?: boolean; readonly owned?: boolean } = {},
   ): Promise<ProduceResult> {
     const p = this.#hosted(topic, partition);
-    const leader = p.leader;
-    if (p.role !== "leader" || leader === null) {
-      throw new KafkaProtocolError(
-        "NOT_LEADER_OR_FOLLOWER",
-        `Cannot append to ${p.key} as broker ${this.#o.replication.nodeId} does not lead it: the leader is ${p.leaderId}`,
-        { retriable: true },
-      );
-    }
-    const level = ackLevelFromWire(acks);
-    if (level === null) {
-      throw new KafkaProtocolError("INVALID_REQUIRED_ACKS", `Cannot append with acks=${acks}`);
-    }
-    // min.insync.replicas is checked before anything is appended (NOT_ENOUGH_REPLICAS).
-    if (acks !== 0) leader.checkProduce(level);
-    const header = validateBatch(records, { maxBytes: p.config["max.message.bytes"] });
-    // Only the transaction coordinator writes control batches (markers); a client's is refused.
-    if (header.isControl !== (options.marker === true)) {
-      throw new KafkaProtocolError(
-        "INVALID_RECORD",
-        `Cannot append to ${p.key} as ${
-          header.isControl
-            ? "control batches are written by the broker only"
-            : "a marker must be a control batch"
-        }`,
-      );
-    }
-    // Markers are the broker's own and never pass through a topic's ETL chain.
-    const staged = options.marker === true
-      ? null
-      : await this.#o.transform?.(topic, partition, p.config, records) ?? null;
-    // A chain may run for up to etl.execution_timeout_ms: leadership may have moved meanwhile.
-    if (staged !== null && (this.#partitions.get(p.key) !== p || p.leader !== leader)) {
-      throw new KafkaProtocolError(
-        "NOT_LEADER_OR_FOLLOWER",
-        `Cannot append to ${p.key} as its leadership changed while its ETL chain ran`,
-        { retriable: true },
-      );
-    }
-    if (staged?.batch === null) return this.#producedNothing(p, header);
-    await this.#awaitWalSpace();
-    // Own copy: the request frame's buffer must not be pinned by the cache, nor mutated later.
-    const batch = staged?.batch ?? records.slice();
-    await this.#o.cache.reserve(batch.length);
-    try {
-      this.#checkWritable();
-      this.#rollbacks.checkAppendable(p);
-    } catch (err) {
-      this.#o.cache.cancelReservation(batch.length);
-      throw err;
-    }
-    const seq = {
-      producerId: header.producerId,
-      producerEpoch: header.producerEpoch,
-      baseSequence: header.baseSequence,
-      lastOffsetDelta: header.lastOffsetDelta,
-    };
-    const check = header.isControl
-      ? p.producers.fence(seq.producerId, seq.producerEpoch)
-      : p.producers.check(seq);
-    if (check.kind !== "append") {
-      this.#o.cache.cancelReservation(batch.length);
-      if (check.kind === "error") throw new KafkaProtocolError(check.code, check.message);
-      // A retry: answer only once the original is as safe as these acks ask.
-      await p.durable;
-      // A chain may have stored fewer records than the producer sent: never wait past the log.
-      const end = Math.min(check.baseOffset + seq.lastOffsetDelta + 1, p.log.logEndOffset);
-      if (acks !== 0 && acks !== 1) await leader.awaitAck(end, level);
-      return {
-        ..._dup(check.baseOffset, seq.lastOffsetDelta),
-        logStartOffset: p.log.logStartOffset,
-        duplicate: true,
-      };
-    }
-    const assigned = p.log.assign(batch);
-    this.#rollbacks.issued(p);
-    if (!header.isControl) p.producers.record(seq, assigned.baseOffset);
-    this.#o.cache.appendReserved(p.key, batch);
-    // A synchronous throw must settle too, or the partition's count of appends in flight leaks.
-    const appended = (() => {
-      try {
-        return this.#o.wal.append(p.streamId, BigInt(assigned.baseOffset), batch);
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    })();
-    p.durable = appended.then(() => {}, () => {});
-    try {
-      await appended;
-      this.#rollbacks.settled(p, assigned.baseOffset, null);
-    } catch (err) {
-      if (this.#rollbacks.settled(p, assigned.baseOffset, err)) {
-        throw new KafkaProtocolError("KAFKA_STORAGE_ERROR", spaceErrorMessage(p.key, err), {
-          retriable: true,
-          cause: err,
-        });
-      }
-      this.#fail(err);
-      throw new KafkaProtocolError(
-        "KAFKA_STORAGE_ERROR",
-        `Cannot append to ${p.key}: ${(err as Error).message}`,
-        {
-          retriable: true,
-          cause: err,
-        },
-      );
-    }
-    const end = assigned.lastOffset + 1;
-    // The WAL acknowledges in order, so everything up to `end` is durable on the leader now;
-    // the tracker moves the high watermark once the ISR has it too.
-    leader.leaderDurable(end);
-    this.#o.waiter.notify(p.key);
-    if (acks !== 0 && acks !== 1) await leader.awaitAck(end, level);
-    return { ...assigned, logStartOffset: p.log.logStartOffset, duplicate: false };
-  }
-
-  /**
-   * The answer to a batch the transform stage dropped entirely: nothing is appended, but its
-   * sequence range is recorded, so the producer's next batch is in order and a retry of this
-   * one is a duplicate.
-   */
-  async #producedNothing(p: HostedPartition, header: BatchHeader): Promise<ProduceResult> {
-    const seq = {
-      producerId: header.producerId,
-      producerEpoch: header.producerEpoch,
-      baseSequence: header.baseSequence,
-      lastOffsetDelta: header.lastOffsetDelta,
-    };
-    const check = p.producers.check(seq);
-    if (check.kind === "error") throw new KafkaProtocolError(check.code, check.message);
-    const at = check.kind === "duplicate" ? check.baseOffset : p.log.logEndOffset;
-    if (check.kind === "append") p.producers.record(seq, at);
-    // Answered after the appends before it, as a stored batch would be.
-    await p.durable;
-    return {
-      ..._dup(at, -1),
-      logStartOffset: p.log.logStartOffset,
-      duplicate: check.kind === "duplicate",
-    };
+    return await this.#pipeline.produce(
+      p,
+      records,
+      acks,
+      options.marker === true,
+      options.owned === true,
+    );
   }
 
   /**
    * Reads whole batches from `offset`, at most `maxBytes` (but at least one batch), below the
-   * high watermark (or below `stableOffset`, a read_committed consumer's last stable offset):
-   * from the log cache, or from object storage for older offsets.
+   * high watermark (or below `stableOffset`, a read_committed consumer's last stable offset).
+   * See {@linkcode LeaderRole.read}.
    *
-   * @throws {KafkaProtocolError} UNKNOWN_TOPIC_OR_PARTITION, OFFSET_OUT_OF_RANGE
+   * @throws {KafkaProtocolError} UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER,
+   *   OFFSET_OUT_OF_RANGE
    */
   async read(
     topic: string,
     partition: number,
     offset: number,
     maxBytes: number,
-    stableOffset: (highWatermark: number) => number = (hw) => hw,
+    stableOffset?: (highWatermark: number) => number,
   ): Promise<FetchRead> {
     const p = this.#hosted(topic, partition);
-    if (p.role !== "leader") {
-      throw new KafkaProtocolError("NOT_LEADER_OR_FOLLOWER", `${p.key} is led by ${p.leaderId}`, {
-        retriable: true,
-      });
-    }
-    const start = p.log.logStartOffset;
-    if (offset < start || offset > p.log.logEndOffset) {
-      throw new KafkaProtocolError(
-        "OFFSET_OUT_OF_RANGE",
-        `Cannot fetch ${p.key} at offset ${offset} as the log spans ${start} to ${p.log.logEndOffset}`,
-      );
-    }
-    const hw = p.log.highWatermark;
-    const empty = { batches: [], sizeBytes: 0, highWatermark: hw, logStartOffset: start };
-    const end = Math.min(hw, stableOffset(hw));
-    if (offset >= end) return empty;
-    let hit = this.#o.cache.read(p.key, offset, maxBytes) ??
-      await this.#o.tiering?.reader.read(p.key, offset, maxBytes) ?? null;
-    // Key compaction emptied the stored tail from `offset` on: the log goes on in the cache.
-    if (hit !== null && hit.batches.length === 0 && hit.nextOffset < end) {
-      hit = this.#o.cache.read(p.key, hit.nextOffset, maxBytes);
-    }
-    if (hit === null) {
-      throw new KafkaProtocolError(
-        "OFFSET_OUT_OF_RANGE",
-        `Cannot fetch ${p.key} at offset ${offset} as no cached or stored batch holds it`,
-      );
-    }
-    const batches: Uint8Array[] = [];
-    let sizeBytes = 0;
-    for (const b of hit.batches) {
-      if (readBatchHeader(b).baseOffset >= end) break;
-      batches.push(b);
-      sizeBytes += b.length;
-    }
-    return { batches, sizeBytes, highWatermark: hw, logStartOffset: p.log.logStartOffset };
+    return await this.#leading.read(p, offset, maxBytes, stableOffset);
   }
 
   /**
-   * A follower's Fetch from this leader: whole batches from `fetchOffset` up to the log end
-   * (not the high watermark, which can only advance once followers have the data), after the
-   * epoch checks of KIP-320. Records the follower's progress for the ISR and acks.
+   * Committed batches (below the high watermark) from `offset`, on a leader or a follower, for
+   * the broker's own readers (the transaction index): from the log cache, else object storage.
+   * `nextOffset` is where the next read starts. Null when nothing holds `offset` (yet).
+   */
+  async readCommitted(
+    p: HostedPartition,
+    offset: number,
+    maxBytes: number,
+  ): Promise<{ batches: Uint8Array[]; nextOffset: number } | null> {
+    const hw = p.log.highWatermark;
+    if (offset >= hw) return { batches: [], nextOffset: offset };
+    const hit = this.#o.cache.read(p.key, offset, maxBytes) ??
+      await this.#o.tiering?.reader.read(p.key, offset, maxBytes) ?? null;
+    if (hit === null) return null;
+    const batches: Uint8Array[] = [];
+    let nextOffset = Math.min(hit.nextOffset, hw);
+    for (const b of hit.batches) {
+      const h = readBatchHeader(b);
+      if (h.baseOffset >= hw) break;
+      batches.push(b);
+      nextOffset = h.lastOffset + 1;
+    }
+    return { batches, nextOffset };
+  }
+
+  /**
+   * A follower's Fetch from this leader. See {@linkcode LeaderRole.readForReplica}.
    *
-   * @throws {KafkaProtocolError} NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH,
-   *   UNKNOWN_LEADER_EPOCH, OFFSET_OUT_OF_RANGE
+   * @throws {KafkaProtocolError} UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER,
+   *   FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, OFFSET_OUT_OF_RANGE
    */
   async readForReplica(
     topic: string,
@@ -708,260 +559,22 @@ export class PartitionManager {
     maxBytes: number,
   ): Promise<ReplicaRead> {
     const p = this.#hosted(topic, partition);
-    if (p.role !== "leader" || p.leader === null) {
-      throw new KafkaProtocolError("NOT_LEADER_OR_FOLLOWER", `${p.key} is not led here`, {
-        retriable: true,
-      });
-    }
-    const verdict = validateReplicaFetch(fetch, {
-      leaderEpoch: p.leaderEpoch,
-      epochs: p.epochs,
-      logStartOffset: p.log.logStartOffset,
-      logEndOffset: p.log.logEndOffset,
-    });
-    const positions = { highWatermark: p.log.highWatermark, logStartOffset: p.log.logStartOffset };
-    if (verdict.kind === "error") {
-      throw new KafkaProtocolError(
-        verdict.code,
-        `Replica fetch of ${p.key} refused: ${verdict.code}`,
-        {
-          retriable: true,
-        },
-      );
-    }
-    if (verdict.kind === "diverging") {
-      return {
-        kind: "diverging",
-        epoch: verdict.epoch,
-        endOffset: verdict.endOffset,
-        ...positions,
-      };
-    }
-    p.leader.followerFetched(replicaId, fetch.fetchOffset);
-    const empty = {
-      kind: "read" as const,
-      batches: [],
-      sizeBytes: 0,
-      ...positions,
-      highWatermark: p.log.highWatermark,
-    };
-    if (fetch.fetchOffset >= p.log.logEndOffset) return empty;
-    this.#rollbacks.served(p, p.log.logEndOffset);
-    const cached = this.#o.cache.read(p.key, fetch.fetchOffset, maxBytes);
-    const stored = this.#o.tiering?.manifest.partition(p.key)?.uploadedEndOffset ?? -1;
-    if (cached === null && fetch.fetchOffset < stored) {
-      // Object storage already holds these offsets for every replica: the follower skips to
-      // the stored end instead of copying them (key compaction's gaps never reach its log).
-      return {
-        kind: "skip",
-        endOffset: stored,
-        epoch: p.epochs.epochForOffset(stored - 1),
-        ...positions,
-        highWatermark: p.log.highWatermark,
-      };
-    }
-    const hit = cached ??
-      await this.#o.tiering?.reader.read(p.key, fetch.fetchOffset, maxBytes) ?? null;
-    if (hit === null) {
-      throw new KafkaProtocolError(
-        "OFFSET_OUT_OF_RANGE",
-        `Cannot serve ${p.key} at ${fetch.fetchOffset} to replica ${replicaId}: no cached or stored batch holds it`,
-      );
-    }
-    return {
-      ...empty,
-      batches: hit.batches,
-      sizeBytes: hit.sizeBytes,
-      highWatermark: p.log.highWatermark,
-    };
+    return await this.#leading.readForReplica(p, replicaId, fetch, maxBytes);
   }
 
-  /** What the replica fetchers call to apply what they fetched. */
-  followerSink(): FollowerSink {
-    return {
-      view: (t, i) => this.#followerView(t, i),
-      appendAsFollower: (t, i, batches, hw, start) =>
-        this.#appendAsFollower(t, i, batches, hw, start),
-      truncateTo: (t, i, offset) => this.#truncateFollower(t, i, offset),
-      resetTo: (t, i, offset) => this.#resetFollower(t, i, offset),
-      skipTo: (t, i, offset, epoch) => this.#skipFollower(t, i, offset, epoch),
-      requestMetadataRefresh: (reason) => {
-        this.#o.logger.debug("replica fetcher asked for fresh metadata", { reason });
-        void this.syncWithMetadata();
-      },
-    };
-  }
-
-  #followerView(topic: string, partition: number): FollowerLogView | undefined {
-    const p = this.#partitions.get(partitionKey(topic, partition));
-    if (p === undefined) return undefined;
-    // The fetcher keeps this view for as long as it follows: getters, so it always sees the
-    // log as it is now, not as it was when following started.
-    return {
-      get logStartOffset() {
-        return p.log.logStartOffset;
-      },
-      get logEndOffset() {
-        return p.log.logEndOffset;
-      },
-      get highWatermark() {
-        return p.log.highWatermark;
-      },
-      epochs: p.epochs,
-    };
-  }
-
-  /** Appends fetched batches durably, then moves the follower's high watermark. */
-  async #appendAsFollower(
-    topic: string,
-    partition: number,
-    batches: readonly Uint8Array[],
-    leaderHighWatermark: number,
-    leaderLogStartOffset: number,
-  ): Promise<void> {
-    const p = this.#hosted(topic, partition);
-    if (p.role !== "follower") return;
-    const appends: Promise<unknown>[] = [];
-    const own: Uint8Array[] = [];
-    // After a rejection the log was cut back: appending the next batch would leave a gap.
-    let rejected = false;
-    for (const fetched of batches) {
-      if (rejected) break;
-      validateBatch(fetched, { maxBytes: Number.MAX_SAFE_INTEGER, strictCount: false });
-      const batch = fetched.slice();
-      const h = readBatchHeader(batch);
-      if (h.lastOffset < p.log.logEndOffset) continue; // already have it
-      await this.#o.cache.reserve(batch.length);
-      p.log.appendAssigned(batch);
-      this.#o.cache.appendReserved(p.key, batch);
-      const base = h.baseOffset;
-      appends.push(
-        this.#o.wal.append(p.streamId, BigInt(base), batch).catch((err) => {
-          rejected = true;
-          if (!this.#rollbacks.rollBackFollower(p, base, err)) throw err;
-          throw new KafkaProtocolError("KAFKA_STORAGE_ERROR", spaceErrorMessage(p.key, err), {
-            retriable: true,
-            cause: err,
-          });
-        }),
-      );
-      own.push(batch);
-      // A transaction marker carries no sequence: it only moves the producer's epoch, as on
-      // the leader, so a follower that takes over does not see the next batch as out of order.
-      if (h.producerId >= 0 && h.isControl) p.producers.fence(h.producerId, h.producerEpoch);
-      else if (h.producerId >= 0) {
-        p.producers.record({
-          producerId: h.producerId,
-          producerEpoch: h.producerEpoch,
-          baseSequence: h.baseSequence,
-          lastOffsetDelta: h.lastOffsetDelta,
-        }, h.baseOffset);
-      }
-    }
-    // The next fetch tells the leader this follower has the data: it must be durable by then.
-    // Rejected appends are a suffix: each cuts the log back to itself, the first one wins.
-    const settled = await Promise.allSettled(appends);
-    const failed = settled.find((r) => r.status === "rejected");
-    if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
-    if (assignEpochsFromBatches(p.epochs, own)) await p.epochCheckpoint.save(p.epochs);
-    const hw = Math.min(leaderHighWatermark, p.log.logEndOffset);
-    if (hw > p.log.highWatermark) p.log.advanceHighWatermark(hw);
-    if (
-      leaderLogStartOffset > p.log.logStartOffset && leaderLogStartOffset <= p.log.highWatermark
-    ) {
-      p.log.advanceLogStartOffset(leaderLogStartOffset);
-    }
-    this.#o.waiter.notify(p.key);
-  }
-
-  /** Removes a divergent suffix: a durable WAL marker first, so a crash cannot resurrect it. */
-  async #truncateFollower(topic: string, partition: number, offset: number): Promise<void> {
-    const p = this.#hosted(topic, partition);
-    if (offset >= p.log.logEndOffset) return;
-    const marker = encodeTruncationMarker({ kind: "truncate", offset, leaderEpoch: p.leaderEpoch });
-    await this.#o.wal.append(p.streamId, markerWalBaseOffset(offset, p.log.logEndOffset), marker);
-    // Batches are never split: a batch straddling `offset` goes too.
-    const { endOffset } = this.#o.cache.truncateTo(p.key, offset);
-    p.log.truncateTo(Math.max(p.log.logStartOffset, endOffset));
-    p.producers.clear();
-    if (p.epochs.truncateFromEnd(p.log.logEndOffset)) await p.epochCheckpoint.save(p.epochs);
-    this.#o.logger.warn("truncated a divergent suffix", {
-      partition: p.key,
-      logEndOffset: p.log.logEndOffset,
-    });
-  }
-
-  /**
-   * The leader's data below `offset` is in object storage: move the log end there without
-   * copying. No WAL marker is needed: on restart a partition's log starts at the manifest's
-   * stored end, which is at least `offset`.
-   */
-  async #skipFollower(
-    topic: string,
-    partition: number,
-    offset: number,
-    epoch: number,
-  ): Promise<void> {
-    const p = this.#hosted(topic, partition);
-    if (offset <= p.log.logEndOffset) return;
-    const from = p.log.logEndOffset;
-    this.#o.cache.drop(p.key);
-    this.#o.wal.checkpoint(p.streamId, BigInt(offset));
-    p.log.skipTo(offset);
-    // The next fetch names this epoch as the last one fetched, so the leader does not see a
-    // divergence at the stored end (epochs above it here were never committed).
-    if (epoch >= 0 && p.epochs.latestEpoch !== epoch && p.epochs.assign(epoch, offset)) {
-      await p.epochCheckpoint.save(p.epochs);
-    }
-    this.#o.waiter.notify(p.key);
-    this.#o.logger.info("follower skipped offsets held in object storage", {
-      partition: p.key,
-      from,
-      to: offset,
-      epoch,
-    });
-  }
-
-  /** The leader's log starts past ours: start over at `offset` (older data is in storage). */
-  async #resetFollower(topic: string, partition: number, offset: number): Promise<void> {
-    const p = this.#hosted(topic, partition);
-    const marker = encodeTruncationMarker({ kind: "reset", offset, leaderEpoch: p.leaderEpoch });
-    await this.#o.wal.append(p.streamId, markerWalBaseOffset(offset, p.log.logEndOffset), marker);
-    this.#o.cache.drop(p.key);
-    p.log.resetTo(offset);
-    p.producers.clear();
-    p.epochs.clear();
-    await p.epochCheckpoint.save(p.epochs);
-    this.#o.logger.info("reset a follower log", { partition: p.key, logStartOffset: offset });
-  }
-
-  /**
-   * The first offset at or after `timestampMs` (ListOffsets by time), looking in object storage
-   * first (older data), then in the cache. Null when no record is that new.
-   */
+  /** The first offset at or after `timestampMs`. See {@linkcode LeaderRole.offsetForTimestamp}. */
   async offsetForTimestamp(
     p: HostedPartition,
     timestampMs: number,
   ): Promise<TimestampOffset | null> {
-    const hw = p.log.highWatermark;
-    const below = (bs: Iterable<Uint8Array>) =>
-      [...bs].filter((b) => readBatchHeader(b).baseOffset < hw);
-    for (const { range } of this.#o.tiering?.manifest.ranges(p.key) ?? []) {
-      if (range.maxTimestamp < timestampMs) continue;
-      const from = Math.max(range.baseOffset, p.log.logStartOffset);
-      const read = await this.#o.tiering!.reader.read(p.key, from, range.length);
-      const found = read && await p.log.offsetForTimestamp(timestampMs, below(read.batches));
-      if (found) return found;
-    }
-    return await p.log.offsetForTimestamp(timestampMs, below(this.#o.cache.batches(p.key)));
+    return await this.#leading.offsetForTimestamp(p, timestampMs);
   }
 
   /**
-   * DeleteRecords: moves the log start of a partition this broker leads up to `offset` (-1: the
-   * high watermark) and returns the new log start. Offsets below it are refused from then on;
-   * whole objects below it are deleted. The log start lives in the object manifest, so the
-   * offsets below are uploaded first (within `timeoutMs`): a restart must not bring back
-   * records the WAL still holds. Followers learn the new start from their next fetch.
+   * DeleteRecords on a partition this broker leads. See {@linkcode LeaderRole.deleteRecords}.
+   *
+   * @throws {KafkaProtocolError} UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER,
+   *   OFFSET_OUT_OF_RANGE, INVALID_REQUEST, REQUEST_TIMED_OUT
    */
   async deleteRecords(
     topic: string,
@@ -970,54 +583,38 @@ export class PartitionManager {
     timeoutMs: number,
   ): Promise<number> {
     const p = this.#hosted(topic, partition);
-    if (p.role !== "leader") {
-      throw new KafkaProtocolError("NOT_LEADER_OR_FOLLOWER", `${p.key} is led by ${p.leaderId}`, {
-        retriable: true,
-      });
-    }
-    const target = offset === -1 ? p.log.highWatermark : offset;
-    if (!Number.isSafeInteger(target) || target < 0 || target > p.log.highWatermark) {
-      throw new KafkaProtocolError(
-        "OFFSET_OUT_OF_RANGE",
-        `Cannot delete records of ${p.key} below ${offset}: the high watermark is ${p.log.highWatermark}`,
-      );
-    }
-    if (target <= p.log.logStartOffset) return p.log.logStartOffset;
-    const tiering = this.#o.tiering;
-    if (tiering === undefined) {
-      throw new KafkaProtocolError("INVALID_REQUEST", "Deleting records needs object storage");
-    }
-    const deadline = this.#o.nowMs() + Math.max(0, timeoutMs);
-    while ((tiering.manifest.partition(p.key)?.uploadedEndOffset ?? -1) < target) {
-      if (this.#o.nowMs() > deadline || tiering.uploadNow === undefined) {
-        throw new KafkaProtocolError(
-          "REQUEST_TIMED_OUT",
-          `Cannot delete records of ${p.key} below ${target} yet: they are not all in object storage`,
-          { retriable: true },
-        );
-      }
-      await tiering.uploadNow();
-    }
-    const dropped = await tiering.manifest.advanceLogStart(p.key, target);
-    if (target > p.log.logStartOffset) p.log.advanceLogStartOffset(target);
-    if (p.epochs.truncateFromStart(target)) await p.epochCheckpoint.save(p.epochs);
-    await tiering.deleteObjects?.(dropped);
-    this.#o.logger.info("deleted records", {
-      partition: p.key,
-      logStartOffset: target,
-      deletedObjects: dropped.length,
-    });
-    return p.log.logStartOffset;
+    return await this.#leading.deleteRecords(p, offset, timeoutMs);
   }
 
   /** The partition's ranges in object storage, in offset order. */
   storedRanges(p: HostedPartition): ObjectRange[] {
-    return (this.#o.tiering?.manifest.ranges(p.key) ?? []).map((r) => r.range);
+    return this.#leading.storedRanges(p);
   }
 
   /** The partition's cached batches in offset order (for timestamp lookups). */
   cachedBatches(p: HostedPartition): Iterable<Uint8Array> {
-    return this.#o.cache.batches(p.key);
+    return this.#leading.cachedBatches(p);
+  }
+
+  /** What the replica fetchers call to apply what they fetched, through the follower role. */
+  followerSink(): FollowerSink {
+    const f = this.#following;
+    return {
+      view: (t, i) => {
+        const p = this.#partitions.get(partitionKey(t, i));
+        return p === undefined ? undefined : f.view(p);
+      },
+      // Async, so an unhosted partition is a rejection, as the fetcher expects.
+      appendAsFollower: async (t, i, batches, hw, start) =>
+        await f.append(this.#hosted(t, i), batches, hw, start),
+      truncateTo: async (t, i, offset) => await f.truncateTo(this.#hosted(t, i), offset),
+      resetTo: async (t, i, offset) => await f.resetTo(this.#hosted(t, i), offset),
+      skipTo: async (t, i, offset, epoch) => await f.skipTo(this.#hosted(t, i), offset, epoch),
+      requestMetadataRefresh: (reason) => {
+        this.#o.logger.debug("replica fetcher asked for fresh metadata", { reason });
+        void this.syncWithMetadata();
+      },
+    };
   }
 
   /** The hosted partition, or UNKNOWN_TOPIC_OR_PARTITION. */
@@ -1032,66 +629,8 @@ export class PartitionManager {
     }
     return p;
   }
-
-  /**
-   * Waits (bounded by `walFullWaitMs`) while the WAL is above its high-water mark, since an
-   * upload in progress usually frees space within moments; then fails with a retriable error.
-   * It wakes when the WAL reclaims segments, not on a polling timer.
-   */
-  async #awaitWalSpace(): Promise<void> {
-    const deadline = this.#o.nowMs() + (this.#o.walFullWaitMs ?? 2000);
-    while (this.#fatal === null && this.#o.wal.stats.usedBytes > this.#o.walHighWaterBytes) {
-      const leftMs = deadline - this.#o.nowMs();
-      if (leftMs <= 0) break;
-      await this.#o.wal.whenSpaceFreed(leftMs);
-    }
-    this.#checkWritable();
-  }
-
-  #checkWritable(): void {
-    if (this.#fatal !== null) {
-      throw new KafkaProtocolError(
-        "KAFKA_STORAGE_ERROR",
-        `Cannot append as the WAL failed: ${this.#fatal.message}`,
-        {
-          retriable: true,
-          cause: this.#fatal,
-        },
-      );
-    }
-    const used = this.#o.wal.stats.usedBytes;
-    if (used > this.#o.walHighWaterBytes) {
-      const why = this.#o.walFullReason?.();
-      throw new KafkaProtocolError(
-        "KAFKA_STORAGE_ERROR",
-        `Cannot append as the WAL is nearly full: ${used} bytes used of ${this.#o.walHighWaterBytes} allowed` +
-          (why ? `, ${why}` : ""),
-        { retriable: true },
-      );
-    }
-  }
-
-  /**
-   * A WAL append failed after offsets were assigned. The partition now has a hole that later
-   * appends must not paper over, so the broker stops taking appends: nothing acknowledged is
-   * lost, and a restart recovers the WAL's durable prefix.
-   */
-  #fail(err: unknown): void {
-    if (this.#fatal !== null) return;
-    this.#fatal = err instanceof Error ? err : new Error(String(err));
-    this.#o.logger.error(
-      "WAL append failed after offsets were assigned; refusing further appends",
-      {
-        err: this.#fatal,
-      },
-    );
-  }
 }
 
 function _sameSet(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x) => b.includes(x));
-}
-
-function _dup(baseOffset: number, lastOffsetDelta: number): AssignedOffsets {
-  return { baseOffset, lastOffset: baseOffset + lastOffsetDelta, logAppendTimeMs: -1 };
 }

@@ -10,10 +10,11 @@ import { type Command, EXIT_FAILURE, EXIT_OK, stringOpt } from "../config/cli.ts
 import { loadOrReport } from "../config/check_cmd.ts";
 import { loadBrokerConfig } from "../config/load.ts";
 import { createLogger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
-import { ensureDevCertificates } from "./net/dev_certs.ts";
+import { quicCertificate } from "./net/dev_certs.ts";
 import { WalCapacityError } from "./wal_capacity.ts";
 import { reloadOnSighup } from "./config_reload.ts";
 import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
+import { fileMetadataPersistence } from "./metadata/local_metadata.ts";
 import { EmbeddedController } from "../controller/embedded_controller.ts";
 import { mountAdminApi } from "../controller/admin_api.ts";
 import type { Logger } from "../ops/logger.ts";
@@ -28,7 +29,8 @@ export async function embeddedClusterBinding(
   dataDir: string,
   logger: Logger,
 ): Promise<ClusterBinding> {
-  const read = (name: string) => Deno.readTextFile(`${dataDir}/${name}`).catch(() => null);
+  // Through the same persistence as their writer, so the checksum header is checked and removed.
+  const read = (name: string) => fileMetadataPersistence(`${dataDir}/${name}`).load();
   const controller = await EmbeddedController.start({
     dataDir: `${dataDir}/controller`,
     broker: { nodeId: self.nodeId, host: self.host, port: self.port, rack: self.rack },
@@ -38,7 +40,11 @@ export async function embeddedClusterBinding(
   return {
     metadata: controller,
     manifest: controller,
-    mountRoutes: (app) => mountAdminApi(app, controller.node),
+    mountRoutes: (app) =>
+      mountAdminApi(app, controller.node, {
+        securityRefusal:
+          "Cannot manage users or ACLs over REST on standalone, which keeps them in DATA/security.json: use `rustmq users` or the Kafka APIs (kafkajs admin, AlterUserScramCredentials)",
+      }),
     close: () => controller.close(),
   };
 }
@@ -91,16 +97,13 @@ export const standaloneCommand: Command = {
     const logLevel = { level: cfg.broker.log_level as LogLevel };
     const logger = createLogger("standalone", { levelRef: logLevel });
     using _logSummaries = logSummaryTimer(logger);
-    const tls = await ensureDevCertificates(`${dataDir}/tls`);
-    if (tls.generated) {
-      logger.info("generated a development CA for QUIC clients", { ca: tls.caPath });
-    }
+    const quicTls = await quicCertificate(cfg.network, `${dataDir}/tls`, logger);
     let broker: Broker;
     try {
       broker = await Broker.start(cfg, {
         dataDir,
         logger,
-        quicTls: { certPem: tls.certPem, keyPem: tls.keyPem },
+        quicTls,
         logLevel,
         replicationListener: false,
         cluster: (self) => embeddedClusterBinding(self, dataDir, logger),

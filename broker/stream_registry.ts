@@ -59,7 +59,15 @@ export class StreamRegistry {
     if (id > 0xffffffff) throw new RangeError("Cannot register a stream as all 2^32 ids are used");
     this.#state.streams[key] = id;
     this.#byId.set(id, key);
-    await this.#save();
+    try {
+      await this.#save();
+    } catch (error) {
+      // Not durable, so not registered: the next ensure saves again (under a new id, as ids
+      // are never reused) rather than answering an id a crash could forget.
+      delete this.#state.streams[key];
+      this.#byId.delete(id);
+      throw error;
+    }
     return id;
   }
 
@@ -74,7 +82,10 @@ export class StreamRegistry {
 
   #save(): Promise<void> {
     const text = JSON.stringify(this.#state);
-    this.#chain = this.#chain.then(() => this.#store.save(text));
-    return this.#chain;
+    // A failed save fails its caller only: the next save writes the whole newer state, so one
+    // ENOSPC must not fail every later registration.
+    const run = this.#chain.then(() => this.#store.save(text));
+    this.#chain = run.catch(() => {});
+    return run;
   }
 }

@@ -234,3 +234,24 @@ export const LIST_GROUPS: ApiSpec<m.ListGroupsRequest, m.ListGroupsResponse> = _
   m.encodeListGroupsRequest,
   m.decodeListGroupsResponse,
 );
+
+/** SaslHandshake: v1 moves the exchange into SaslAuthenticate frames (KIP-152). */
+export const SASL_HANDSHAKE: ApiSpec<m.SaslHandshakeRequest, m.SaslHandshakeResponse> = _spec(
+  "SaslHandshake",
+  ApiKey.SaslHandshake,
+  1,
+  1,
+  m.encodeSaslHandshakeRequest,
+  m.decodeSaslHandshakeResponse,
+);
+
+/** SaslAuthenticate. */
+export const SASL_AUTHENTICATE: ApiSpec<m.SaslAuthenticateRequest, m.SaslAuthenticateResponse> =
+  _spec(
+    "SaslAuthenticate",
+    ApiKey.SaslAuthenticate,
+    0,
+    2,
+    m.encodeSaslAuthenticateRequest,
+    m.decodeSaslAuthenticateResponse,
+  );

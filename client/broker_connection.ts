@@ -10,7 +10,8 @@ import { ErrorCode } from "../protocol/kafka/errors.ts";
 import { decodeResponseHeader, encodeRequestHeader } from "../protocol/kafka/header.ts";
 import { createApiVersionsRequest } from "../protocol/kafka/messages/mod.ts";
 import { Reader, Writer } from "../protocol/kafka/wire.ts";
-import { API_VERSIONS, type ApiSpec } from "./api_specs.ts";
+import { API_VERSIONS, type ApiSpec, SASL_AUTHENTICATE, SASL_HANDSHAKE } from "./api_specs.ts";
+import { saslAuthenticate, type SaslOptions } from "./sasl.ts";
 import { BrokerError, fromTransportError } from "./errors.ts";
 import type { Transport } from "../protocol/transport/transport.ts";
 import { VERSION } from "../config/version.ts";
@@ -24,6 +25,8 @@ export interface BrokerConnectionOptions {
   clientId: string;
   /** Deadline of each request unless the call gives its own. */
   requestTimeoutMs: number;
+  /** SASL credentials: the connection authenticates right after ApiVersions. */
+  sasl?: SaslOptions;
 }
 
 /** Options of one {@linkcode BrokerConnection.request}. */
@@ -78,6 +81,7 @@ export class BrokerConnection {
     const conn = new BrokerConnection(url, transport, options);
     try {
       await conn.#negotiate();
+      if (options.sasl !== undefined) await conn.#authenticate(options.sasl);
     } catch (error) {
       conn.close();
       throw error;
@@ -156,6 +160,27 @@ export class BrokerConnection {
     const r = new Reader(payload);
     decodeResponseHeader(r, spec.apiKey, version);
     return spec.decode(r, version);
+  }
+
+  /** SaslHandshake v1, then the mechanism's SaslAuthenticate rounds; throws a BrokerError. */
+  async #authenticate(sasl: SaslOptions): Promise<void> {
+    const hs = await this.request(SASL_HANDSHAKE, { mechanism: sasl.mechanism });
+    if (hs === null || hs.errorCode !== ErrorCode.NONE) {
+      throw new BrokerError(hs?.errorCode ?? ErrorCode.UNKNOWN_SERVER_ERROR, {
+        brokerMessage: `SASL ${sasl.mechanism} is not enabled here (the broker offers ${
+          hs?.mechanisms.join(", ") || "none"
+        })`,
+      });
+    }
+    await saslAuthenticate(sasl, async (authBytes) => {
+      const res = await this.request(SASL_AUTHENTICATE, { authBytes });
+      if (res === null || res.errorCode !== ErrorCode.NONE) {
+        throw new BrokerError(res?.errorCode ?? ErrorCode.SASL_AUTHENTICATION_FAILED, {
+          brokerMessage: res?.errorMessage ?? "SASL authentication failed",
+        });
+      }
+      return res.authBytes;
+    });
   }
 
   async #negotiate(): Promise<void> {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { checkSaslOptions, type SaslOptions } from "./sasl.ts";
 import type { Dialer } from "./broker_connection.ts";
 import { type Clock, systemClock } from "../ops/clock.ts";
 import { type Random, systemRandom } from "../ops/random.ts";
@@ -55,6 +56,11 @@ export interface ClientOptions {
   clock?: Clock;
   /** Jitter source. @default {Math.random} */
   random?: Random;
+  /**
+   * SASL credentials, for a SASL_PLAINTEXT or SASL_SSL listener and for QUIC on such a broker:
+   * every connection authenticates right after ApiVersions. @default {none}
+   */
+  sasl?: SaslOptions;
 }
 
 function _checkMs(name: string, value: number): number {
@@ -129,6 +135,7 @@ export class RustMqClient {
       dial,
       clock: options.clock ?? systemClock,
       random: options.random ?? systemRandom,
+      ...(options.sasl === undefined ? {} : { sasl: checkSaslOptions(options.sasl) }),
     });
     await cluster.bootstrap();
     return new RustMqClient(cluster);

@@ -11,6 +11,7 @@ import { createMetadataRequest } from "../protocol/kafka/messages/mod.ts";
 import { ZERO_UUID } from "../protocol/kafka/wire.ts";
 import { METADATA } from "./api_specs.ts";
 import { BrokerConnection, type Dialer } from "./broker_connection.ts";
+import type { SaslOptions } from "./sasl.ts";
 import { type Clock, sleep } from "../ops/clock.ts";
 import type { Random } from "../ops/random.ts";
 import { brokerError, ClosedError, isRetriable, NotLeaderError } from "./errors.ts";
@@ -44,6 +45,8 @@ export interface ClusterSettings {
   clock: Clock;
   /** Jitter source. */
   random: Random;
+  /** SASL credentials every connection authenticates with. */
+  sasl?: SaslOptions;
 }
 
 /** Options of {@linkcode Cluster.retry}. */
@@ -131,6 +134,7 @@ export class Cluster {
     const entry = BrokerConnection.open(url, this.settings.dial, {
       clientId: this.settings.clientId,
       requestTimeoutMs: this.settings.requestTimeoutMs,
+      ...(this.settings.sasl === undefined ? {} : { sasl: this.settings.sasl }),
     }).then((conn) => {
       if (this.#closed) conn.close();
       return conn;

@@ -20,7 +20,7 @@ import type { RecordHeader } from "../protocol/record/record_batch.ts";
 import { ErrorCode } from "../protocol/kafka/errors.ts";
 import { createFetchRequest, createListOffsetsRequest } from "../protocol/kafka/messages/mod.ts";
 import type { FetchResponsePartitionData } from "../protocol/kafka/messages/mod.ts";
-import { ZERO_UUID } from "../protocol/kafka/wire.ts";
+import { recordsBytes, ZERO_UUID } from "../protocol/kafka/wire.ts";
 import { FETCH, LIST_OFFSETS } from "./api_specs.ts";
 import type { BrokerConnection } from "./broker_connection.ts";
 import type { Cluster } from "./cluster.ts";
@@ -360,7 +360,7 @@ export class Consumer {
     // compaction emptied): their last offset still moves the position, as Kafka's clients do.
     let lastSeen = -1;
     let blocked = false;
-    for (const bytes of splitBatches(p.records, { allowPartialTail: true })) {
+    for (const bytes of splitBatches(recordsBytes(p.records), { allowPartialTail: true })) {
       const header = readBatchHeader(bytes);
       if (header.baseOffset + header.lastOffsetDelta < position) continue;
       lastSeen = header.baseOffset + header.lastOffsetDelta;

@@ -308,14 +308,24 @@ export class GroupConsumer extends Consumer {
     this.commitOffsets(offsets).then(() => onComplete?.(null), (e) => onComplete?.(e));
   }
 
-  /** The committed offsets of `partitions` (-1 where the group has none). */
+  /**
+   * The committed offsets of `partitions` (-1 where the group has none), each with the
+   * `metadata` committed beside it when that is not empty.
+   */
   async committed(partitions: readonly TopicPartition[]): Promise<TopicPartitionOffset[]> {
-    const map = await this.#withCoordinator(() => this.#m.fetchCommitted(_grouped(partitions)));
-    return partitions.map((tp) => ({
-      topic: tp.topic,
-      partition: tp.partition,
-      offset: map.get(_key(tp.topic, tp.partition)) ?? -1,
-    }));
+    const map = await this.#withCoordinator(() =>
+      this.#m.fetchCommittedWithMetadata(_grouped(partitions))
+    );
+    return partitions.map((tp) => {
+      const c = map.get(_key(tp.topic, tp.partition));
+      const out: TopicPartitionOffset = {
+        topic: tp.topic,
+        partition: tp.partition,
+        offset: c?.offset ?? -1,
+      };
+      if (c !== undefined && c.metadata !== "") out.metadata = c.metadata;
+      return out;
+    });
   }
 
   /**

@@ -236,3 +236,40 @@ Deno.test("GroupConsumer validates its options up front", async () => {
   assert.throws(() => c.assign([{ topic: "t", partition: 0 }]), RangeError);
   await cluster.close();
 });
+
+Deno.test({
+  name: "GroupConsumer commits metadata beside an offset and reads it back from the broker",
+  ...TEST_OPTS,
+  async fn() {
+    await using s = await _setup(new _Faults());
+    await _pollUntil(s.consumer, () => s.events.length > 0);
+    const checkpoint = JSON.stringify({ s: "streams/x", x: 3, pre: 0, gaps: ["7/1"] });
+    await s.consumer.commitOffsets([
+      { topic: "t", partition: 0, offset: 5, metadata: checkpoint },
+      { topic: "t", partition: 1, offset: 2 },
+    ]);
+    assert.deepEqual(
+      await s.consumer.committed([{ topic: "t", partition: 0 }, { topic: "t", partition: 1 }]),
+      [
+        { topic: "t", partition: 0, offset: 5, metadata: checkpoint },
+        { topic: "t", partition: 1, offset: 2 },
+      ],
+    );
+    // A later commit without metadata clears it, as Kafka does.
+    await s.consumer.commitOffsets([{ topic: "t", partition: 0, offset: 6 }]);
+    assert.deepEqual(await s.consumer.committed([{ topic: "t", partition: 0 }]), [
+      { topic: "t", partition: 0, offset: 6 },
+    ]);
+    // The broker's offset.metadata.max.bytes (4096) is enforced and reported as such.
+    await assert.rejects(
+      s.consumer.commitOffsets([{
+        topic: "t",
+        partition: 0,
+        offset: 7,
+        metadata: "m".repeat(5000),
+      }]),
+      (e: Error) => /OFFSET_METADATA_TOO_LARGE/.test(`${e.name} ${e.message}`),
+    );
+    assert.equal((await s.consumer.committed([{ topic: "t", partition: 0 }]))[0]!.offset, 6);
+  },
+});

@@ -51,6 +51,19 @@ export interface TopicPartitionOffset {
   partition: number;
   /** The next offset to consume (one past the last processed record). */
   offset: number;
+  /**
+   * Metadata stored with a committed offset (Kafka's `committedMetadata`, at most the broker's
+   * `offset.metadata.max.bytes`). Sent as "" when absent; read back only when not empty.
+   */
+  metadata?: string;
+}
+
+/** A committed offset and the metadata stored with it ("" when none was). */
+export interface CommittedOffset {
+  /** The committed offset, -1 where none is. */
+  readonly offset: number;
+  /** The metadata committed with it. */
+  readonly metadata: string;
 }
 
 /** Settings of a {@linkcode GroupMembership}. */
@@ -379,7 +392,7 @@ export class GroupMembership {
         committedOffset: BigInt(o.offset),
         committedLeaderEpoch: -1,
         commitTimestamp: -1n,
-        committedMetadata: "",
+        committedMetadata: o.metadata ?? "",
       })),
     }));
     const res = await conn.request(OFFSET_COMMIT, req);
@@ -400,6 +413,15 @@ export class GroupMembership {
     partitions: readonly TopicPartitions[] | null,
   ): Promise<Map<string, number>> {
     const out = new Map<string, number>();
+    for (const [k, c] of await this.fetchCommittedWithMetadata(partitions)) out.set(k, c.offset);
+    return out;
+  }
+
+  /** As {@linkcode fetchCommitted}, with the metadata stored beside each offset. */
+  async fetchCommittedWithMetadata(
+    partitions: readonly TopicPartitions[] | null,
+  ): Promise<Map<string, CommittedOffset>> {
+    const out = new Map<string, CommittedOffset>();
     if (partitions !== null && partitions.length === 0) return out;
     const conn = await this.coordinator();
     const req = createOffsetFetchRequest();
@@ -418,7 +440,10 @@ export class GroupMembership {
         if (p.errorCode !== ErrorCode.NONE) {
           throw brokerError(p.errorCode, { topic: t.name, partition: p.partitionIndex });
         }
-        out.set(`${t.name}\0${p.partitionIndex}`, Number(p.committedOffset));
+        out.set(`${t.name}\0${p.partitionIndex}`, {
+          offset: Number(p.committedOffset),
+          metadata: p.metadata ?? "",
+        });
       }
     }
     return out;

@@ -26,6 +26,7 @@
 
 export { type ClientOptions, type ClientTlsOptions, RustMqClient } from "./client.ts";
 export { Producer, type ProducerOptions } from "./producer.ts";
+export type { SaslMechanism, SaslOptions } from "./sasl.ts";
 export type {
   MessageHeaders,
   Payload,

@@ -35,6 +35,7 @@ export const KAFKA_BROKER_CONFIG_NAMES: Readonly<Record<string, string>> = {
   "broker.num_partitions": "num.partitions",
   "broker.log_retention_ms": "log.retention.ms",
   "broker.message_max_bytes": "message.max.bytes",
+  "broker.message_downconversion_enable": "log.message.downconversion.enable",
   "network.max_connections": "max.connections",
   "network.max_request_bytes": "socket.request.max.bytes",
   "network.connection_timeout_ms": "connections.max.idle.ms",
@@ -43,6 +44,10 @@ export const KAFKA_BROKER_CONFIG_NAMES: Readonly<Record<string, string>> = {
   "replication.default_replication_factor": "default.replication.factor",
   "replication.heartbeat_timeout_ms": "replica.lag.time.max.ms",
   "replication.unclean_leader_election": "unclean.leader.election.enable",
+  "broker.transaction_max_timeout_ms": "transaction.max.timeout.ms",
+  "broker.transactional_id_expiration_ms": "transactional.id.expiration.ms",
+  "broker.transaction_abort_check_interval_ms":
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
 };
 
 const _SENSITIVE = new Set(["object_storage.access_key", "object_storage.secret_key"]);

@@ -22,9 +22,6 @@ const _ON_CONTROLLER =
   "the controller plans and paces partition moves: set it under [scaling] in controller.toml";
 const _NO_ADDITIONS =
   "a joining broker gets partitions through `rustmq admin rebalance`; no add-broker workflow reads this yet";
-const _NO_ROLLING =
-  "controlled shutdown on SIGTERM and `admin rolling-restart` are not built yet; a stopping broker closes at once";
-const _NO_AUTOBALANCER = "the auto-balancer is not built yet: run `rustmq admin rebalance` instead";
 
 /** Keys that accept only their default, each with the reason a user sees. */
 export const REFUSED_KEYS: Readonly<Record<string, string>> = {
@@ -47,12 +44,6 @@ export const REFUSED_KEYS: Readonly<Record<string, string>> = {
   "broker:scaling.rebalance_timeout_ms": _ON_CONTROLLER,
   "broker:scaling.traffic_migration_rate": _ON_CONTROLLER,
   "broker:scaling.health_check_timeout_ms": _NO_ADDITIONS,
-  "broker:operations.upgrade_velocity": _NO_ROLLING,
-  "broker:operations.graceful_shutdown_timeout_ms": _NO_ROLLING,
-  "controller:autobalancer.enabled": _NO_AUTOBALANCER,
-  "controller:autobalancer.cpu_threshold": _NO_AUTOBALANCER,
-  "controller:autobalancer.memory_threshold": _NO_AUTOBALANCER,
-  "controller:autobalancer.cooldown_seconds": _NO_AUTOBALANCER,
   "controller:admin.health_timeout_ms":
     "the controllers track broker liveness by heartbeat leases: set controller.broker_lease_ms",
 };

@@ -9,6 +9,7 @@
 import type { ConfigProblem } from "./config_problem.ts";
 
 import { securityContradictions } from "./security_rules.ts";
+import { internalTlsContradiction, type InternalTlsKeys } from "../ops/internal_tls.ts";
 import {
   BROKER_SCHEMA,
   type BrokerConfig,
@@ -89,6 +90,7 @@ export function brokerContradictions(cfg: BrokerConfig, file: string): ConfigPro
     if (parseHostPort(net[key]) === null) add(`network.${key}`, net[key], "expected host:port");
   }
   out.push(...securityContradictions(cfg, file));
+  out.push(...internalTlsProblems(cfg.security, file));
   out.push(...refusedKeyProblems("broker", BROKER_SCHEMA, cfg, file));
   return out;
 }
@@ -131,8 +133,30 @@ export function controllerContradictions(cfg: ControllerConfig, file: string): C
   for (const reason of endpointLimitProblems(endpoints)) {
     add("admin.rate_limiting.endpoints", endpoints, reason);
   }
+  out.push(...internalTlsProblems(cfg.security, file));
+  const sec = cfg.security;
+  if ((sec.admin_tls_cert_path === "") !== (sec.admin_tls_key_path === "")) {
+    add(
+      sec.admin_tls_cert_path === ""
+        ? "security.admin_tls_key_path"
+        : "security.admin_tls_cert_path",
+      sec.admin_tls_cert_path || sec.admin_tls_key_path,
+      "HTTPS needs both security.admin_tls_cert_path and security.admin_tls_key_path",
+    );
+  }
   out.push(...refusedKeyProblems("controller", CONTROLLER_SCHEMA, cfg, file));
   return out;
+}
+
+function internalTlsProblems(sec: InternalTlsKeys, file: string): ConfigProblem[] {
+  const why = internalTlsContradiction(sec);
+  if (why === null) return [];
+  return [{
+    file,
+    key: "security.internal_tls_cert_path",
+    value: JSON.stringify(sec.internal_tls_cert_path),
+    reason: why,
+  }];
 }
 
 /**

@@ -72,6 +72,31 @@ function _float(def: number, min: number, max: number, doc: string): KeySpec<num
   return { type: "float", default: def, min, max, doc };
 }
 
+const _CLUSTER_SECRET_DOC =
+  "File holding the cluster secret (32+ printable bytes, e.g. openssl rand -hex 32) that " +
+  "brokers and controllers present to each other: controller gRPC (Raft, broker registration) " +
+  "and broker replication refuse a peer without it (empty: no cluster authentication)";
+
+// The internal-TLS keys, the same in broker.toml and controller.toml (see ops/internal_tls.ts).
+const _INTERNAL_TLS = {
+  internal_tls_cert_path: _str(
+    "",
+    "PEM certificate this node serves and presents on cluster-internal ports: controller gRPC " +
+      "(Raft, broker service) and broker replication; it must name the address peers dial " +
+      "(empty, with the other two: internal ports are plaintext)",
+    undefined,
+    true,
+  ),
+  internal_tls_key_path: _str("", "PEM private key of internal_tls_cert_path", undefined, true),
+  internal_tls_ca_path: _str(
+    "",
+    "PEM CA that every peer's internal certificate must chain to (mutual TLS: peers without " +
+      "one are refused)",
+    undefined,
+    true,
+  ),
+};
+
 /** The schema of `broker.toml`. */
 export const BROKER_SCHEMA = {
   broker: {
@@ -98,9 +123,35 @@ export const BROKER_SCHEMA = {
       "max.message.bytes of topics created through this broker without their own",
       true,
     )),
+    message_downconversion_enable: _dyn(_bool(
+      true,
+      "message.downconversion.enable of topics created through this broker without their own: false answers Fetch v0-3 (message sets) with UNSUPPORTED_VERSION",
+      true,
+    )),
     transactions_enabled: _bool(
       true,
       "Serve Kafka transactions (KIP-98); when false, transactional producers get TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+      true,
+    ),
+    transaction_max_timeout_ms: _int(
+      900000,
+      1,
+      INT32_MAX,
+      "Largest transaction.timeout.ms a producer may ask for (INVALID_TRANSACTION_TIMEOUT above it)",
+      true,
+    ),
+    transactional_id_expiration_ms: _int(
+      604800000,
+      1,
+      INT32_MAX,
+      "Forget a transactional id after it has been idle this long",
+      true,
+    ),
+    transaction_abort_check_interval_ms: _int(
+      10000,
+      1,
+      INT32_MAX,
+      "How often timed-out transactions are aborted and unfinished markers retried",
       true,
     ),
     advertised_host: _str(
@@ -126,7 +177,7 @@ export const BROKER_SCHEMA = {
     max_in_flight_requests: _int(5, 1, 1024, "Requests processed at once per connection", true),
     tls_cert_path: _str(
       "",
-      "PEM certificate for TLS on the Kafka listener (empty: plain TCP)",
+      "PEM certificate for TLS on the Kafka listener, also served on QUIC (empty: plain TCP, and QUIC serves a development certificate from the data directory)",
       undefined,
       true,
     ),
@@ -359,6 +410,35 @@ export const BROKER_SCHEMA = {
       "Allow a request on a resource that no ACL names (with authorizer_enabled)",
       true,
     ),
+    cluster_secret_file: _str("", _CLUSTER_SECRET_DOC, undefined, true),
+    ..._INTERNAL_TLS,
+    ssl_client_auth: _str(
+      "none",
+      "Client certificates on the SSL/SASL_SSL Kafka listener (Kafka's ssl.client.auth): none, " +
+        "requested (verified if sent, else anonymous) or required (refused without one)",
+      ["none", "requested", "required"],
+      true,
+    ),
+    ssl_client_ca_path: _str(
+      "",
+      "PEM CA certificates that client certificates must chain to (with ssl_client_auth)",
+      undefined,
+      true,
+    ),
+    ssl_principal_mapping_rules: <KeySpec<string[]>> {
+      type: "string[]",
+      default: ["DEFAULT"],
+      doc: "Kafka's ssl.principal.mapping.rules, tried in order on the certificate name: " +
+        "RULE:pattern/replacement/[LU] or DEFAULT; the result is User:<name> (SSL listener)",
+      added: true,
+    },
+    ssl_principal_source: _str(
+      "subject",
+      "What the mapping rules read: subject (the RFC 2253 DN, as Kafka) or san (each subject " +
+        "alternative name, as DNS:x, email:x, URI:x)",
+      ["subject", "san"],
+      true,
+    ),
   },
   // Deployment settings: the k8s/ manifests carry them, so only the defaults are accepted here.
   "operations.kubernetes": {
@@ -466,11 +546,42 @@ export const CONTROLLER_SCHEMA = {
       added: true,
     },
   },
+  security: {
+    cluster_secret_file: _str("", _CLUSTER_SECRET_DOC, undefined, true),
+    ..._INTERNAL_TLS,
+    admin_tls_cert_path: _str(
+      "",
+      "PEM certificate for HTTPS on http_listen (admin REST API and operations endpoint; " +
+        "empty: plain HTTP)",
+      undefined,
+      true,
+    ),
+    admin_tls_key_path: _str("", "PEM private key of admin_tls_cert_path", undefined, true),
+  },
   autobalancer: {
-    enabled: _bool(false, "Enable auto-balancing (not built yet: only false is accepted)"),
-    cpu_threshold: _float(0.8, 0, 1, "CPU threshold for rebalancing"),
-    memory_threshold: _float(0.75, 0, 1, "Memory threshold for rebalancing"),
-    cooldown_seconds: _int(300, 0, INT32_MAX, "Cooldown between rebalancing operations"),
+    enabled: _bool(
+      false,
+      "Let the controller leader start rebalance jobs on its own: on a broker over a threshold, " +
+        "records-in skew above 1.5x the mean, or uneven replica counts (GET /api/v1/autobalancer)",
+    ),
+    cpu_threshold: _float(
+      0.8,
+      0,
+      1,
+      "A broker whose reported CPU use (fraction of its cores) exceeds this triggers BALANCE_LOAD",
+    ),
+    memory_threshold: _float(
+      0.75,
+      0,
+      1,
+      "A broker whose resident memory (fraction of its machine's) exceeds this triggers BALANCE_LOAD",
+    ),
+    cooldown_seconds: _int(
+      300,
+      0,
+      INT32_MAX,
+      "Seconds the auto-balancer waits after starting a job before it may start another",
+    ),
   },
 } satisfies FileSchema;
 

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { parsePrincipalRules, PrincipalRuleError } from "./principal_rules.ts";
 import type { ConfigProblem } from "./config_problem.ts";
 import type { BrokerConfig } from "./schema.ts";
 
@@ -89,6 +90,49 @@ export function securityContradictions(cfg: BrokerConfig, file: string): ConfigP
       sec.super_users,
       "only applies with security.authorizer_enabled = true (without it everyone is allowed)",
     );
+  }
+  out.push(...clientAuthContradictions(cfg, file));
+  return out;
+}
+
+/** Problems in the mutual-TLS keys: each one needs the others, and TLS, to mean anything. */
+export function clientAuthContradictions(cfg: BrokerConfig, file: string): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const add = (key: string, value: unknown, reason: string) =>
+    out.push({ file, key, value: JSON.stringify(value), reason });
+  const sec = cfg.security;
+  const protocol = listenerProtocol(cfg);
+  const mode = sec.ssl_client_auth;
+  const on = mode !== "none";
+  if (on && protocol !== "SSL" && protocol !== "SASL_SSL") {
+    add(
+      "security.ssl_client_auth",
+      mode,
+      `needs a TLS listener (SSL or SASL_SSL), not ${protocol}`,
+    );
+  }
+  if (on && sec.ssl_client_ca_path === "") {
+    add("security.ssl_client_auth", mode, "needs security.ssl_client_ca_path (the clients' CA)");
+  }
+  if (!on && sec.ssl_client_ca_path !== "") {
+    add("security.ssl_client_ca_path", sec.ssl_client_ca_path, "only applies with ssl_client_auth");
+  }
+  const rules = sec.ssl_principal_mapping_rules;
+  const customMapping = rules.length !== 1 || rules[0] !== "DEFAULT" ||
+    sec.ssl_principal_source !== "subject";
+  // On SASL_SSL the principal comes from SASL, as in Kafka, so rules would do nothing there.
+  if (customMapping && (!on || protocol !== "SSL")) {
+    add(
+      "security.ssl_principal_mapping_rules",
+      rules,
+      "only applies with ssl_client_auth on an SSL listener (on SASL_SSL the principal is the SASL user)",
+    );
+  }
+  try {
+    parsePrincipalRules(rules);
+  } catch (error) {
+    if (!(error instanceof PrincipalRuleError)) throw error;
+    add("security.ssl_principal_mapping_rules", rules, error.message);
   }
   return out;
 }

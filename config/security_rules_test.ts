@@ -60,3 +60,47 @@ Deno.test("security config refuses contradictions with a reason", () => {
   );
   assert.match(problems("[security]\nallow_sasl_plaintext = true\n").join(), /only applies/);
 });
+
+Deno.test("security config refuses mutual-TLS contradictions with a reason", () => {
+  const mtls = (extra: string) =>
+    problems(
+      `${TLS}[security]\nssl_client_auth = "required"\nssl_client_ca_path = "ca.pem"\n${extra}`,
+    );
+  assert.deepEqual(mtls(""), []);
+  assert.deepEqual(
+    mtls(`ssl_principal_mapping_rules = ['RULE:^CN=(.*?),.*$/$1/L', "DEFAULT"]\n`),
+    [],
+  );
+  assert.deepEqual(mtls('ssl_principal_source = "san"\n'), []);
+  assert.match(
+    problems('[security]\nssl_client_auth = "required"\nssl_client_ca_path = "ca.pem"\n').join(),
+    /ssl_client_auth: needs a TLS listener \(SSL or SASL_SSL\), not PLAINTEXT/,
+  );
+  assert.match(
+    problems(`${TLS}[security]\nssl_client_auth = "requested"\n`).join(),
+    /needs security.ssl_client_ca_path/,
+  );
+  assert.match(
+    problems(`${TLS}[security]\nssl_client_ca_path = "ca.pem"\n`).join(),
+    /only applies/,
+  );
+  assert.match(
+    problems(`${TLS}[security]\nssl_principal_source = "san"\n`).join(),
+    /ssl_principal_mapping_rules: only applies with ssl_client_auth/,
+  );
+  assert.match(
+    mtls("ssl_principal_mapping_rules = ['RULE:^CN=(.*)$/$1']\n").join(),
+    /neither DEFAULT/,
+  );
+  assert.match(mtls("ssl_principal_mapping_rules = []\n").join(), /the list is empty/);
+  assert.match(
+    problems(`${TLS}[security]\nssl_client_auth = "always"\n`).join(),
+    /ssl_client_auth: .*required/,
+  );
+  // On SASL_SSL the SASL user is the principal, so mapping rules would be inert.
+  assert.match(
+    mtls('kafka_listener_protocol = "SASL_SSL"\nssl_principal_source = "san"\n').join(),
+    /on SASL_SSL the principal is the SASL user/,
+  );
+  assert.deepEqual(mtls('kafka_listener_protocol = "SASL_SSL"\n'), []);
+});

@@ -24,6 +24,7 @@
 
 import { mountConsumerGroupsApi } from "./consumer_groups_api.ts";
 import { mountWasmModulesApi } from "./wasm_modules_api.ts";
+import { mountSecurityApi } from "./security_api.ts";
 import {
   etlChainJson,
   etlModulesConfigs,
@@ -31,7 +32,7 @@ import {
   seedCreateConfigs,
   TopicFieldError,
 } from "./topic_body_fields.ts";
-import { mountScalingApi } from "./scaling_api.ts";
+import { type AutoBalancerView, mountScalingApi } from "./scaling_api.ts";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import type { ControllerNode } from "./controller_node.ts";
@@ -43,8 +44,15 @@ import { randomTopicId } from "../model/cluster_metadata.ts";
 export interface AdminApiOptions {
   /** Bearer token guarding writes; empty or absent means none. */
   adminToken?: string;
+  /** Serves `GET /api/v1/autobalancer` and `BALANCE_LOAD` plans. @default null */
+  autoBalancer?: AutoBalancerView | null;
   /** Largest request body. @default 1048576 */
   bodyBytesMax?: number;
+  /**
+   * Why `/users` and `/acls` are refused here, if they are: standalone keeps users and ACLs in
+   * its broker's file, which this API does not reach.
+   */
+  securityRefusal?: string;
 }
 
 /** A 400 that names the offending field. */
@@ -202,7 +210,11 @@ export function mountAdminApi(
     return c.json({ objects });
   });
   mountWasmModulesApi(api, node);
-  mountScalingApi(api, node);
+  mountSecurityApi(api, node, {
+    body: (c) => _body(c, bodyMax),
+    ...(options.securityRefusal === undefined ? {} : { refusal: options.securityRefusal }),
+  });
+  mountScalingApi(api, node, options.autoBalancer ?? null);
   mountConsumerGroupsApi(
     api,
     () => node.sm.brokers().filter((b) => !b.fenced).map((b) => `${b.host}:${b.port}`),

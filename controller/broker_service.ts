@@ -17,6 +17,9 @@ import { imageOf, type MetadataImage, type WatchEvent } from "./metadata/image.t
 import { randomTopicId } from "../model/cluster_metadata.ts";
 import { bindServer, BROKER_SERVICE, GRPC_MESSAGE_BYTES_MAX } from "./transport/grpc_codec.ts";
 import type { Logger } from "../ops/logger.ts";
+import type { ClusterSecret } from "../ops/cluster_secret.ts";
+import type { InternalTls } from "../ops/internal_tls.ts";
+import { serverInterceptors } from "./transport/cluster_auth.ts";
 
 /** A unary reply of the BrokerService. */
 export type BrokerReply =
@@ -54,22 +57,29 @@ export class BrokerServiceServer {
   readonly #watches = new Set<grpc.ServerWritableStream<unknown, WatchEvent>>();
   #port = 0;
 
-  private constructor(node: ControllerNode, log: Logger) {
+  private constructor(node: ControllerNode, log: Logger, secret: ClusterSecret | null) {
     this.#node = node;
     this.#log = log;
     this.#server = new grpc.Server({
       "grpc.max_receive_message_length": GRPC_MESSAGE_BYTES_MAX,
       "grpc.max_send_message_length": GRPC_MESSAGE_BYTES_MAX,
+      // With a cluster secret, a broker (or tool) without it is refused before any handler runs.
+      ...serverInterceptors(secret, log, "BrokerService"),
     });
   }
 
-  /** Serves the BrokerService of `node` on `listen` (`host:port`). */
+  /**
+   * Serves the BrokerService of `node` on `listen` (`host:port`), requiring `clusterSecret`
+   * of every caller when one is given, and mutual TLS with `tls`.
+   */
   static async start(
     node: ControllerNode,
     listen: string,
     log: Logger,
+    clusterSecret: ClusterSecret | null = null,
+    tls: InternalTls | null = null,
   ): Promise<BrokerServiceServer> {
-    const s = new BrokerServiceServer(node, log);
+    const s = new BrokerServiceServer(node, log, clusterSecret);
     const unary =
       (fn: (req: Record<string, unknown>) => Promise<{ index: number; value: unknown }>) =>
       (
@@ -84,7 +94,7 @@ export class BrokerServiceServer {
     s.#server.addService(BROKER_SERVICE, {
       Register: unary((r) => s.#register(r)),
       Heartbeat: unary(async (r) => {
-        const value = await node.brokerHeartbeat(Number(r.nodeId), Number(r.brokerEpoch));
+        const value = await node.brokerHeartbeat(Number(r.nodeId), Number(r.brokerEpoch), r.load);
         return { index: node.sm.applied, value };
       }),
       GetMetadata: unary(async (r) => {
@@ -106,7 +116,7 @@ export class BrokerServiceServer {
         return Promise.resolve({ index: node.sm.applied, value: { bytesBase64 } });
       }),
     });
-    s.#port = await bindServer(s.#server, listen);
+    s.#port = await bindServer(s.#server, listen, tls);
     return s;
   }
 

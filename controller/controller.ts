@@ -6,6 +6,7 @@
  * @module
  */
 
+import { AutoBalancer } from "./auto_balancer.ts";
 import { type DirectoryLock, lockDirectory } from "../ops/dir_lock.ts";
 import { Gauge, type Registry } from "prom-client";
 import type { ControllerConfig } from "../config/schema.ts";
@@ -21,6 +22,8 @@ import { systemClock } from "../ops/clock.ts";
 import { partitionHealth } from "./metadata/state_machine.ts";
 import { FileStorage, SeededRandom } from "./raft/mod.ts";
 import { GrpcRaftTransport } from "./transport/grpc_raft_transport.ts";
+import { loadClusterSecret } from "../ops/cluster_secret.ts";
+import { loadAdminTls, loadInternalTls } from "../ops/internal_tls.ts";
 import { parseHostPort } from "./transport/grpc_codec.ts";
 
 /** Addresses a started controller bound (real ports when configured with port 0). */
@@ -148,12 +151,18 @@ export class Controller implements AsyncDisposable {
     lock: DirectoryLock,
   ): Promise<Controller> {
     const log = options.logger;
+    // Read before anything listens, so a bad secret file stops the controller with its reason.
+    const clusterSecret = await loadClusterSecret(cfg.security.cluster_secret_file);
+    const tls = await loadInternalTls(cfg.security);
+    const adminTls = await loadAdminTls(cfg.security);
     const storage = await FileStorage.open(cfg.controller.data_dir);
     const transport = await GrpcRaftTransport.start({
       selfId: cfg.controller.node_id,
       listen: cfg.controller.raft_listen,
       peers,
       logger: log.child("raft"),
+      clusterSecret,
+      tls,
     });
     const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
     const node = await ControllerNode.open({
@@ -173,7 +182,13 @@ export class Controller implements AsyncDisposable {
         ? { requestTimeoutMs: options.requestTimeoutMs }
         : {}),
     });
-    const rpc = await BrokerServiceServer.start(node, cfg.controller.rpc_listen, log.child("rpc"));
+    const rpc = await BrokerServiceServer.start(
+      node,
+      cfg.controller.rpc_listen,
+      log.child("rpc"),
+      clusterSecret,
+      tls,
+    );
     const scaling = new ScalingDriver(node, {
       clock: systemClock,
       logger: log.child("scaling"),
@@ -181,6 +196,19 @@ export class Controller implements AsyncDisposable {
       migrationRate: cfg.scaling.traffic_migration_rate,
     });
     scaling.start();
+    const balancer = new AutoBalancer(node, {
+      clock: systemClock,
+      logger: log.child("autobalancer"),
+      enabled: cfg.autobalancer.enabled,
+      cpuThreshold: cfg.autobalancer.cpu_threshold,
+      memoryThreshold: cfg.autobalancer.memory_threshold,
+      cooldownMs: cfg.autobalancer.cooldown_seconds * 1000,
+      loads: node.loads,
+      // A report older than a lease is from a broker that is gone or fenced.
+      reportMaxAgeMs: cfg.controller.broker_lease_ms,
+      newId: () => crypto.randomUUID(),
+    });
+    balancer.start();
     const { app, registry } = createOpsApp({
       role: "controller",
       version: VERSION,
@@ -193,18 +221,20 @@ export class Controller implements AsyncDisposable {
       rateLimiting: cfg["admin.rate_limiting"],
       logger: log.child("admin"),
     });
-    mountAdminApi(app, node, { adminToken: cfg.controller.admin_token });
+    mountAdminApi(app, node, { adminToken: cfg.controller.admin_token, autoBalancer: balancer });
     registerControllerMetrics(registry, node);
     const http = parseHostPort(cfg.controller.http_listen);
     const ops: OpsServer = serveOps(
       app,
       { hostname: http.host, port: http.port },
       log.child("http"),
+      adminTls,
     );
     const addrs = { raftPort: transport.port, rpcPort: rpc.port, httpPort: ops.port };
     log.info("controller started", { nodeId: cfg.controller.node_id, ...addrs, peers });
     return new Controller(node, addrs, [
       () => Promise.resolve(scaling.stop()),
+      () => Promise.resolve(balancer.stop()),
       () => ops.close(),
       () => rpc.close(),
       () => node.close(),

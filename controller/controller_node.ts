@@ -12,6 +12,8 @@
  * @module
  */
 
+import { type BrokerLoad, loadProblem } from "../model/broker_load.ts";
+import { LoadBoard } from "./metadata/load_board.ts";
 import {
   NotLeaderError,
   type RaftMessage,
@@ -99,6 +101,8 @@ export interface ControllerStatus extends RaftStatus {
 export class ControllerNode {
   readonly id: string;
   readonly sm: MetadataStateMachine;
+  /** The brokers' latest load reports, kept while this node leads (from heartbeats). */
+  readonly loads: LoadBoard = new LoadBoard();
   readonly #raft: RaftNode;
   readonly #storage: RaftStorage;
   readonly #transport: RaftTransport;
@@ -228,8 +232,18 @@ export class ControllerNode {
   }
 
   /** Renews a broker's lease on the leader (forwarded when this node is not the leader). */
-  async brokerHeartbeat(nodeId: number, brokerEpoch: number): Promise<{ leaseMs: number }> {
-    const reply = await this.#toLeader({ v: 1, kind: "heartbeat", nodeId, brokerEpoch });
+  async brokerHeartbeat(
+    nodeId: number,
+    brokerEpoch: number,
+    load?: unknown,
+  ): Promise<{ leaseMs: number }> {
+    const reply = await this.#toLeader({
+      v: 1,
+      kind: "heartbeat",
+      nodeId,
+      brokerEpoch,
+      ...(load === undefined ? {} : { load }),
+    });
     return reply.value as { leaseMs: number };
   }
 
@@ -345,7 +359,7 @@ export class ControllerNode {
         case "read_index":
           return { v: 1, ok: true, value: null, index: await this.#readIndexLocal() };
         case "heartbeat":
-          return await this.#heartbeatLocal(request.nodeId, request.brokerEpoch);
+          return await this.#heartbeatLocal(request.nodeId, request.brokerEpoch, request.load);
         default:
           throw new MetadataError("INVALID_REQUEST", "Cannot serve an unknown forwarded request");
       }
@@ -401,7 +415,7 @@ export class ControllerNode {
     );
   }
 
-  async #heartbeatLocal(nodeId: number, epoch: number): Promise<ForwardReply> {
+  async #heartbeatLocal(nodeId: number, epoch: number, load?: unknown): Promise<ForwardReply> {
     const status = this.#raft.status();
     if (status.role !== "leader") throw new NotLeaderError(this.id, status.leaderId);
     const b = this.sm.broker(nodeId);
@@ -415,6 +429,13 @@ export class ControllerNode {
       );
     }
     this.#leases?.heartbeat(nodeId, epoch, this.#clock.monotonicMs());
+    // A malformed report is dropped (and said once per heartbeat at debug): the lease still counts.
+    if (load !== undefined) {
+      const problem = loadProblem(load);
+      if (problem === null) {
+        this.loads.record(nodeId, load as BrokerLoad, this.#clock.monotonicMs());
+      } else this.#log.debug("dropped a malformed load report", { nodeId, problem });
+    }
     let index = this.sm.applied;
     if (b.fenced && epoch === b.epoch) {
       index = (await this.#proposeLocal({ v: 1, op: "unfence_broker", nodeId, brokerEpoch: epoch }))
@@ -532,6 +553,7 @@ export class ControllerNode {
     if (isLeader !== this.#wasLeader) {
       this.#wasLeader = isLeader;
       this.#leases?.clear();
+      this.loads.clear();
       this.#log.info(isLeader ? "became leader" : "lost leadership", { term: status.term });
     }
   }

@@ -82,8 +82,9 @@ Deno.test("EmbeddedController imports standalone's local metadata and manifest o
       }],
     });
     const files = {
-      metadata: await Deno.readTextFile(`${dir}/metadata.json`),
-      manifest: await Deno.readTextFile(`${dir}/manifest.json`),
+      // Read as standalone_cmd.ts reads them: through their writer, which checks the checksum.
+      metadata: await fileMetadataPersistence(`${dir}/metadata.json`).load(),
+      manifest: await fileMetadataPersistence(`${dir}/manifest.json`).load(),
     };
     const options = {
       dataDir: `${dir}/controller`,

@@ -24,6 +24,14 @@ import { MetadataError } from "./metadata/errors.ts";
 import { countsAfter, type MovePlan, planBalance, planDrain } from "./metadata/balance_plan.ts";
 import type { RebalanceJob } from "./metadata/rebalance_state.ts";
 import { planView } from "./scaling_driver.ts";
+
+/** What the REST API needs of the auto-balancer. */
+export interface AutoBalancerView {
+  /** `GET /api/v1/autobalancer`'s body. */
+  view(): unknown;
+  /** A `BALANCE_LOAD` plan, or null when no broker has reported load. */
+  planLoad(topics?: ReadonlySet<string>): MovePlan | null;
+}
 import {
   type BrokerRecord,
   hostedBy,
@@ -118,7 +126,11 @@ function _drainJson(sm: MetadataStateMachine, b: BrokerRecord): Record<string, u
 }
 
 /** Mounts the scaling routes on `api` (the `/api/v1` app, with its auth and errors). */
-export function mountScalingApi(api: Hono, node: ControllerNode): void {
+export function mountScalingApi(
+  api: Hono,
+  node: ControllerNode,
+  balancer: AutoBalancerView | null = null,
+): void {
   const sm = node.sm;
   api.get("/brokers", async (c) => {
     await node.linearizableRead();
@@ -141,7 +153,13 @@ export function mountScalingApi(api: Hono, node: ControllerNode): void {
     await node.execute({ v: 1, op: "decommission_end", nodeId: b.nodeId });
     return c.json(_drainJson(sm, sm.broker(b.nodeId)!));
   });
-  api.post("/rebalance", (c) => _postRebalance(c, node));
+  api.post("/rebalance", (c) => _postRebalance(c, node, balancer));
+  api.get("/autobalancer", (c) => {
+    if (balancer === null) {
+      throw new MetadataError("NOT_FOUND", "This controller runs no auto-balancer");
+    }
+    return c.json(balancer.view());
+  });
   api.get("/rebalance", async (c) => {
     await node.linearizableRead();
     const job = sm.state.rebalance;
@@ -170,16 +188,12 @@ function _rebalanceRequest(body: Record<string, unknown>): _RebalanceRequest {
     throw new MetadataError("BAD_REQUEST", "Field 'topic_names' must be a list of topic names");
   }
   const strategy = body.strategy ?? "BALANCE_PARTITIONS";
-  if (strategy === "BALANCE_LOAD") {
+  if (strategy !== "BALANCE_PARTITIONS" && strategy !== "BALANCE_LOAD") {
     throw new MetadataError(
       "BAD_REQUEST",
-      "Cannot rebalance with strategy BALANCE_LOAD as brokers do not report load yet: use BALANCE_PARTITIONS",
-    );
-  }
-  if (strategy !== "BALANCE_PARTITIONS") {
-    throw new MetadataError(
-      "BAD_REQUEST",
-      `Field 'strategy' must be BALANCE_PARTITIONS: current value is ${JSON.stringify(strategy)}`,
+      `Field 'strategy' must be BALANCE_PARTITIONS or BALANCE_LOAD: current value is ${
+        JSON.stringify(strategy)
+      }`,
     );
   }
   const max = body.max_concurrent_moves ?? REBALANCE_MOVES_CONCURRENT_DEFAULT;
@@ -198,7 +212,11 @@ function _rebalanceRequest(body: Record<string, unknown>): _RebalanceRequest {
   return { topics: topics as string[] | null, strategy, maxConcurrentMoves: max, dryRun };
 }
 
-async function _postRebalance(c: Context, node: ControllerNode): Promise<Response> {
+async function _postRebalance(
+  c: Context,
+  node: ControllerNode,
+  balancer: AutoBalancerView | null,
+): Promise<Response> {
   const text = await c.req.text();
   let body: unknown = {};
   if (text.trim() !== "") {
@@ -220,11 +238,21 @@ async function _postRebalance(c: Context, node: ControllerNode): Promise<Respons
     }
   }
   const { brokers, partitions } = planView(sm);
-  const plan = planBalance(
-    brokers,
-    partitions,
-    req.topics === null ? {} : { topics: new Set(req.topics) },
-  );
+  const topics = req.topics === null ? undefined : new Set(req.topics);
+  let plan: MovePlan;
+  if (req.strategy === "BALANCE_LOAD") {
+    const byLoad = balancer?.planLoad(topics) ?? null;
+    if (byLoad === null) {
+      throw new MetadataError(
+        "BAD_REQUEST",
+        "Cannot rebalance with strategy BALANCE_LOAD as no broker has reported load to this " +
+          "controller yet (brokers report in every heartbeat): retry, or use BALANCE_PARTITIONS",
+      );
+    }
+    plan = byLoad;
+  } else {
+    plan = planBalance(brokers, partitions, topics === undefined ? {} : { topics });
+  }
   const shown = _planJson(sm, plan);
   if (req.dryRun) return c.json({ dry_run: true, strategy: req.strategy, ...shown });
   const r = await node.execute({

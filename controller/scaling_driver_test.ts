@@ -167,7 +167,7 @@ Deno.test("rebalance: dry run shows the plan, a job gives a new broker its share
     assert.equal(node.sm.state.rebalance, null, "a dry run changes nothing");
     const bad = await req("POST", "/api/v1/rebalance", { strategy: "BALANCE_LOAD" });
     assert.equal(bad.status, 400);
-    assert.match((bad.json.error as _Json).message as string, /do not report load/);
+    assert.match((bad.json.error as _Json).message as string, /no broker has reported load/);
     assert.equal((await req("POST", "/api/v1/rebalance", { topic_names: ["nope"] })).status, 404);
     const started = await req("POST", "/api/v1/rebalance", { max_concurrent_moves: 2 });
     assert.equal(started.status, 202, JSON.stringify(started.json));

@@ -43,7 +43,8 @@ export function rebasedSequence(lastSeq: number, count: number): number {
   return base < 0 ? base + INT32_MAX + 1 : base;
 }
 
-function _lastSequence(baseSequence: number, count: number): number {
+/** The sequence of the last of `count` records from `baseSequence`, wrapping as Kafka does. */
+export function lastSequence(baseSequence: number, count: number): number {
   const last = baseSequence + count - 1;
   return last > INT32_MAX ? last - INT32_MAX - 1 : last;
 }
@@ -58,7 +59,7 @@ export function rebuildBatch(
     producerId: header.producerId,
     producerEpoch: header.producerEpoch,
     baseSequence: idempotent
-      ? rebasedSequence(_lastSequence(header.baseSequence, header.recordCount), out.length)
+      ? rebasedSequence(lastSequence(header.baseSequence, header.recordCount), out.length)
       : header.baseSequence,
     compression: batchCompression(header),
     transactional: header.isTransactional,

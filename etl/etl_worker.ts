@@ -73,8 +73,9 @@ async function _onBatch(req: WorkerBatchRequest): Promise<void> {
     const r = await transformBatchBytes(stages, new Uint8Array(req.batch), stats, {
       buildOnFailure: req.buildOnFailure,
     });
-    // A fresh buffer of exactly the batch, so it can be transferred whole.
-    const out = r.batch === null ? null : r.batch.slice().buffer;
+    // Transferred whole: buildBatch's output already owns a buffer of exactly the batch, so
+    // it is not copied again (a 512 KiB copy per 500 x 1 KiB batch).
+    const out = r.batch === null ? null : _ownBuffer(r.batch);
     _post({
       id: req.id,
       kind: "batch",
@@ -92,4 +93,10 @@ async function _onBatch(req: WorkerBatchRequest): Promise<void> {
     // The batch passed its CRC check, but its records do not decode (a corrupt compressed body).
     _post({ id: req.id, corrupt: e instanceof Error ? e.message : String(e) });
   }
+}
+
+/** `bytes`' buffer when it holds exactly `bytes`, otherwise a copy that does. */
+function _ownBuffer(bytes: Uint8Array): ArrayBuffer {
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  return whole && bytes.buffer instanceof ArrayBuffer ? bytes.buffer : bytes.slice().buffer;
 }

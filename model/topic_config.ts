@@ -159,11 +159,8 @@ export const TOPIC_CONFIG_KEYS: readonly TopicConfigKey[] = [
   { key: "delete.retention.ms", type: _LONG(0), inert: null },
   { key: "max.compaction.lag.ms", type: _LONG(1), inert: null },
   { key: "max.message.bytes", type: _INT(0), inert: null },
-  {
-    key: "message.downconversion.enable",
-    type: _BOOL,
-    inert: "inert: no Fetch version below 4 is served, so nothing is down-converted",
-  },
+  // Applied: false answers Fetch v0-3 for the topic with UNSUPPORTED_VERSION.
+  { key: "message.downconversion.enable", type: _BOOL, inert: null },
   { key: "message.timestamp.after.max.ms", type: _LONG(0), inert: null },
   { key: "message.timestamp.before.max.ms", type: _LONG(0), inert: null },
   { key: "message.timestamp.difference.max.ms", type: _LONG(0), inert: null },

@@ -127,28 +127,70 @@ export async function writeFileAtomic(disk: Disk, path: string, bytes: Uint8Arra
   await disk.syncDir(parentDir(path));
 }
 
+/**
+ * {@linkcode writeFileAtomic} for callers that must finish before they return (a config change
+ * acknowledged to an operator in the same call): a temporary file, fsync, rename, and an fsync
+ * of the directory, on the real file system.
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomicSync } from "./disk.ts";
+ * import assert from "node:assert/strict";
+ * const dir = Deno.makeTempDirSync();
+ * writeFileAtomicSync(`${dir}/c.json`, new TextEncoder().encode("{}"));
+ * writeFileAtomicSync(`${dir}/c.json`, new TextEncoder().encode('{"a":1}'));
+ * assert.equal(Deno.readTextFileSync(`${dir}/c.json`), '{"a":1}');
+ * assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["c.json"]);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function writeFileAtomicSync(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.tmp`;
+  {
+    using file = Deno.openSync(tmp, { write: true, create: true, truncate: true });
+    let written = 0;
+    while (written < bytes.length) written += file.writeSync(bytes.subarray(written));
+    file.syncSync();
+  }
+  Deno.renameSync(tmp, path);
+  using dir = Deno.openSync(parentDir(path), { read: true });
+  dir.syncSync();
+}
+
 class _SystemFile implements DiskFile {
   readonly #file: Deno.FsFile;
+  /** Seek + read/write is not atomic, so overlapping calls on one file run one at a time. */
+  #chain: Promise<unknown> = Promise.resolve();
 
   constructor(file: Deno.FsFile) {
     this.#file = file;
   }
 
-  async readAt(into: Uint8Array, position: number): Promise<number> {
-    await this.#file.seek(position, Deno.SeekMode.Start);
-    let filled = 0;
-    while (filled < into.length) {
-      const n = await this.#file.read(into.subarray(filled));
-      if (n === null) break;
-      filled += n;
-    }
-    return filled;
+  readAt(into: Uint8Array, position: number): Promise<number> {
+    return this.#serial(async () => {
+      await this.#file.seek(position, Deno.SeekMode.Start);
+      let filled = 0;
+      while (filled < into.length) {
+        const n = await this.#file.read(into.subarray(filled));
+        if (n === null) break;
+        filled += n;
+      }
+      return filled;
+    });
   }
 
-  async writeAt(bytes: Uint8Array, position: number): Promise<void> {
-    await this.#file.seek(position, Deno.SeekMode.Start);
-    let written = 0;
-    while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+  writeAt(bytes: Uint8Array, position: number): Promise<void> {
+    return this.#serial(async () => {
+      await this.#file.seek(position, Deno.SeekMode.Start);
+      let written = 0;
+      while (written < bytes.length) written += await this.#file.write(bytes.subarray(written));
+    });
+  }
+
+  #serial<T>(body: () => Promise<T>): Promise<T> {
+    const run = this.#chain.then(body);
+    this.#chain = run.catch(() => {});
+    return run;
   }
 
   async stat(): Promise<DiskStat> {

@@ -102,15 +102,17 @@ export interface OpsServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Serves `app` on `hostname:port` with `Deno.serve`. */
+/** Serves `app` on `hostname:port` with `Deno.serve`; HTTPS with `tls` (PEM text). */
 export function serveOps(
   app: Hono,
   listen: { hostname: string; port: number },
   log: Logger,
+  tls: { cert: string; key: string } | null = null,
 ): OpsServer {
   const server = Deno.serve({
     hostname: listen.hostname,
     port: listen.port,
+    ...(tls === null ? {} : { cert: tls.cert, key: tls.key }),
     onListen: () => {},
     onError: (err) => {
       log.error("ops request failed", { err });
@@ -118,7 +120,11 @@ export function serveOps(
     },
   }, app.fetch);
   const port = (server.addr as Deno.NetAddr).port;
-  log.info("ops server listening", { hostname: listen.hostname, port });
+  log.info("ops server listening", {
+    hostname: listen.hostname,
+    port,
+    scheme: tls === null ? "http" : "https",
+  });
   const close = async () => {
     await server.shutdown();
   };

@@ -11,6 +11,9 @@
  *   a sibling was invalid are sent again.
  * - insertIds are `topic/partition/offset[/index]`, so records redelivered after a crash are
  *   dropped by BigQuery's deduplication.
+ * - An ordered writer (the exactly-once committed stream) gets each batch as soon as it is cut,
+ *   in order, and retries by itself; offsets are then committed with its checkpoint as metadata,
+ *   one commit at a time, and not before the writer has read the partition's old checkpoint.
  *
  * Time and randomness are injected, as in every core.
  *
@@ -95,10 +98,21 @@ export class BigQuerySink {
   #stopping = false;
   #abandon = false;
   #unsent: TopicPartitionOffset[] = [];
+  /** Commits run one at a time, so a checkpoint computed later is never overwritten by an older one. */
+  #commitChain: Promise<void> = Promise.resolve();
+  readonly #ordered: boolean;
 
   constructor(deps: SinkDeps) {
     this.#d = deps;
     this.#s = deps.settings;
+    this.#ordered = deps.writer.ordered === true;
+    deps.writer.bindSink?.({
+      commit: (topic, partition) => this.#commitPartition(topic, partition),
+      retried: () => {
+        this.counters.retries++;
+        this.#failures++;
+      },
+    });
     this.#batcher = new RowBatcher({
       maxRows: this.#s.maxRowsPerBatch,
       maxBytes: this.#s.maxBatchSizeBytes,
@@ -162,6 +176,7 @@ export class BigQuerySink {
   /** Forgets a partition after it was revoked (call after {@linkcode drain}). */
   forget(topic: string, partition: number): void {
     this.#tracker.forget(topic, partition);
+    this.#d.writer.forget?.(topic, partition);
   }
 
   async #shutdown(): Promise<void> {
@@ -190,6 +205,7 @@ export class BigQuerySink {
     for (const rec of records) {
       this.counters.messages_received++;
       this.#tracker.track(rec.topic, rec.partition, rec.offset);
+      if (this.#ordered) this.#d.writer.open!(rec.topic, rec.partition, rec.offset);
       const mapped = mapRecord(rec, this.#s, this.#d.clock.nowMs());
       if (!mapped.ok) {
         await this.#finish({ rec, left: 0, failed: mapped.reason });
@@ -217,6 +233,7 @@ export class BigQuerySink {
   }
 
   async #send(batch: _Item[]): Promise<void> {
+    if (this.#ordered) return await this.#sendOrdered(batch);
     let items = batch;
     let attempt = 0;
     while (items.length > 0 && !this.#abandon) {
@@ -324,16 +341,72 @@ export class BigQuerySink {
     this.#tracker.done(entry.rec.topic, entry.rec.partition, entry.rec.offset);
   }
 
+  /**
+   * An ordered writer's batch: handed over at once (the writer keeps each partition's rows in
+   * the order taken and retries by itself). Rows it leaves `stopped` stay unsettled.
+   */
+  async #sendOrdered(batch: _Item[]): Promise<void> {
+    const t0 = this.#d.clock.nowMs();
+    const out = await this.#d.writer.insert(batch.map((i) => i.row));
+    this.#recordLatency(this.#d.clock.nowMs() - t0);
+    this.counters.batches_sent++;
+    const stopped = new Set(out.stopped);
+    for (const [i, item] of batch.entries()) {
+      const reason = out.rejected.get(i);
+      if (reason !== undefined) await this.#rowFailed(item, reason);
+      else if (!stopped.has(i)) await this.#rowDone(item);
+    }
+    if (out.rejected.size + stopped.size < batch.length) {
+      this.#lastSuccess = this.#d.clock.nowMs();
+      this.#failures = 0;
+    } else this.#failures++;
+  }
+
   async #commit(): Promise<void> {
-    const offsets = [...this.#unsent, ...this.#tracker.advanced()];
-    if (offsets.length === 0) return;
+    const run = this.#commitChain.then(() => this.#commitAdvanced());
+    this.#commitChain = run.catch(() => {});
+    await run;
+  }
+
+  async #commitAdvanced(): Promise<void> {
+    const moved = new Map<string, TopicPartitionOffset>();
+    for (const o of [...this.#unsent, ...this.#tracker.advanced()]) {
+      moved.set(`${o.topic}\0${o.partition}`, o); // later offsets of a partition supersede
+    }
+    if (moved.size === 0) return;
+    const offsets: TopicPartitionOffset[] = [];
+    const deferred: TopicPartitionOffset[] = [];
+    for (const o of moved.values()) {
+      if (!this.#ordered) offsets.push(o);
+      else {
+        // Computed right before the commit is sent, so it describes the writer's state now.
+        const c = this.#d.writer.checkpoint!(o.topic, o.partition, o.offset);
+        if (c === null) deferred.push(o);
+        else offsets.push({ ...o, offset: c.offset, metadata: c.metadata });
+      }
+    }
     try {
-      await this.#d.consumer.commitOffsets(offsets);
-      this.#unsent = [];
+      if (offsets.length > 0) await this.#d.consumer.commitOffsets(offsets);
+      this.#unsent = deferred;
     } catch (err) {
-      // Later offsets of a partition supersede earlier ones; keep them for the next attempt.
-      this.#unsent = offsets;
+      // Kept for the next attempt (metadata is computed again then).
+      this.#unsent = [...moved.values()];
       this.#d.logger.warn("offset commit failed; will retry", { error: (err as Error).message });
     }
+  }
+
+  /** Commits one partition's offset and checkpoint now, for an ordered writer; throws on failure. */
+  #commitPartition(topic: string, partition: number): Promise<void> {
+    const run = this.#commitChain.then(async () => {
+      const c = this.#d.writer.checkpoint!(
+        topic,
+        partition,
+        this.#tracker.settled(topic, partition),
+      );
+      if (c === null) throw new Error(`partition ${topic}/${partition} has not resumed yet`);
+      await this.#d.consumer.commitOffsets([{ topic, partition, ...c }]);
+    });
+    this.#commitChain = run.catch(() => {});
+    return run;
   }
 }

@@ -353,3 +353,63 @@ Deno.test("sink: a failing dead-letter action is retried and holds the offset un
     await bq.stop();
   }
 });
+
+/** An ordered writer stand-in: records the order of inserts, answers them out of order. */
+class _OrderedWriter {
+  readonly ordered = true;
+  readonly calls: string[][] = [];
+  ready = false;
+  hooks: import("./bigquery_writer.ts").OrderedSinkHooks | null = null;
+  /** insertIds left unsettled (as a fenced writer leaves them). */
+  stop = new Set<string>();
+  ensureTable(): Promise<void> {
+    return Promise.resolve();
+  }
+  open(): void {}
+  bindSink(h: import("./bigquery_writer.ts").OrderedSinkHooks): void {
+    this.hooks = h;
+  }
+  checkpoint(_t: string, _p: number, settled: number) {
+    return this.ready ? { offset: Math.max(settled, 0), metadata: `m${settled}` } : null;
+  }
+  async insert(rows: readonly { insertId: string }[]) {
+    this.calls.push(rows.map((r) => r.insertId));
+    // Earlier calls wait longer, so answers come back in the reverse order.
+    await new Promise((r) => setTimeout(r, Math.max(0, 40 - 10 * this.calls.length)));
+    const stopped = rows.flatMap((r, i) => this.stop.has(r.insertId) ? [i] : []);
+    return { rejected: new Map<number, string>(), stopped };
+  }
+}
+
+Deno.test("sink with an ordered writer: inserts in order, commits with its metadata, none before it is ready", async () => {
+  const cfg = _setup("http://127.0.0.1:1", {
+    MAX_ROWS_PER_BATCH: "5",
+    MAX_CONCURRENT_BATCHES: "4",
+  });
+  const consumer = new _ScriptedConsumer(_records(40, 1), 40);
+  const writer = new _OrderedWriter();
+  writer.stop.add("ev/0/30");
+  const sink = new BigQuerySink({
+    settings: cfg,
+    consumer,
+    writer: writer as unknown as import("./bigquery_writer.ts").RowWriter,
+    deadLetter: createDeadLetter({ action: "drop", topic: "", file: "", logger: silentLogger }),
+    clock: systemClock,
+    random: fixedRandom(0.5),
+    logger: silentLogger,
+  });
+  await _runUntil(sink, () => sink.counters.rows_inserted >= 39);
+  // Batches reached the writer in record order, although their answers came back reversed.
+  const ids = writer.calls.flat().map((id) => Number(id.split("/")[2]));
+  assert.deepEqual(ids, Array.from({ length: 40 }, (_, i) => i));
+  assert.equal(consumer.commits.length, 0, "nothing committed before the writer resumed");
+  writer.ready = true;
+  await writer.hooks!.commit("ev", 0);
+  // Record 30 was left unsettled, so the offset stops there; the metadata is the writer's.
+  assert.deepEqual(consumer.commits.at(-1), [{
+    topic: "ev",
+    partition: 0,
+    offset: 30,
+    metadata: "m30",
+  }]);
+});

@@ -33,12 +33,42 @@ export class InsertError extends Error {
   }
 }
 
+/** What the sink offers an ordered writer. */
+export interface OrderedSinkHooks {
+  /** Commits one partition's offset with the writer's checkpoint now; throws on failure. */
+  commit(topic: string, partition: number): Promise<void>;
+  /** The writer retries after a failure (counted in `retries`; `/health` turns degraded). */
+  retried(error: string): void;
+}
+
 /** What the sink needs from BigQuery; the tests drive the real one against the fake server. */
 export interface RowWriter {
   /** Makes sure the table exists, creating it with `schema` when allowed. */
   ensureTable(schema: () => SchemaField[]): Promise<void>;
   /** Inserts rows; throws {@linkcode InsertError} when the request as a whole fails. */
   insert(rows: readonly KeyedRow[]): Promise<InsertOutcome>;
+  /**
+   * True for a writer that needs rows in the order they were taken (the exactly-once committed
+   * stream): the sink then calls `insert` at once for each batch, never retries (the writer
+   * does, and never throws), leaves `stopped` rows unsettled, and commits offsets with the
+   * writer's `checkpoint` metadata.
+   */
+  readonly ordered?: boolean;
+  /** An ordered writer: the first record of a partition was consumed at `offset`. */
+  open?(topic: string, partition: number, offset: number): void;
+  /**
+   * An ordered writer: what to commit for a partition whose records below `settled` are done
+   * (-1: none); null when nothing may be committed for it yet.
+   */
+  checkpoint?(
+    topic: string,
+    partition: number,
+    settled: number,
+  ): { offset: number; metadata: string } | null;
+  /** An ordered writer: the sink's hooks (commit a checkpoint now, count a retry). */
+  bindSink?(hooks: OrderedSinkHooks): void;
+  /** An ordered writer: a partition was revoked. */
+  forget?(topic: string, partition: number): void;
 }
 
 /**

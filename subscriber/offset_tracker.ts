@@ -73,6 +73,11 @@ export class OffsetTracker {
     return out;
   }
 
+  /** One past the done prefix of a partition (-1 before any record is done). */
+  settled(topic: string, partition: number): number {
+    return this.#parts.get(`${topic}\0${partition}`)?.next ?? -1;
+  }
+
   /** Forgets partitions this member no longer owns. */
   forget(topic: string, partition: number): void {
     this.#parts.delete(`${topic}\0${partition}`);

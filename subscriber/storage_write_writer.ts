@@ -5,8 +5,8 @@
  * `JSONWriter` to encode.
  *
  * The default stream has no offsets, so it is at least once: after a crash, records whose rows
- * were appended before their Kafka offsets were committed are appended again. (The exactly-once
- * committed-stream mode is not built; the configuration refuses it.)
+ * were appended before their Kafka offsets were committed are appended again. The exactly-once
+ * mode is {@linkcode ./committed_stream_writer.ts}.
  *
  * @module
  */
@@ -21,7 +21,7 @@ type _Options = ConstructorParameters<typeof managedwriter.WriterClient>[0];
 type _Json = ConstructorParameters<typeof managedwriter.JSONWriter>[0];
 
 /** gRPC codes worth another try: the service asks us to come back, or the call never finished. */
-const _RETRIABLE = new Set([
+export const STORAGE_RETRIABLE: ReadonlySet<number> = new Set([
   grpc.status.UNAVAILABLE,
   grpc.status.RESOURCE_EXHAUSTED,
   grpc.status.DEADLINE_EXCEEDED,
@@ -83,7 +83,7 @@ export class DefaultStreamWriter implements RowWriter {
       res = await writer.appendRows(rows.map((r) => r.json as _JsonRow)).getResult();
     } catch (err) {
       this.#reset(); // the connection broke; the next attempt opens a new one
-      throw _wrap(err, "append rows");
+      throw storageError(err, "append rows");
     }
     if (res.rowErrors !== undefined && res.rowErrors !== null && res.rowErrors.length > 0) {
       // BigQuery appends none of a request with a bad row: refuse the bad, resend the rest.
@@ -96,7 +96,7 @@ export class DefaultStreamWriter implements RowWriter {
       const code = res.error.code ?? grpc.status.UNKNOWN;
       throw new InsertError(
         `Cannot append rows to the default stream: gRPC ${code} ${res.error.message}`,
-        _RETRIABLE.has(code),
+        STORAGE_RETRIABLE.has(code),
         code,
       );
     }
@@ -124,7 +124,7 @@ export class DefaultStreamWriter implements RowWriter {
       this.#writer = new managedwriter.JSONWriter({ connection, protoDescriptor } as _Json);
       return this.#writer;
     } catch (err) {
-      throw _wrap(err, "open the default stream");
+      throw storageError(err, "open the default stream");
     }
   }
 
@@ -136,7 +136,8 @@ export class DefaultStreamWriter implements RowWriter {
 
 type _JsonRow = Parameters<managedwriter.JSONWriter["appendRows"]>[0][number];
 
-function _wrap(err: unknown, action: string): InsertError {
+/** A Storage Write API failure as an {@linkcode InsertError}, retriable by its gRPC code. */
+export function storageError(err: unknown, action: string): InsertError {
   if (err instanceof InsertError) return err;
   const code = (err as { code?: unknown }).code;
   const status = typeof code === "number" ? code : undefined;
@@ -144,7 +145,7 @@ function _wrap(err: unknown, action: string): InsertError {
     `Cannot ${action} through the Storage Write API: ${status ?? "network"} ${
       (err as Error).message
     }`,
-    status === undefined || _RETRIABLE.has(status),
+    status === undefined || STORAGE_RETRIABLE.has(status),
     status,
     err,
   );

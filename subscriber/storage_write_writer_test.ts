@@ -95,3 +95,13 @@ Deno.test("DefaultStreamWriter refuses a row with a field the table lacks instea
   });
   assert.deepEqual(f.grpc.visibleRows(_TABLE), [{ n: "0" }]);
 });
+
+Deno.test("DefaultStreamWriter: BigQuery's row errors refuse those rows; the rest are sent again", async () => {
+  await using f = await _fakes();
+  await f.writer.ensureTable(() => [{ name: "n", type: "INTEGER" }]);
+  f.grpc.rejectRowsWhere((r) => r.n === "1");
+  const out = await f.writer.insert([0, 1, 2].map((n) => ({ insertId: `x/0/${n}`, json: { n } })));
+  assert.deepEqual([...out.rejected.keys()], [1]);
+  assert.deepEqual(out.stopped, [0, 2]);
+  assert.deepEqual(f.grpc.visibleRows(_TABLE), [], "nothing of the request was appended");
+});

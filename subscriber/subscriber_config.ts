@@ -33,8 +33,11 @@ export interface SubscriberConfig {
   readonly apiEndpoint: string;
   /** `streaming_inserts` (insertAll) or `storage_write` (the Storage Write API). */
   readonly writeMethod: "streaming_inserts" | "storage_write";
-  /** The Storage Write API stream: only `default` is built (at least once). */
-  readonly storageStreamType: "default";
+  /**
+   * The Storage Write API stream: `default` (the table's shared stream, at least once) or
+   * `committed` (a COMMITTED stream per partition with offsets, exactly once).
+   */
+  readonly storageStreamType: "default" | "committed";
   /** `host:port` of a Storage Write API emulator or test server, or "" for Google's. */
   readonly storageEndpoint: string;
   readonly skipInvalidRows: boolean;
@@ -266,13 +269,13 @@ function _crossChecks(cfg: SubscriberConfig, file: string, raw: _Raw): ConfigPro
   return out;
 }
 
-function _streamType(r: _Reader): "default" {
-  const key = "write_method.storage_write.stream_type";
-  if (r.raw(key, null)?.v === "committed") {
-    r.bad(key, "committed", "is not built yet (exactly once through stream offsets): use default");
-    return "default";
-  }
-  return r.oneOf(key, null, ["default"] as const, "default");
+function _streamType(r: _Reader): "default" | "committed" {
+  return r.oneOf(
+    "write_method.storage_write.stream_type",
+    null,
+    ["default", "committed"] as const,
+    "default",
+  );
 }
 
 function _hasTable(raw: _Raw, method: string): boolean {

@@ -129,7 +129,7 @@ Deno.test("subscriber config: cross-key rules", () => {
     _problems(() =>
       loadSubscriberConfig({
         env: _ENV,
-        text: '[write_method.storage_write]\nstream_type = "committed"\n',
+        text: '[write_method.storage_write]\nstream_type = "buffered"\n',
       })
     ).map((p) => p.split(":")[0]),
     ["write_method.storage_write.stream_type"],
@@ -207,4 +207,9 @@ Deno.test("loadSubscriberConfig selects storage_write with [write_method.storage
   assert.equal(cfg.writeMethod, "storage_write");
   assert.equal(cfg.storageStreamType, "default");
   assert.equal(cfg.storageEndpoint, "127.0.0.1:9060");
+  const committed = loadSubscriberConfig({
+    env: { ..._ENV, BIGQUERY_STORAGE_ENDPOINT: "127.0.0.1:9060" },
+    text: '[write_method.storage_write]\nstream_type = "committed"\n',
+  });
+  assert.equal(committed.storageStreamType, "committed");
 });

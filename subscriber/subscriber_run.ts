@@ -11,7 +11,8 @@ import type { GroupConsumer } from "../client/mod.ts";
 import { systemRandom } from "../ops/random.ts";
 import { createLogger, type Logger } from "../ops/logger.ts";
 import { BigQuerySink } from "./bigquery_sink.ts";
-import { StreamingInsertWriter } from "./bigquery_writer.ts";
+import { type RowWriter, StreamingInsertWriter } from "./bigquery_writer.ts";
+import { CommittedStreamWriter } from "./committed_stream_writer.ts";
 import { createDeadLetter } from "./dead_letter.ts";
 import { DefaultStreamWriter } from "./storage_write_writer.ts";
 import type { SubscriberConfig } from "./subscriber_config.ts";
@@ -65,7 +66,7 @@ export async function runSubscriber(
   });
   consumer.subscribe([cfg.topic]);
   const rest = new StreamingInsertWriter(cfg);
-  const storage = cfg.writeMethod === "storage_write" ? new DefaultStreamWriter(cfg, rest) : null;
+  const storage = _storageWriter(cfg, rest, consumer, log);
   const sink = new BigQuerySink({
     settings: cfg,
     consumer,
@@ -90,6 +91,7 @@ export async function runSubscriber(
     topic: cfg.topic,
     table: `${cfg.projectId}.${cfg.dataset}.${cfg.table}`,
     write_method: cfg.writeMethod,
+    ...(cfg.writeMethod === "storage_write" ? { stream_type: cfg.storageStreamType } : {}),
     group: cfg.groupId,
     health_port: (http.addr as Deno.NetAddr).port,
   });
@@ -109,4 +111,26 @@ export async function runSubscriber(
     await http.shutdown();
     log.info("subscriber stopped", { ...s.counters });
   }
+}
+
+/** The Storage Write API writer the configuration asks for, or null for insertAll. */
+function _storageWriter(
+  cfg: SubscriberConfig,
+  rest: RowWriter,
+  consumer: GroupConsumer,
+  log: Logger,
+): (RowWriter & { close(): void }) | null {
+  if (cfg.writeMethod !== "storage_write") return null;
+  if (cfg.storageStreamType === "default") return new DefaultStreamWriter(cfg, rest);
+  return new CommittedStreamWriter({
+    cfg,
+    tables: rest,
+    committed: async (topic, partition) => {
+      const [c] = await consumer.committed([{ topic, partition }]);
+      return { offset: c?.offset ?? -1, metadata: c?.metadata ?? "" };
+    },
+    clock: systemClock,
+    random: systemRandom,
+    logger: log.child("committed_stream"),
+  });
 }

@@ -96,3 +96,106 @@ Deno.test("Dockerfile exposes every default port and builds with deno task compi
     assert.ok(text.includes(port), `Dockerfile does not expose ${port}`);
   }
 });
+
+type _Doc = Record<string, unknown> & {
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+};
+// deno-lint-ignore no-explicit-any
+type _Any = any;
+
+async function _docs(path: string): Promise<_Doc[]> {
+  return (await read(path)).split(/^---$/m).map((d) => parseYaml(d) as _Doc).filter((d) =>
+    d !== null
+  );
+}
+
+Deno.test("k8s/rustmq.yaml: namespace, WAL storage class and size, PDBs, LoadBalancer, spread", async () => {
+  const docs = await _docs("k8s/rustmq.yaml");
+  const byKind = (k: string) => docs.filter((d) => d.kind === k);
+  const k8s = loadBrokerConfig("b.toml", { text: "", env: {} })["operations.kubernetes"];
+  assert.equal(byKind("Namespace")[0]?.metadata.name, "rustmq");
+  for (const d of docs) {
+    if (d.kind === "Namespace" || d.kind === "StorageClass") continue;
+    assert.equal(d.metadata.namespace, "rustmq", `${d.kind} ${d.metadata.name} is namespaced`);
+  }
+  const sets = byKind("StatefulSet") as _Any[];
+  const broker = sets.find((s) => s.metadata.name === "rustmq-broker");
+  assert.equal(k8s.use_stateful_sets, true);
+  const wal = broker.spec.volumeClaimTemplates.find((v: _Any) => v.metadata.name === "wal");
+  assert.equal(wal.spec.storageClassName, k8s.pvc_storage_class);
+  assert.equal(wal.spec.resources.requests.storage, k8s.wal_volume_size);
+  const sc = byKind("StorageClass").find((s) => s.metadata.name === k8s.pvc_storage_class);
+  assert.ok(sc, `a StorageClass named ${k8s.pvc_storage_class}`);
+  assert.equal((sc as _Any).volumeBindingMode, "WaitForFirstConsumer");
+  assert.equal(k8s.enable_pod_affinity, true);
+  const spec = broker.spec.template.spec;
+  assert.ok(spec.affinity.podAntiAffinity, "brokers are spread over nodes");
+  const grace = loadBrokerConfig("b.toml", { text: "", env: {} }).operations
+    .graceful_shutdown_timeout_ms;
+  assert.ok(spec.terminationGracePeriodSeconds * 1000 > grace, "room for controlled shutdown");
+  // Each PDB selects one StatefulSet's pods and lets one go at a time.
+  for (const set of sets) {
+    const labels = set.spec.template.metadata.labels;
+    const pdb = (byKind("PodDisruptionBudget") as _Any[]).find((p) =>
+      JSON.stringify(p.spec.selector.matchLabels) === JSON.stringify(labels)
+    );
+    assert.ok(pdb, `a PodDisruptionBudget for ${set.metadata.name}`);
+    assert.equal(pdb.spec.maxUnavailable, 1);
+  }
+  // The LoadBalancer reaches the brokers on a port they listen on.
+  const lb = (byKind("Service") as _Any[]).find((s) => s.spec.type === "LoadBalancer");
+  assert.ok(lb, "a LoadBalancer service for clients");
+  assert.deepEqual(lb.spec.selector, broker.spec.template.metadata.labels);
+  const containerPorts = spec.containers[0].ports.map((p: _Any) => p.containerPort);
+  for (const p of lb.spec.ports) {
+    assert.ok(containerPorts.includes(p.targetPort), `${p.targetPort}`);
+  }
+  const listen = loadBrokerConfig("cluster-broker.toml", {
+    text: await read("config/cluster-broker.toml"),
+    env: {
+      RUSTMQ_BROKER_ID: "b",
+      RUSTMQ_ADVERTISED_HOST: "h",
+      RUSTMQ_S3_ACCESS_KEY: "k",
+      RUSTMQ_S3_SECRET_KEY: "s",
+    },
+  }).network.kafka_listen;
+  assert.ok(listen.endsWith(`:${lb.spec.ports[0].targetPort}`), listen);
+});
+
+Deno.test("k8s/gcs overlay: Workload Identity service account and a broker config on GCS", async () => {
+  const kust = parseYaml(await read("k8s/gcs/kustomization.yaml")) as _Any;
+  for (const r of kust.resources) await Deno.stat(new URL(`k8s/gcs/${r}`, root));
+  const base = await _docs("k8s/rustmq.yaml");
+  const sa = (await _docs("k8s/gcs/service_account.yaml"))[0]!;
+  assert.equal(sa.kind, "ServiceAccount");
+  assert.match(sa.metadata.annotations!["iam.gke.io/gcp-service-account"]!, /@.*\.iam\./);
+  for (const p of kust.patches) {
+    const patch = parseYaml(await read(`k8s/gcs/${p.path}`)) as _Any;
+    const target = base.find((d) =>
+      d.kind === patch.kind && d.metadata.name === patch.metadata.name
+    ) as _Any;
+    assert.ok(target, `the patch targets ${patch.kind} ${patch.metadata.name} of the base`);
+    const pod = patch.spec.template.spec;
+    assert.equal(pod.serviceAccountName, sa.metadata.name);
+    const container = pod.containers[0];
+    const baseEnv = target.spec.template.spec.containers[0].env.map((e: _Any) => e.name);
+    for (const e of container.env.filter((e: _Any) => e.$patch === "delete")) {
+      assert.ok(baseEnv.includes(e.name), `deletes ${e.name}, which the base sets`);
+    }
+    const { sub, config } = _commandOf(container.command);
+    assert.equal(sub, "broker");
+    const cfg = loadBrokerConfig("cluster-broker-gcs.toml", {
+      text: await read(`config/${config!.slice("/etc/rustmq/".length)}`),
+      env: {
+        RUSTMQ_BROKER_ID: "broker-0",
+        RUSTMQ_ADVERTISED_HOST: "rustmq-broker-0.rustmq-broker.rustmq.svc",
+        RUSTMQ_STORAGE_BUCKET: "my-bucket",
+      },
+    });
+    assert.equal(cfg.object_storage.storage_type, "Gcs");
+    assert.equal(cfg.object_storage.bucket, "my-bucket");
+    assert.equal(cfg.object_storage.credentials_path, "", "no key file: Workload Identity");
+  }
+});

@@ -239,6 +239,7 @@ const _KAFKA: Record<string, string> = {
   "auto.create.topics.enable": "broker.auto_create_topics",
   "log.retention.ms": "broker.log_retention_ms",
   "message.max.bytes": "broker.message_max_bytes",
+  "log.message.downconversion.enable": "broker.message_downconversion_enable",
   "min.insync.replicas": "replication.min_in_sync_replicas",
   "default.replication.factor": "replication.default_replication_factor",
 };

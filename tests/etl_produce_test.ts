@@ -7,6 +7,8 @@
 
 import assert from "node:assert/strict";
 import { abiModuleWat, watToWasm } from "../etl/testing/wat.ts";
+import { readBatchHeader } from "../protocol/record/record_batch.ts";
+import { ProducerStateTable } from "../broker/produce/producer_state.ts";
 import {
   type EtlTestBroker,
   startEtlBroker,
@@ -96,7 +98,27 @@ Deno.test("ETL idempotent retries on a filtering topic: no duplicate, no gap, ac
       await assert.rejects(produce(["d"], 9), /sequence 9 does not follow/);
       const stored = await storedRecords(b.broker, "idem");
       assert.deepEqual(values(stored), ["aA", "bA", "cA"]);
-      assert.deepEqual(stored.map((r) => r.offset), [0, 1, 2]);
+      // The dropped batch is stored as an empty batch at offset 2 (no record, one offset), so
+      // a follower or a restarted broker knows sequences 3..4 were taken.
+      assert.deepEqual(stored.map((r) => r.offset), [0, 1, 3]);
+      const p0 = b.broker.partitions.get("idem", 0)!;
+      const headers = [...b.broker.partitions.cachedBatches(p0)].map(readBatchHeader);
+      const empty = headers.find((h) => h.baseOffset === 2)!;
+      assert.deepEqual(
+        [empty.recordCount, empty.lastOffsetDelta, empty.baseSequence, empty.producerId],
+        [0, 0, 4, pid],
+      );
+      // A follower rebuilds producer state from these stored headers: with the empty batch it
+      // accepts the producer's next sequence after 4; without it, it would refuse sequence 5.
+      const follower = (hs: typeof headers) => {
+        const t = new ProducerStateTable();
+        for (const h of hs) {
+          t.record({ ...p(h.baseSequence), lastOffsetDelta: h.lastOffsetDelta }, h.baseOffset);
+        }
+        return t.check({ ...p(5), lastOffsetDelta: 0 }).kind;
+      };
+      assert.equal(follower(headers.filter((h) => h.baseOffset < 3)), "append");
+      assert.equal(follower(headers.filter((h) => h.baseOffset < 2)), "error");
     }
     // After a restart the chain and modules come back from the controller's log, and the
     // producer's next sequence is accepted.

@@ -5,6 +5,7 @@
 
 import assert from "node:assert/strict";
 import { ApiKey } from "../protocol/kafka/api_keys.ts";
+import { recordsBytes } from "../protocol/kafka/wire.ts";
 import { ErrorCode } from "../protocol/kafka/errors.ts";
 import * as m from "../protocol/kafka/messages/mod.ts";
 import { buildBatch, decodeRecords } from "../protocol/record/record_batch.ts";
@@ -71,7 +72,7 @@ Deno.test({
       const p = t.partitions[0]!;
       assert.equal(p.errorCode, ErrorCode.NONE, `v${v}`);
       assert.equal(p.highWatermark, 2n);
-      const { records } = await decodeRecords(p.records!);
+      const { records } = await decodeRecords(recordsBytes(p.records!));
       assert.deepEqual(records.map((r) => new TextDecoder().decode(r.value!)), ["a", "b"]);
     }
     const unknown = await _fetch(c, 13, "AAAAAAAAAAAAAAAAAAAAAQ");

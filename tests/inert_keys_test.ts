@@ -10,6 +10,7 @@
  * whole config is ruled out by the other direction: refused and deferred keys must not be read.
  */
 
+import { velocityOf } from "../admin/rolling_restart_cmd.ts";
 import assert from "node:assert/strict";
 import { BROKER_SCHEMA, CONTROLLER_SCHEMA, type FileSchema } from "../config/schema.ts";
 import { ConfigError, loadBrokerConfig, loadControllerConfig } from "../config/load.ts";
@@ -193,6 +194,8 @@ async function _readsOfRunningRoles(dir: string): Promise<Set<string>> {
     stopController();
     assert.equal(await controllerRun, 0, controllerIo.text());
   }
+  // `admin rolling-restart --broker-config` paces itself by the broker file's upgrade velocity.
+  velocityOf({ "broker-config": `${dir}/broker.toml` });
   // Backend-specific keys are read by the factory the broker calls, for the backend chosen.
   for (const storage_type of ["S3", "Gcs"]) {
     const cfg = defaultsOf<BrokerConfig>(BROKER_SCHEMA);

@@ -10,6 +10,10 @@
  *
  * `deno task soak --minutes N` runs the same scenario for longer (RUSTMQ_SOAK_SECONDS). A
  * failure names the seed; `RUSTMQ_JEPSEN_SEED=S` replays the nemesis schedule.
+ *
+ * `RUSTMQ_JEPSEN_PRODUCER=librdkafka` (the soak's librdkafka mode) replaces the SDK producers by
+ * librdkafka ones (python3-confluent-kafka under /usr/bin/python3) with enable.idempotence and
+ * acks=all; the nemesis and the check are the same.
  */
 
 import assert from "node:assert/strict";
@@ -92,6 +96,110 @@ async function produceLoop(
     await Promise.all(inFlight);
   } finally {
     await client.close().catch(() => {});
+  }
+}
+
+/** Which producers write: RustMQ's SDK (the default) or librdkafka (the soak's second mode). */
+const PRODUCER_KIND = Deno.env.get("RUSTMQ_JEPSEN_PRODUCER") ?? "sdk";
+/** Sends per second of each librdkafka producer (RUSTMQ_JEPSEN_RATE), to share the 2 cores. */
+const RDKAFKA_RATE = Number(Deno.env.get("RUSTMQ_JEPSEN_RATE") ?? 4000);
+/** python3-confluent-kafka imports only under the system python, not a pyenv one on PATH. */
+const SYSTEM_PYTHON = "/usr/bin/python3";
+
+/**
+ * One librdkafka producer: sends `p<id>-<seq>` to partition seq % N at `rate` per second until
+ * its stdin closes, then flushes. Prints `A seq partition offset` per acknowledgement, `E seq
+ * error` per failed delivery, `F error` for a fatal (idempotence) error and, last, `SENT n`.
+ */
+const RDKAFKA_PRODUCER = `
+import select, sys, time
+from confluent_kafka import Producer, KafkaError
+bootstrap, pid, topic, parts, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+out = sys.stdout
+def error_cb(err):
+    if err.fatal():
+        out.write("F %s\\n" % err)
+p = Producer({"bootstrap.servers": bootstrap, "client.id": "jepsen-rdkafka-%d" % pid,
+              "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+              "message.timeout.ms": 60000, "error_cb": error_cb})
+def report(seq):
+    def cb(err, msg):
+        if err is None:
+            out.write("A %d %d %d\\n" % (seq, msg.partition(), msg.offset()))
+        else:
+            out.write("E %d %s\\n" % (seq, err.str()))
+    return cb
+seq = 0
+start = time.monotonic()
+while not select.select([sys.stdin], [], [], 0)[0]:
+    if seq > (time.monotonic() - start) * rate:
+        p.poll(0.005)
+        continue
+    try:
+        p.produce(topic, ("p%d-%d" % (pid, seq)).encode(), partition=seq % parts, on_delivery=report(seq))
+        seq += 1
+    except BufferError:
+        p.poll(0.05)
+    p.poll(0)
+p.flush(90)
+out.write("SENT %d\\n" % seq)
+out.flush()
+`;
+
+/** librdkafka's version of {@linkcode produceLoop}: the same values, acks and sent set. */
+async function rdkafkaLoop(
+  bootstrap: string[],
+  id: number,
+  stop: () => boolean,
+  acks: Ack[],
+  sent: Set<string>,
+  fatal: string[],
+): Promise<void> {
+  const child = new Deno.Command(SYSTEM_PYTHON, {
+    args: [
+      "-c",
+      RDKAFKA_PRODUCER,
+      bootstrap.join(","),
+      `${id}`,
+      TOPIC,
+      `${PARTITIONS}`,
+      `${RDKAFKA_RATE}`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reading = (async () => {
+    let rest = "";
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + chunk).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) _rdkafkaLine(line, id, acks, sent, fatal);
+    }
+  })();
+  while (!stop()) await sleep(200);
+  await child.stdin.close();
+  await reading;
+  const { code } = await child.status;
+  // Reported with the check, not thrown: a rejection here would be unhandled until the end.
+  if (code !== 0) fatal.push(`producer ${id}: python exited with ${code}`);
+}
+
+function _rdkafkaLine(line: string, id: number, acks: Ack[], sent: Set<string>, fatal: string[]) {
+  const [kind, a, b, c] = line.split(" ");
+  if (kind === "A") {
+    const seq = Number(a);
+    acks.push({
+      value: `p${id}-${seq}`,
+      producer: id,
+      seq,
+      partition: Number(b),
+      offset: Number(c),
+    });
+  } else if (kind === "SENT") {
+    for (let seq = 0; seq < Number(a); seq++) sent.add(`p${id}-${seq}`);
+  } else if (kind === "F") {
+    fatal.push(`producer ${id}: ${line.slice(2)}`);
   }
 }
 
@@ -251,6 +359,12 @@ function check(
   return problems;
 }
 
+if (!["sdk", "librdkafka"].includes(PRODUCER_KIND)) {
+  throw new RangeError(
+    `RUSTMQ_JEPSEN_PRODUCER must be sdk or librdkafka: current value is ${PRODUCER_KIND}`,
+  );
+}
+
 Deno.test({
   name:
     "replication keeps every acknowledged write through SIGKILLed brokers (acks=all, RF=3, min ISR 2)",
@@ -276,9 +390,13 @@ Deno.test({
     let stopped = false;
     const stop = () => stopped;
     const bootstrap = cluster.bootstrap();
+    const fatal: string[] = [];
     const producers = Array.from(
       { length: PRODUCERS },
-      (_, i) => produceLoop(bootstrap, i, stop, acks, sent),
+      (_, i) =>
+        PRODUCER_KIND === "librdkafka"
+          ? rdkafkaLoop(bootstrap, i, stop, acks, sent, fatal)
+          : produceLoop(bootstrap, i, stop, acks, sent),
     );
     const chaos = nemesis(cluster, random, stop, events);
     await sleep(NEMESIS_SECONDS * 1000);
@@ -292,8 +410,11 @@ Deno.test({
     const problems = check(acks, sent, log);
     const kills = events.filter((e) => e.includes("kill")).length;
     console.log(
-      `jepsen seed ${SEED}: ${acks.length} acknowledged of ${sent.size} sent, ${kills} kills`,
+      `jepsen seed ${SEED} (${PRODUCER_KIND} producers): ${acks.length} acknowledged of ${sent.size} sent, ${kills} kills`,
     );
+    // A fatal idempotence error (e.g. an out-of-order sequence) means the broker broke the
+    // producer's sequence rules: a failure too.
+    assert.deepEqual(fatal, [], "librdkafka producers hit fatal errors");
     assert.ok(kills >= 3, `the nemesis should have struck several times: ${events.join("; ")}`);
     assert.ok(
       acks.length > 200,

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
-import { createTxnTopic, startTxnTestBroker } from "./txn_support.ts";
+import { createTxnTopic, indexCaughtUp, startTxnTestBroker } from "./txn_support.ts";
 import { tempDir } from "./support/temp_dir.ts";
 
 const TEST_OPTS = { sanitizeOps: false, sanitizeResources: false };
@@ -234,7 +234,8 @@ Deno.test(
     const loaded = second.broker.txns!.coordinator.get("keeper");
     assert.equal(loaded?.state, "Ongoing");
     assert.equal(loaded?.producerEpoch, epoch);
-    const hw = second.broker.partitions.get("keep", 0)!.log.highWatermark;
+    // Each partition's index is rebuilt from its own log after the restart.
+    const hw = await indexCaughtUp(second.broker, "keep", 0);
     // c1, COMMIT, a1, ABORT, open: the LSO is held at "open" (offset 4).
     assert.equal(hw, 5);
     assert.equal(second.broker.txns!.lastStableOffset("keep", 0, hw), 4);
@@ -268,6 +269,67 @@ Deno.test(
     assert.deepEqual(
       await _read(kafka, "keep", { readUncommitted: false, count: 2, settleMs: 300 }),
       ["c1", "c2"],
+    );
+  },
+);
+
+Deno.test(
+  "kafkajs transactions: after data left the WAL for object storage, a restart rebuilds the index from storage",
+  TEST_OPTS,
+  async () => {
+    await using dir = await tempDir("rustmq-txn-tiered-");
+    const config = "[wal]\nupload_interval_ms = 100\n";
+    const first = await startTxnTestBroker({ dataDir: dir.path, config });
+    try {
+      await createTxnTopic(first.broker, "tiered", 1);
+      const p = _kafka(first.bootstrap).producer({
+        transactionalId: "tierer",
+        maxInFlightRequests: 1,
+        idempotent: true,
+      });
+      await p.connect();
+      const t1 = await p.transaction();
+      await t1.send({ topic: "tiered", messages: [{ value: "c1" }] });
+      await t1.commit();
+      const t2 = await p.transaction();
+      await t2.send({ topic: "tiered", messages: [{ value: "a1" }] });
+      await t2.abort();
+      const t3 = await p.transaction();
+      await t3.send({ topic: "tiered", messages: [{ value: "c2" }] });
+      await t3.commit();
+      await p.disconnect().catch(() => {});
+      const hosted = first.broker.partitions.get("tiered", 0)!;
+      const deadline = Date.now() + 10_000;
+      const stored = () =>
+        Math.max(-1, ...first.broker.partitions.storedRanges(hosted).map((r) => r.lastOffset));
+      while (stored() + 1 < hosted.log.highWatermark) {
+        assert.ok(Date.now() < deadline, "the partition was uploaded");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } finally {
+      await first.close();
+    }
+    await using second = await startTxnTestBroker({ dataDir: dir.path, config });
+    const hosted = second.broker.partitions.get("tiered", 0)!;
+    // The WAL was reclaimed after the upload: nothing below the high watermark is cached, so
+    // the index can only come from object storage.
+    const cached = [...second.broker.partitions.cachedBatches(hosted)];
+    assert.equal(cached.length, 0, "no batch is replayed from the WAL");
+    const hw = await indexCaughtUp(second.broker, "tiered", 0);
+    // c1, COMMIT, a1, ABORT, c2, COMMIT
+    assert.equal(hw, 6);
+    assert.equal(second.broker.txns!.lastStableOffset("tiered", 0, hw), 6);
+    const pid = second.broker.txns!.coordinator.get("tierer")!.producerId;
+    assert.deepEqual(second.broker.txns!.abortedIn("tiered", 0, 0, hw), [
+      { producerId: pid, firstOffset: 2, lastOffset: 3 },
+    ]);
+    const kafka = _kafka(second.bootstrap);
+    assert.deepEqual(
+      await _read(kafka, "tiered", { readUncommitted: false, count: 2, settleMs: 300 }),
+      [
+        "c1",
+        "c2",
+      ],
     );
   },
 );

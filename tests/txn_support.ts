@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { Kafka } from "kafkajs";
+import { waitFor } from "./support/controller_cluster.ts";
 import { Broker } from "../broker/broker.ts";
 import { loadBrokerConfig } from "../config/load.ts";
 import { standaloneDefaults } from "../broker/standalone_cmd.ts";
@@ -74,4 +76,59 @@ export async function startTxnTestBroker(
 export async function createTxnTopic(b: Broker, name: string, partitions: number): Promise<void> {
   await b.metadata.createTopic(name, partitions, 1);
   await b.partitions.syncWithMetadata();
+}
+
+/**
+ * Waits until the broker's transaction index has read partition `topic/partition` up to its
+ * high watermark (it is rebuilt from the log after a restart, in the background), then answers
+ * the high watermark.
+ */
+export async function indexCaughtUp(
+  broker: Broker,
+  topic: string,
+  partition: number,
+  timeoutMs = 10_000,
+): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const hw = broker.partitions.get(topic, partition)?.log.highWatermark ?? -1;
+    const at = broker.txns?.index.readTo(topic, partition) ?? -1;
+    if (hw >= 0 && at >= hw) return hw;
+    if (Date.now() > deadline) {
+      throw new Error(`the transaction index of ${topic}/${partition} stayed at ${at} (hw ${hw})`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Reads every partition of `topic` with a fresh group until `count` values arrived. */
+export async function readAll(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  readUncommitted: boolean,
+): Promise<string[]> {
+  const c = kafka.consumer({
+    groupId: `check-${crypto.randomUUID()}`,
+    maxWaitTimeInMs: 100,
+    readUncommitted,
+  });
+  await c.connect();
+  const got: string[] = [];
+  try {
+    await c.subscribe({ topic, fromBeginning: true });
+    await c.run({
+      eachMessage: ({ message }) => Promise.resolve(void got.push(message.value!.toString())),
+    });
+    await waitFor(
+      `${count} records of ${topic}`,
+      20_000,
+      () => Promise.resolve(got.length >= count ? true : undefined),
+    );
+    // Anything beyond `count` would be a record that should not be there: give it time.
+    await new Promise((r) => setTimeout(r, 700));
+  } finally {
+    await c.disconnect();
+  }
+  return got;
 }

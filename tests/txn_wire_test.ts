@@ -2,17 +2,18 @@
  * The transaction APIs in raw frames (generated codecs): InitProducerId with a transactional
  * id, AddPartitionsToTxn, a transactional produce, ListTransactions and DescribeTransactions
  * while it is open, Fetch and ListOffsets at both isolation levels, EndTxn(abort) and the
- * aborted range Fetch returns; a client's own control batch refused; and the non-retriable
- * answers when `broker.transactions_enabled = false`.
+ * aborted range Fetch returns; a client's own control batch refused; the non-retriable
+ * answers when `broker.transactions_enabled = false`; and WriteTxnMarkers (API 27) served.
  */
 
 import assert from "node:assert/strict";
 import { ApiKey } from "../protocol/kafka/api_keys.ts";
+import { recordsBytes } from "../protocol/kafka/wire.ts";
 import { ErrorCode } from "../protocol/kafka/errors.ts";
 import * as m from "../protocol/kafka/messages/mod.ts";
 import { buildBatch, readBatchHeader } from "../protocol/record/record_batch.ts";
 import { RawKafkaClient } from "./support/raw_kafka_client.ts";
-import { createTxnTopic, startTxnTestBroker } from "./txn_support.ts";
+import { createTxnTopic, indexCaughtUp, startTxnTestBroker } from "./txn_support.ts";
 import { tempDir } from "./support/temp_dir.ts";
 
 const enc = new TextEncoder();
@@ -50,7 +51,7 @@ async function _fetch(c: RawKafkaClient, topic: string, isolationLevel: number) 
   const p = res.responses[0]!.partitions[0]!;
   const batches: number[] = [];
   let at = 0;
-  const recs = p.records ?? new Uint8Array(0);
+  const recs = p.records === null ? new Uint8Array(0) : recordsBytes(p.records);
   while (at < recs.length) {
     const h = readBatchHeader(recs.subarray(at));
     batches.push(h.baseOffset);
@@ -298,8 +299,9 @@ Deno.test("OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT while 
 
 Deno.test("an idle transactional id expires, and the tombstone holds across a restart", async () => {
   await using dir = await tempDir("rustmq-txn-expire-");
-  const transactions = { transactionalIdExpirationMs: 300 };
-  const first = await startTxnTestBroker({ dataDir: dir.path, transactions });
+  // The broker.toml key, as an operator sets it.
+  const config = "[broker]\ntransactional_id_expiration_ms = 300\n";
+  const first = await startTxnTestBroker({ dataDir: dir.path, config });
   try {
     await using c = await RawKafkaClient.connect(first.broker.addrs.kafka.port);
     assert.equal((await _init(c, "idle")).errorCode, ErrorCode.NONE);
@@ -312,31 +314,71 @@ Deno.test("an idle transactional id expires, and the tombstone holds across a re
   } finally {
     await first.close();
   }
-  await using second = await startTxnTestBroker({ dataDir: dir.path, transactions });
+  await using second = await startTxnTestBroker({ dataDir: dir.path, config });
   assert.equal(second.broker.txns!.coordinator.get("idle"), undefined);
 });
 
-Deno.test("a broker that sees other brokers refuses transactions with a non-retriable error and the reason", async () => {
+Deno.test("WriteTxnMarkers writes the marker to a partition led here and answers each partition", async () => {
   await using b = await startTxnTestBroker();
+  await createTxnTopic(b.broker, "wm", 1);
   await using c = await RawKafkaClient.connect(b.broker.addrs.kafka.port);
-  // What a broker of a 3-broker cluster sees in its metadata (here injected, as a cluster of
-  // real processes is not needed to reach this branch).
-  const self = b.broker.metadata.brokers()[0]!;
-  const cluster = [self, { ...self, nodeId: self.nodeId + 1 }, {
-    ...self,
-    nodeId: self.nodeId + 2,
+  const init = await _init(c, "wire");
+  assert.equal(init.errorCode, ErrorCode.NONE);
+  const txBatch = await buildBatch([{ value: enc.encode("tx"), timestamp: 2 }], {
+    producerId: Number(init.producerId),
+    producerEpoch: init.producerEpoch,
+    baseSequence: 0,
+    transactional: true,
+  });
+  assert.equal(await _produce(c, "wm", txBatch), ErrorCode.NONE);
+  // The partition's own index sees the open transaction in its log.
+  await indexCaughtUp(b.broker, "wm", 0);
+  assert.equal(b.broker.txns!.lastStableOffset("wm", 0, 1), 0);
+
+  const req = m.createWriteTxnMarkersRequest();
+  req.markers = [{
+    producerId: init.producerId,
+    producerEpoch: init.producerEpoch,
+    transactionResult: false,
+    coordinatorEpoch: 0,
+    topics: [{ name: "wm", partitionIndexes: [0, 7] }, { name: "nope", partitionIndexes: [0] }],
   }];
-  Object.defineProperty(b.broker.metadata, "brokers", { value: () => cluster });
-  const find = m.createFindCoordinatorRequest();
-  find.key = "app";
-  find.keyType = 1;
-  const found = await c.request(
-    ApiKey.FindCoordinator,
-    3,
-    (w) => m.encodeFindCoordinatorRequest(w, find, 3),
-    m.decodeFindCoordinatorResponse,
+  const res = await c.request(
+    ApiKey.WriteTxnMarkers,
+    1,
+    (w) => m.encodeWriteTxnMarkersRequest(w, req, 1),
+    m.decodeWriteTxnMarkersResponse,
   );
-  assert.equal(found.errorCode, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-  assert.match(found.errorMessage ?? "", /single-broker clusters only .* has 3 brokers/);
-  assert.equal((await _init(c, "app")).errorCode, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  const codes = res.markers[0]!.topics.flatMap((t) =>
+    t.partitions.map((p) => [`${t.name}/${p.partitionIndex}`, p.errorCode])
+  );
+  assert.deepEqual(codes, [
+    ["wm/0", ErrorCode.NONE],
+    ["wm/7", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+    ["nope/0", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+  ]);
+  const hw = await indexCaughtUp(b.broker, "wm", 0);
+  assert.equal(hw, 2);
+  assert.equal(b.broker.txns!.lastStableOffset("wm", 0, hw), 2);
+  const { p } = await _fetch(c, "wm", 1);
+  assert.deepEqual(p.abortedTransactions, [{ producerId: init.producerId, firstOffset: 0n }]);
+});
+
+Deno.test("broker.transaction_max_timeout_ms bounds the timeout InitProducerId accepts", async () => {
+  await using b = await startTxnTestBroker({
+    config: "[broker]\ntransaction_max_timeout_ms = 30000\n",
+  });
+  await using c = await RawKafkaClient.connect(b.broker.addrs.kafka.port);
+  // _init asks for 60 s.
+  assert.equal((await _init(c, "too-long")).errorCode, ErrorCode.INVALID_TRANSACTION_TIMEOUT);
+  const req = m.createInitProducerIdRequest();
+  req.transactionalId = "fits";
+  req.transactionTimeoutMs = 30_000;
+  const ok = await c.request(
+    ApiKey.InitProducerId,
+    4,
+    (w) => m.encodeInitProducerIdRequest(w, req, 4),
+    m.decodeInitProducerIdResponse,
+  );
+  assert.equal(ok.errorCode, ErrorCode.NONE);
 });

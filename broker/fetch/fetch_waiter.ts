@@ -43,6 +43,7 @@ export class FetchWaiter {
   readonly #clock: Pick<Clock, "setTimer" | "clearTimer">;
   readonly #parkedMax: number;
   #parked = 0;
+  readonly #listeners: ((key: string) => void)[] = [];
 
   constructor(
     options: { clock?: Pick<Clock, "setTimer" | "clearTimer">; parkedMax?: number } = {},
@@ -86,8 +87,17 @@ export class FetchWaiter {
     });
   }
 
+  /**
+   * Calls `listener` on every notify, before parked fetches wake: the transaction index follows
+   * each partition's high watermark this way, so its last stable offset keeps up.
+   */
+  onNotify(listener: (key: string) => void): void {
+    this.#listeners.push(listener);
+  }
+
   /** Wakes every fetch watching `key`. */
   notify(key: string): void {
+    for (const l of this.#listeners) l(key);
     this.#versions.set(key, (this.#versions.get(key) ?? 0) + 1);
     const set = this.#byKey.get(key);
     if (set === undefined) return;

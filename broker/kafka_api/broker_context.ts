@@ -39,6 +39,8 @@ export interface BrokerContext {
   readonly defaultRetentionMs?: number;
   /** max.message.bytes of topics created here without their own (`broker.message_max_bytes`). */
   readonly defaultMessageMaxBytes?: number;
+  /** message.downconversion.enable of topics created here without their own. */
+  readonly defaultMessageDownconversionEnable?: boolean;
   /** The broker's layered config, for DescribeConfigs and alters of BROKER resources. */
   readonly dynamicConfig?: DynamicBrokerConfig;
   /** Counts records appended by produce requests (`messages_produced_total`). */
@@ -64,8 +66,9 @@ export interface RequestContext {
 
 /**
  * Topic configs a topic created through this broker takes unless it sets its own: the broker's
- * `replication.min_in_sync_replicas`, `broker.log_retention_ms` and `broker.message_max_bytes`,
- * as Kafka's broker-level min.insync.replicas, log.retention.ms and message.max.bytes.
+ * `replication.min_in_sync_replicas`, `broker.log_retention_ms`, `broker.message_max_bytes` and
+ * `broker.message_downconversion_enable`, as Kafka's broker-level min.insync.replicas,
+ * log.retention.ms, message.max.bytes and log.message.downconversion.enable.
  */
 export function brokerTopicDefaults(broker: BrokerContext): Record<string, string> {
   const out: Record<string, string> = {};
@@ -75,5 +78,7 @@ export function brokerTopicDefaults(broker: BrokerContext): Record<string, strin
   set("min.insync.replicas", broker.defaultMinInsyncReplicas);
   set("retention.ms", broker.defaultRetentionMs);
   set("max.message.bytes", broker.defaultMessageMaxBytes);
+  const down = broker.defaultMessageDownconversionEnable;
+  if (down !== undefined) out["message.downconversion.enable"] = String(down);
   return out;
 }

@@ -10,7 +10,8 @@
  * so the client drops their records; the transaction service keeps both.
  *
  * Fetch sessions (KIP-227) are not kept: every response has session id 0, which clients treat
- * as "send full fetch requests". Versions 4+ carry RecordBatch v2. Versions 13+ name topics by
+ * as "send full fetch requests". Versions 4+ carry RecordBatch v2; 0-3 get message sets
+ * down-converted from it (fetch_down_conversion.ts). Versions 13+ name topics by
  * id only (KIP-516): the ids are resolved against the metadata first, and an id it does not
  * know is answered per partition with UNKNOWN_TOPIC_ID.
  *
@@ -20,8 +21,10 @@
 import { recordCountOf } from "../seed_metrics.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
+import { RecordSlices } from "../../protocol/kafka/wire.ts";
 import {
   createFetchResponse,
+  createFetchResponsePartitionData,
   decodeFetchRequest,
   encodeFetchResponse,
   type FetchRequest,
@@ -32,33 +35,19 @@ import { partitionKey } from "../log/log_cache.ts";
 import { kafkaErrorCode, KafkaProtocolError } from "../broker_errors.ts";
 import { CorruptObjectError } from "../tiering/stream_object.ts";
 import type { ApiRoute } from "./request_router.ts";
+import { downConvertFetch, FETCH_FIRST_BATCH_VERSION } from "./fetch_down_conversion.ts";
 import type { BrokerContext, RequestContext } from "./broker_context.ts";
+import { abortedForResponse } from "../txn/fetch_aborted.ts";
 
-function _partitionData(index: number, errorCode: number): FetchResponsePartitionData {
+/** A partition answer with no data: the schema defaults, with Kafka's -1 high watermark. */
+function _emptyPartitionData(index: number, errorCode: number): FetchResponsePartitionData {
   return {
+    ...createFetchResponsePartitionData(),
     partitionIndex: index,
     errorCode,
     highWatermark: -1n,
-    lastStableOffset: -1n,
-    logStartOffset: -1n,
-    divergingEpoch: { epoch: -1, endOffset: -1n },
-    currentLeader: { leaderId: -1, leaderEpoch: -1 },
-    snapshotId: { endOffset: -1n, epoch: -1 },
     abortedTransactions: null,
-    preferredReadReplica: -1,
-    records: null,
   };
-}
-
-function _concat(batches: readonly Uint8Array[], size: number): Uint8Array {
-  if (batches.length === 1) return batches[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const b of batches) {
-    out.set(b, at);
-    at += b.length;
-  }
-  return out;
 }
 
 /**
@@ -110,15 +99,15 @@ function _transactionFields(
   p: FetchRequest["topics"][number]["partitions"][number],
   highWatermark: number,
   data: FetchResponsePartitionData,
+  batches: readonly Uint8Array[],
 ): void {
   const txns = broker.txns;
   const lso = txns?.lastStableOffset(topic, p.partition, highWatermark) ?? highWatermark;
   data.lastStableOffset = BigInt(lso);
+  // Fitted to the batches returned, in firstOffset order: kafkajs needs both (fetch_aborted.ts).
   data.abortedTransactions = req.isolationLevel === 1 && txns !== undefined
-    ? txns.abortedIn(topic, p.partition, Number(p.fetchOffset), lso).map((a) => ({
-      producerId: BigInt(a.producerId),
-      firstOffset: BigInt(a.firstOffset),
-    }))
+    ? abortedForResponse(txns.abortedIn(topic, p.partition, Number(p.fetchOffset), lso), batches)
+      .map((a) => ({ producerId: BigInt(a.producerId), firstOffset: BigInt(a.firstOffset) }))
     : [];
 }
 
@@ -133,7 +122,7 @@ async function _readOnce(
   for (const t of req.topics) {
     const partitions: FetchResponsePartitionData[] = [];
     for (const p of t.partitions) {
-      const data = _partitionData(p.partition, ErrorCode.NONE);
+      const data = _emptyPartitionData(p.partition, ErrorCode.NONE);
       try {
         if (t.topic === "") {
           throw new KafkaProtocolError("UNKNOWN_TOPIC_ID", `Topic id ${t.topicId} is not known`);
@@ -151,10 +140,13 @@ async function _readOnce(
         }
         data.highWatermark = BigInt(log.highWatermark);
         data.logStartOffset = BigInt(log.logStartOffset);
-        _transactionFields(broker, req, t.topic, p, log.highWatermark, data);
+        _transactionFields(broker, req, t.topic, p, log.highWatermark, data, read?.batches ?? []);
         data.records = new Uint8Array(0);
         if (read !== null && read.batches.length > 0) {
-          data.records = _concat(read.batches, read.sizeBytes);
+          // The stored batches go to the socket as slices, never joined into one buffer.
+          data.records = read.batches.length === 1
+            ? read.batches[0]!
+            : new RecordSlices(read.batches);
           bytes += read.sizeBytes;
           budget -= read.sizeBytes;
         }
@@ -212,10 +204,14 @@ async function _handle(req: FetchRequest, ctx: RequestContext): Promise<FetchRes
 export const fetchRoute: ApiRoute<FetchRequest, FetchResponse> = {
   apiKey: ApiKey.Fetch,
   name: "Fetch",
-  minVersion: 4,
+  minVersion: 0,
   maxVersion: 17,
   advertised: true,
   decode: decodeFetchRequest,
   encode: encodeFetchResponse,
-  handle: _handle,
+  // v0-3 read message sets: served as v4+ and down-converted (fetch_down_conversion.ts).
+  handle: (req, ctx) =>
+    ctx.header.apiVersion < FETCH_FIRST_BATCH_VERSION
+      ? downConvertFetch(_handle, req, ctx)
+      : _handle(req, ctx),
 };

@@ -78,14 +78,11 @@ async function _locate(
     const txns = ctx.broker.txns;
     // Transactions switched off: a non-retriable answer, so clients fail at once instead of
     // retrying until their timeout (COORDINATOR_NOT_AVAILABLE would be retried).
-    const refused = txns === undefined
-      ? "transactions are disabled on this broker (broker.transactions_enabled)"
-      : txns.unavailableReason();
-    if (txns === undefined || refused !== null) {
+    if (txns === undefined) {
       return {
         ...out,
         errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-        errorMessage: refused,
+        errorMessage: "transactions are disabled on this broker (broker.transactions_enabled)",
       };
     }
     if (key === "") return { ...out, errorCode: ErrorCode.INVALID_REQUEST };

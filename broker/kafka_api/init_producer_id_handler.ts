@@ -29,10 +29,9 @@ async function _handle(
 ): Promise<InitProducerIdResponse> {
   const res = createInitProducerIdResponse();
   if (req.transactionalId !== null) {
-    // Transactions off, or not servable in this cluster: non-retriable, so the client fails at
-    // once rather than spinning (FindCoordinator carries the reason as its message).
-    const txns = ctx.broker.txns;
-    if (txns === undefined || txns.unavailableReason() !== null) {
+    // Transactions off: non-retriable, so the client fails at once rather than spinning
+    // (FindCoordinator carries the reason as its message).
+    if (ctx.broker.txns === undefined) {
       res.errorCode = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
       return res;
     }

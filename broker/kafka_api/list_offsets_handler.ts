@@ -3,6 +3,12 @@
  * is what a read-uncommitted consumer can reach), the offset of the largest timestamp (-3), or
  * the first offset whose timestamp is at or after a given time.
  *
+ * Version 0 (Burrow, kafka-python 1.x) asks for an array of up to `maxNumOffsets` offsets: Kafka
+ * listed the log end and then segment base offsets. RustMQ has no segments, so the array holds
+ * the one offset v1 would answer: the high watermark for -1, the log start for -2, and for a
+ * time the first offset at or after it (Kafka 0.10 gave the start of the last segment older
+ * than it, a coarser answer for the same question).
+ *
  * @module
  */
 
@@ -83,6 +89,13 @@ async function _handle(req: ListOffsetsRequest, ctx: RequestContext): Promise<Li
       } else {
         try {
           const r = await _lookup(broker, p, part.timestamp);
+          if (ctx.header.apiVersion === 0) {
+            // v0 answers an array of at most maxNumOffsets offsets (see the module comment).
+            const found = r.offset >= 0 && part.maxNumOffsets > 0;
+            out.oldStyleOffsets = found ? [BigInt(r.offset)] : [];
+            partitions.push(out);
+            continue;
+          }
           out.offset = BigInt(r.offset);
           out.timestamp = BigInt(r.timestamp);
           // read_committed (isolation level 1): the latest offset is the last stable offset,
@@ -109,7 +122,7 @@ async function _handle(req: ListOffsetsRequest, ctx: RequestContext): Promise<Li
 export const listOffsetsRoute: ApiRoute<ListOffsetsRequest, ListOffsetsResponse> = {
   apiKey: ApiKey.ListOffsets,
   name: "ListOffsets",
-  minVersion: 1,
+  minVersion: 0,
   maxVersion: 7,
   advertised: true,
   decode: decodeListOffsetsRequest,

@@ -13,6 +13,7 @@ import type { BrokerContext } from "./broker_context.ts";
 import type { ConnectionContext } from "../net/frame_handler.ts";
 import { LeaderEpochCache } from "../replication/leader_epoch_cache.ts";
 import { offsetForLeaderEpochRoute } from "./offset_for_leader_epoch_handler.ts";
+import { joinPayload } from "../../protocol/transport/frame_decoder.ts";
 import {
   answerOffsetForLeaderEpoch,
   type LeaderEpochLookupResult,
@@ -87,7 +88,7 @@ Deno.test("offsetForLeaderEpochRoute serves versions 0 to 4 through the router",
     });
     encodeOffsetForLeaderEpochRequest(w, req, v);
     const payload = await router(w.finish(), connection);
-    const r = new Reader(payload!);
+    const r = new Reader(joinPayload(payload!));
     assert.equal(decodeResponseHeader(r, ApiKey.OffsetForLeaderEpoch, v).correlationId, 11);
     const res = decodeOffsetForLeaderEpochResponse(r, v);
     const [p0, p1] = res.topics[0]!.partitions;

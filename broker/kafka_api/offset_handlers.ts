@@ -79,12 +79,20 @@ async function _offsetCommit(
   const svc = groupServiceFor(ctx, req.groupId);
   if (typeof svc === "number") return _commitResponse(req, () => svc);
   const { errors, entries } = _splitKnown(req, ctx);
-  const outcome = await svc.commitOffsets({
+  const who = {
     groupId: req.groupId,
     generationId: req.generationIdOrMemberEpoch,
     memberId: req.memberId,
     groupInstanceId: req.groupInstanceId,
-  }, entries);
+  };
+  // A transaction coordinator on another broker applies a committed transaction's offsets:
+  // the group member was checked when its TxnOffsetCommit arrived, and the group has moved on
+  // since, so the commit is taken as is (only on the broker-to-broker listener).
+  const applied = ctx.connection.interBroker === true && who.generationId < 0 &&
+    who.memberId === "" && who.groupInstanceId === null;
+  const outcome = applied
+    ? await svc.offsets.commit(req.groupId, entries, ctx.broker.nowMs())
+    : await svc.commitOffsets(who, entries);
   if (typeof outcome === "number") return _commitResponse(req, () => outcome);
   for (const o of outcome) errors.set(`${o.topic}\u0000${o.partition}`, o.errorCode);
   return _commitResponse(req, (t, p) => errors.get(`${t}\u0000${p}`) ?? ErrorCode.NONE);

@@ -4,7 +4,12 @@
  * a majority of the replicas (-2) or on n replicas (n >= 2). With
  * acks=0 the batch is still appended, but no response is sent, as Kafka does.
  *
- * Versions 0-2 carry message-format v0/v1, which RustMQ does not store, so 3 is the minimum.
+ * Versions 0-2 carry message sets (magic 0/1), which RustMQ does not store: each partition's set
+ * is converted to one RecordBatch v2 on the way in (protocol/record/legacy_message_set.ts), as a
+ * Kafka 3 broker converts it to its configured format.
+ *
+ * This handler is the pipeline's decode end: authorization already ran in the router's
+ * middleware, and each batch goes on through the stages `produce/produce_pipeline.ts` lists.
  *
  * @module
  */
@@ -21,6 +26,7 @@ import {
 } from "../../protocol/kafka/messages/mod.ts";
 import { splitBatches } from "../../protocol/record/record_batch.ts";
 import { recordCountOf } from "../seed_metrics.ts";
+import { messageSetToBatch } from "../../protocol/record/legacy_message_set.ts";
 import { kafkaErrorCode } from "../broker_errors.ts";
 import type { ApiRoute } from "./request_router.ts";
 import type { BrokerContext, RequestContext } from "./broker_context.ts";
@@ -53,12 +59,30 @@ function _partitionError(
   };
 }
 
+/** The magic byte's place in a message and in a batch: after offset, length and crc/epoch. */
+const _MAGIC_AT = 16;
+
+/**
+ * The v2 batches a partition's records hold. Versions 0-2 carry a message set (magic 0/1),
+ * which becomes one v2 batch before anything else; they may also carry v2 batches, which Kafka
+ * accepts from any Produce version (only v3+ insists on magic 2).
+ */
+async function _batchesOf(
+  records: Uint8Array,
+  version: number,
+  nowMs: number,
+): Promise<Iterable<Uint8Array>> {
+  if (version >= 3 || records[_MAGIC_AT] === 2) return splitBatches(records);
+  return [await messageSetToBatch(records, nowMs)];
+}
+
 async function _producePartition(
   broker: BrokerContext,
   topic: TopicMeta,
   index: number,
   records: Uint8Array | null,
   acks: number,
+  version: number,
 ): Promise<ProduceResponsePartitionProduceResponse> {
   if (records === null || records.length === 0) {
     return _partitionError(
@@ -69,10 +93,14 @@ async function _producePartition(
   }
   try {
     let first: ProduceResponsePartitionProduceResponse | null = null;
-    for (const sent of splitBatches(records)) {
+    const batches = await _batchesOf(records, version, broker.nowMs());
+    for (const sent of batches) {
       // Timestamp bounds and compression.type (topic_policy_stage.ts), before offsets.
       const batch = await applyTopicPolicy(sent, topic.config, broker.nowMs());
-      const r = await broker.partitions.produce(topic.name, index, batch, acks);
+      // A batch still in the request frame is the request's own (FrameHandler); a converted or
+      // recompressed one may sit in a codec's reused buffer, so only the former is handed over.
+      const owned = batch.buffer === records.buffer;
+      const r = await broker.partitions.produce(topic.name, index, batch, acks, { owned });
       broker.recordsProduced?.(recordCountOf(batch));
       first ??= {
         ..._partitionError(index, ErrorCode.NONE, null),
@@ -109,7 +137,8 @@ async function _handle(req: ProduceRequest, ctx: RequestContext): Promise<Produc
       if (p.index < 0 || p.index >= found.partitions.length) {
         return _partitionError(p.index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null);
       }
-      return _producePartition(broker, found, p.index, p.records, req.acks);
+      const v = ctx.header.apiVersion;
+      return _producePartition(broker, found, p.index, p.records, req.acks, v);
     }));
     return { name: t.name, partitionResponses: partitions };
   });
@@ -121,7 +150,7 @@ async function _handle(req: ProduceRequest, ctx: RequestContext): Promise<Produc
 export const produceRoute: ApiRoute<ProduceRequest, ProduceResponse> = {
   apiKey: ApiKey.Produce,
   name: "Produce",
-  minVersion: 3,
+  minVersion: 0,
   maxVersion: 11,
   advertised: true,
   decode: decodeProduceRequest,

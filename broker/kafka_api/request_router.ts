@@ -28,6 +28,7 @@ import {
   encodeApiVersionsResponse,
 } from "../../protocol/kafka/messages/mod.ts";
 import type { ConnectionContext } from "../net/frame_handler.ts";
+import type { FramePayload } from "../../protocol/transport/frame_decoder.ts";
 import { AssertionError, stopOnBrokenInvariant } from "../../ops/assert.ts";
 import type { BrokerContext, RequestContext } from "./broker_context.ts";
 
@@ -166,7 +167,7 @@ export function createRequestRouter(
   observe?: RequestObserver,
   middleware: readonly RequestMiddleware[] = [],
   onInvariantBroken: (error: AssertionError) => void = stopOnBrokenInvariant,
-): (frame: Uint8Array, connection: ConnectionContext) => Promise<Uint8Array | null> {
+): (frame: Uint8Array, connection: ConnectionContext) => Promise<FramePayload | null> {
   const byKey = new Map<number, AnyRoute>();
   for (const r of routes) byKey.set(r.apiKey, r);
   const versionsBody = _versionsBody(routes);
@@ -260,16 +261,22 @@ function _unsupported(
   return w.finish();
 }
 
+/**
+ * Byte fields at least this long (a Fetch response's stored batches) are kept by reference and
+ * written to the socket as they are; below it a copy is cheaper than another write.
+ */
+const _REFERENCE_FROM_BYTES = 4096;
+
 function _encode(
   apiKey: number,
   version: number,
   correlationId: number,
   writeBody: (w: Writer) => void,
-): Uint8Array {
-  const w = new Writer();
+): FramePayload {
+  const w = new Writer({ referenceFrom: _REFERENCE_FROM_BYTES });
   encodeResponseHeader(w, apiKey, version, correlationId);
   writeBody(w);
-  return w.finish();
+  return w.finishParts();
 }
 
 function _versionsBody(routes: readonly AnyRoute[]): ApiVersionsResponse {

@@ -22,6 +22,7 @@ import { createLogger } from "../../ops/logger.ts";
 import { listOffsetsRoute } from "./list_offsets_handler.ts";
 import { heartbeatRoute } from "./group_handlers.ts";
 import type { BrokerContext } from "./broker_context.ts";
+import { joinPayload } from "../../protocol/transport/frame_decoder.ts";
 import {
   ANONYMOUS_PRINCIPAL,
   type ConnectionContext,
@@ -149,7 +150,7 @@ Deno.test("a version below a route's range gets UNSUPPORTED_VERSION per partitio
   }];
   const out = await route(_frame(2, 0, (w) => encodeListOffsetsRequest(w, req, 0)), _connection());
   assert.ok(out !== null);
-  const r = new Reader(out);
+  const r = new Reader(joinPayload(out));
   assert.equal(decodeResponseHeader(r, 2, 0).correlationId, 42);
   const res = decodeListOffsetsResponse(r, 0);
   assert.equal(res.topics[0]!.name, "t");
@@ -167,7 +168,7 @@ Deno.test("an unsupported top-level-error API answers errorCode 35; repeats are 
   const hb = { groupId: "g", generationId: 1, memberId: "m", groupInstanceId: null };
   for (let i = 0; i < 25; i++) {
     const out = await route(_frame(12, 4, (w) => encodeHeartbeatRequest(w, hb, 4)), _connection());
-    const r = new Reader(out!);
+    const r = new Reader(joinPayload(out!));
     decodeResponseHeader(r, 12, 4);
     assert.equal(decodeHeartbeatResponse(r, 4).errorCode, 35);
   }

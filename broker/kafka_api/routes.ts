@@ -37,6 +37,7 @@ import {
   listTransactionsRoute,
   txnOffsetCommitRoute,
 } from "./txn_handlers.ts";
+import { writeTxnMarkersRoute } from "./write_txn_markers_handler.ts";
 
 /** Every route a broker serves. */
 export const BROKER_ROUTES: readonly AnyRoute[] = [
@@ -68,4 +69,5 @@ export const BROKER_ROUTES: readonly AnyRoute[] = [
   anyRoute(txnOffsetCommitRoute),
   anyRoute(describeTransactionsRoute),
   anyRoute(listTransactionsRoute),
+  anyRoute(writeTxnMarkersRoute),
 ];

@@ -11,6 +11,7 @@ import { encodeRequestHeader } from "../../protocol/kafka/header.ts";
 import { Reader, Writer } from "../../protocol/kafka/wire.ts";
 import { populateMessage, SeededRandom } from "../../protocol/kafka/_populate.ts";
 import { ANONYMOUS_PRINCIPAL, silentNetLogger } from "../net/frame_handler.ts";
+import { joinPayload } from "../../protocol/transport/frame_decoder.ts";
 
 /** What the router advertises, asked over ApiVersions v3 as a client asks. */
 async function _advertised(): Promise<Map<number, [number, number]>> {
@@ -28,7 +29,7 @@ async function _advertised(): Promise<Map<number, [number, number]>> {
     logger: silentNetLogger,
     principal: ANONYMOUS_PRINCIPAL,
   });
-  const r = new Reader(out!);
+  const r = new Reader(joinPayload(out!));
   r.int32(); // correlation id: ApiVersions answers with response header v0
   const res = decodeApiVersionsResponse(r, 3);
   assert.equal(res.errorCode, 0);

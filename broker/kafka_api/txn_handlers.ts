@@ -54,12 +54,14 @@ import type { TxnMetadata } from "../txn/txn_coordinator.ts";
 /**
  * The broker's transaction service when it coordinates `transactionalId`, else the error:
  * COORDINATOR_NOT_AVAILABLE without one (transactions off), NOT_COORDINATOR for another
- * broker's id. Both are retriable in Kafka; the client looks the coordinator up again.
+ * broker's id, COORDINATOR_LOAD_IN_PROGRESS while this broker reads the id's state back. All
+ * are retriable in Kafka; the client looks the coordinator up again or waits.
  */
 export function txnServiceFor(ctx: RequestContext, transactionalId: string): TxnService | number {
   const svc = ctx.broker.txns;
   if (svc === undefined) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-  return svc.isCoordinatorFor(transactionalId) ? svc : ErrorCode.NOT_COORDINATOR;
+  const code = svc.coordinatorError(transactionalId);
+  return code === ErrorCode.NONE ? svc : code;
 }
 
 function _producer(transactionalId: string, producerId: bigint, producerEpoch: number) {
@@ -165,6 +167,24 @@ async function _txnOffsetCommit(
 ): Promise<TxnOffsetCommitResponse> {
   const res = createTxnOffsetCommitResponse();
   const svc = txnServiceFor(ctx, req.transactionalId);
+  const txns = ctx.broker.txns;
+  if (svc === ErrorCode.NOT_COORDINATOR && txns !== undefined) {
+    // Clients send TxnOffsetCommit to the group's coordinator. When that is not the
+    // transaction's, it checks the member here and hands the offsets on (as Kafka's group
+    // coordinator keeps them pending for the transaction's marker).
+    const groups = groupServiceFor(ctx, req.groupId);
+    const fenced = typeof groups === "number" ? groups : _groupMemberError(req, ctx);
+    const forwarded = fenced !== ErrorCode.NONE ? fenced : await txns.forwardOffsets(req);
+    if (typeof forwarded !== "number") return forwarded;
+    res.topics = req.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => ({
+        partitionIndex: p.partitionIndex,
+        errorCode: forwarded,
+      })),
+    }));
+    return res;
+  }
   const offsets = req.topics.flatMap((t) =>
     t.partitions.map((p) => ({
       groupId: req.groupId,

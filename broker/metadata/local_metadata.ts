@@ -21,6 +21,8 @@ import {
   type TopicMeta,
   UnknownTopicError,
 } from "../../model/cluster_metadata.ts";
+import { type Disk, systemDisk, writeFileAtomic } from "../../ops/disk.ts";
+import { decodeCheckedText, encodeCheckedText } from "./checked_text.ts";
 
 /** Where {@linkcode LocalMetadata} keeps its state. */
 export interface MetadataPersistence {
@@ -28,37 +30,35 @@ export interface MetadataPersistence {
   save(text: string): Promise<void>;
 }
 
-/** A file written with fsync and an atomic rename, so a crash leaves the old or the new state. */
-export function fileMetadataPersistence(path: string): MetadataPersistence {
+/** Options of {@linkcode fileMetadataPersistence}. */
+export interface FileMetadataPersistenceOptions {
+  /** The file system (a `CrashDisk` in power-cut tests). @default systemDisk */
+  disk?: Disk;
+}
+
+/**
+ * A file written through the Disk seam with a checksum header (broker/metadata/checked_text.ts),
+ * fsync, an atomic rename and an fsync of its directory, so a crash leaves the old or the new
+ * state and a torn or damaged file is refused by checksum. A failed directory fsync fails the
+ * save: the rename is not durable without it.
+ */
+export function fileMetadataPersistence(
+  path: string,
+  options: FileMetadataPersistenceOptions = {},
+): MetadataPersistence {
+  const disk = options.disk ?? systemDisk;
   return {
     async load() {
+      let bytes: Uint8Array;
       try {
-        return await Deno.readTextFile(path);
+        bytes = await disk.readFile(path);
       } catch (err) {
         if (err instanceof Deno.errors.NotFound) return null;
         throw err;
       }
+      return decodeCheckedText(bytes, path);
     },
-    async save(text) {
-      const tmp = `${path}.tmp`;
-      const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
-      try {
-        await file.write(new TextEncoder().encode(text));
-        await file.syncData();
-      } finally {
-        file.close();
-      }
-      await Deno.rename(tmp, path);
-      const dir = path.slice(0, Math.max(0, path.lastIndexOf("/"))) || ".";
-      const d = await Deno.open(dir, { read: true });
-      try {
-        await d.sync();
-      } catch {
-        // Directory fsync is not supported everywhere (e.g. some tmpfs); the rename still happened.
-      } finally {
-        d.close();
-      }
-    },
+    save: (text) => writeFileAtomic(disk, path, encodeCheckedText(text)),
   };
 }
 
@@ -244,8 +244,10 @@ export class LocalMetadata implements ClusterMetadata {
   #persist(changed: readonly string[]): Promise<void> {
     const text = JSON.stringify(this.#state);
     // Writes are chained so that the file always ends with the newest state.
-    this.#writeChain = this.#writeChain.then(() => this.#store.save(text));
-    return this.#writeChain.then(() => {
+    // A failed save fails its caller only: the next save writes the whole newer state.
+    const run = this.#writeChain.then(() => this.#store.save(text));
+    this.#writeChain = run.catch(() => {});
+    return run.then(() => {
       if (changed.length > 0) { for (const l of this.#listeners) l(changed); }
     });
   }

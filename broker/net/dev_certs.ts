@@ -199,3 +199,24 @@ function _randomSerial(): string {
   bytes[0] = bytes[0]! & 0x7f | 0x01;
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/**
+ * The certificate the QUIC listener serves: `network.tls_cert_path` and `tls_key_path` when
+ * set, so TLS and QUIC clients trust the same CA; else the development certificate in
+ * `devDir` (generated on first use, its CA at `devDir/ca.pem`).
+ */
+export async function quicCertificate(
+  network: { readonly tls_cert_path: string; readonly tls_key_path: string },
+  devDir: string,
+  log: { info(message: string, fields?: Record<string, unknown>): void },
+): Promise<{ certPem: string; keyPem: string }> {
+  if (network.tls_cert_path !== "") {
+    return {
+      certPem: await Deno.readTextFile(network.tls_cert_path),
+      keyPem: await Deno.readTextFile(network.tls_key_path),
+    };
+  }
+  const dev = await ensureDevCertificates(devDir);
+  if (dev.generated) log.info("generated a development CA for QUIC clients", { ca: dev.caPath });
+  return { certPem: dev.certPem, keyPem: dev.keyPem };
+}

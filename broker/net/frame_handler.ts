@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { FramePayload } from "../../protocol/transport/frame_decoder.ts";
+
 /** Which transport carried a connection. */
 export type TransportKind = "tcp" | "tls" | "quic";
 
@@ -42,6 +44,11 @@ export interface ConnectionContext {
    * does after a failed SASL authentication (the client gets the error, then the close).
    */
   closeAfterResponse?: boolean;
+  /**
+   * True on the broker-to-broker (replication) listener: requests come from other brokers,
+   * such as a transaction coordinator applying a committed transaction's offsets.
+   */
+  interBroker?: boolean;
 }
 
 /** The principal of a connection that has not authenticated, as Kafka names it. */
@@ -50,14 +57,19 @@ export const ANONYMOUS_PRINCIPAL = "User:ANONYMOUS";
 /**
  * Handles one request frame (the payload after the size prefix, starting with
  * int16 apiKey, int16 apiVersion, int32 correlationId) and returns the
- * response payload without its size prefix, or null when the request takes no
+ * response payload without its size prefix (one buffer, or slices such as a Fetch response's
+ * stored batches, written in order without joining), or null when the request takes no
  * response (Produce with acks=0). A handler that throws gets its connection
  * closed; other connections are not affected.
+ *
+ * The frame is the handler's own: both listeners give every request a fresh buffer
+ * (`FrameDecoder`) and never write it again, so views of it may be kept and changed (Produce
+ * appends its batches from the frame in place).
  */
 export type FrameHandler = (
   frame: Uint8Array,
   ctx: ConnectionContext,
-) => Promise<Uint8Array | null>;
+) => Promise<FramePayload | null>;
 
 /** Logs JSON lines to stderr through `console`; debug lines are dropped. */
 export const consoleNetLogger: NetLogger = {

@@ -22,7 +22,11 @@
  *
  * @module
  */
-import { DEFAULT_MAX_FRAME_BYTES, encodeFrame } from "../../protocol/transport/frame_decoder.ts";
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  encodeFrameParts,
+  type FramePayload,
+} from "../../protocol/transport/frame_decoder.ts";
 import { FrameTooLargeError } from "../../protocol/transport/errors.ts";
 import { FrameDecoder } from "../../protocol/transport/frame_decoder.ts";
 import { StreamFramingError } from "../../protocol/transport/quic_stream.ts";
@@ -397,7 +401,7 @@ class _QuicConnection {
         if (frames++ === 0) await earlier;
         await this.#acquireSlot();
         this.#counters.requests += 1;
-        let handled: Promise<Uint8Array | null>;
+        let handled: Promise<FramePayload | null>;
         try {
           handled = Promise.resolve(this.#handler(frame, this.#ctx));
         } catch (error) {
@@ -455,11 +459,11 @@ class _QuicConnection {
    */
   async #respond(
     frame: Uint8Array,
-    handled: Promise<Uint8Array | null>,
+    handled: Promise<FramePayload | null>,
     previous: Promise<boolean>,
     writer: WritableStreamDefaultWriter<Uint8Array>,
   ): Promise<boolean> {
-    let response: Uint8Array | null;
+    let response: FramePayload | null;
     try {
       response = await handled;
     } catch (error) {
@@ -477,12 +481,20 @@ class _QuicConnection {
     if (!(await previous)) return false;
     if (response === null) return true;
     try {
-      const wire = encodeFrame(response);
-      await writer.write(wire);
-      this.#counters.bytesOut += wire.length;
+      // Slices are written in order, never joined: a Fetch response's batches go out as stored.
+      for (const part of encodeFrameParts(response)) {
+        await writer.write(part);
+        this.#counters.bytesOut += part.length;
+      }
       if (this.#ctx.closeAfterResponse) {
-        // Let the response reach the client before the connection goes (a failed SASL login).
+        // Let the response reach the client before the connection goes (a failed SASL login):
+        // a QUIC close drops stream data not yet acknowledged, so linger as drain() does,
+        // until the client (which read the refusal) hangs up or the linger ends.
         await writer.close().catch(() => {});
+        if (this.#conn !== null) {
+          const gone = this.#conn.closed.then(() => {}, () => {});
+          await Promise.race([gone, _sleep(_CLOSE_LINGER_MS)]);
+        }
         this.#close(QuicCloseCode.HANDLER_FAILED, "authentication failed");
         return false;
       }

@@ -10,8 +10,9 @@
  */
 import {
   DEFAULT_MAX_FRAME_BYTES,
-  encodeFrame,
+  encodeFrameParts,
   FrameDecoder,
+  type FramePayload,
 } from "../../protocol/transport/frame_decoder.ts";
 import { FrameTooLargeError } from "../../protocol/transport/errors.ts";
 import {
@@ -27,7 +28,8 @@ import {
   withFields,
 } from "./frame_handler.ts";
 import { _validateLimit } from "./_limits.ts";
-import { bindOrExplain } from "./listen_error.ts";
+import { bindOrExplain, ListenError } from "./listen_error.ts";
+import { listenMutualTls, type MutualTlsConn } from "./node_tls_listener.ts";
 
 /** Options for {@linkcode listenTcp}. */
 export interface TcpListenerOptions {
@@ -47,6 +49,11 @@ export interface TcpListenerOptions {
   cert?: string;
   /** PEM private key for `cert`. */
   key?: string;
+  /**
+   * Mutual TLS (with `cert`): client certificates are requested and verified against `ca`, and a
+   * verified certificate's principal becomes the connection's. Needs {@linkcode openTcpListener}.
+   */
+  clientAuth?: TcpClientAuth;
   /**
    * Requests per connection handled concurrently (Kafka's max.in.flight).
    * @default {5}
@@ -78,6 +85,16 @@ export interface TcpListenerOptions {
   logger?: NetLogger;
 }
 
+/** How a TLS listener asks for and maps client certificates (Kafka's `ssl.client.auth`). */
+export interface TcpClientAuth {
+  /** "required" refuses a client without a certificate; "requested" serves it as anonymous. */
+  readonly mode: "requested" | "required";
+  /** PEM CA certificates client certificates must chain to. */
+  readonly ca: string;
+  /** The principal for a verified certificate (DER), or why it is refused. */
+  principalOf(der: Uint8Array): { principal: string } | { refused: string };
+}
+
 /** Options for {@linkcode TcpListener.close}. */
 export interface ListenerCloseOptions {
   /**
@@ -96,6 +113,17 @@ interface _ResolvedTcpOptions {
   readBufferBytes: number;
   transport: "tcp" | "tls";
   logger: NetLogger;
+  clientAuth: TcpClientAuth | null;
+}
+
+// What the listener needs of a socket; Deno's and the mutual-TLS listener's both have it.
+type _Conn = Pick<Deno.Conn, "read" | "write" | "close" | "remoteAddr"> & {
+  readonly peerCertificate?: MutualTlsConn["peerCertificate"];
+};
+interface _AcceptSource {
+  accept(): Promise<_Conn>;
+  close(): void;
+  readonly addr: Deno.Addr;
 }
 
 /**
@@ -117,11 +145,50 @@ export function listenTcp(handler: FrameHandler, options: TcpListenerOptions = {
   return new TcpListener(handler, options);
 }
 
+/**
+ * Like {@linkcode listenTcp}, and also serves `clientAuth` (mutual TLS), whose listener binds
+ * asynchronously.
+ */
+export async function openTcpListener(
+  handler: FrameHandler,
+  options: TcpListenerOptions = {},
+): Promise<TcpListener> {
+  const auth = options.clientAuth;
+  if (auth === undefined) return new TcpListener(handler, options);
+  if (options.cert === undefined || options.key === undefined) {
+    throw new RangeError("Cannot ask for client certificates without TLS (cert and key)");
+  }
+  const hostname = options.hostname ?? "0.0.0.0";
+  const port = options.port ?? 9092;
+  const what = options.listenerName ?? "Kafka TCP listener";
+  const logger = options.logger ?? consoleNetLogger;
+  try {
+    const source = await listenMutualTls({
+      hostname,
+      port,
+      cert: options.cert,
+      key: options.key,
+      ca: auth.ca,
+      mode: auth.mode,
+      onHandshakeError: (reason, client) =>
+        logger.warn("Refusing a TLS client as its certificate is missing or untrusted", {
+          client,
+          reason,
+        }),
+    });
+    return new TcpListener(handler, options, source);
+  } catch (error) {
+    throw new ListenError(`Cannot start the ${what} on ${hostname}:${port}: ${error}`, {
+      cause: error,
+    });
+  }
+}
+
 /** A running TCP/TLS listener; create it with {@linkcode listenTcp}. */
 export class TcpListener {
   /** Live counters for metrics. */
   readonly counters: NetCounters = newNetCounters();
-  readonly #listener: Deno.Listener;
+  readonly #listener: _AcceptSource;
   readonly #handler: FrameHandler;
   readonly #options: _ResolvedTcpOptions;
   readonly #connections = new Set<_TcpConnection>();
@@ -129,8 +196,11 @@ export class TcpListener {
   #nextConnectionId = 1;
   #closing = false;
 
-  /** Binds the socket and starts accepting; prefer {@linkcode listenTcp}. */
-  constructor(handler: FrameHandler, options: TcpListenerOptions = {}) {
+  /**
+   * Binds the socket and starts accepting; prefer {@linkcode listenTcp}. `bound` is an already
+   * bound source (the mutual-TLS one, from {@linkcode openTcpListener}).
+   */
+  constructor(handler: FrameHandler, options: TcpListenerOptions = {}, bound?: _AcceptSource) {
     if ((options.cert === undefined) !== (options.key === undefined)) {
       throw new RangeError("Cannot listen with TLS as only one of cert and key is set");
     }
@@ -151,9 +221,15 @@ export class TcpListener {
       readBufferBytes: _validateLimit("readBufferBytes", options.readBufferBytes, 65_536),
       transport: options.cert === undefined ? "tcp" : "tls",
       logger: options.logger ?? consoleNetLogger,
+      clientAuth: options.clientAuth ?? null,
     };
+    if (this.#options.clientAuth !== null && bound === undefined) {
+      throw new RangeError(
+        "Cannot ask for client certificates from listenTcp: use openTcpListener",
+      );
+    }
     const bind = { hostname: options.hostname ?? "0.0.0.0", port: options.port ?? 9092 };
-    this.#listener = bindOrExplain(
+    this.#listener = bound ?? bindOrExplain(
       options.listenerName ?? "Kafka TCP listener",
       bind.hostname,
       bind.port,
@@ -190,7 +266,7 @@ export class TcpListener {
 
   async #accept(): Promise<void> {
     while (!this.#closing) {
-      let conn: Deno.Conn;
+      let conn: _Conn;
       try {
         conn = await this.#listener.accept();
       } catch (error) {
@@ -204,7 +280,7 @@ export class TcpListener {
     }
   }
 
-  #admit(conn: Deno.Conn): void {
+  #admit(conn: _Conn): void {
     const remote = conn.remoteAddr as Deno.NetAddr;
     const client = `${remote.hostname}:${remote.port}`;
     if (this.counters.connectionsOpen >= this.#options.maxConnections) {
@@ -224,12 +300,14 @@ export class TcpListener {
       client,
       transport: this.#options.transport,
     });
+    const principal = this.#certificatePrincipal(conn, logger);
+    if (principal === null) return _closeQuietly(conn);
     const ctx: ConnectionContext = {
       connectionId,
       remoteAddr: { hostname: remote.hostname, port: remote.port },
       transport: this.#options.transport,
       logger,
-      principal: ANONYMOUS_PRINCIPAL,
+      principal,
     };
     const connection = new _TcpConnection(conn, ctx, this.#handler, this.#options, this.counters);
     this.#connections.add(connection);
@@ -240,13 +318,32 @@ export class TcpListener {
       this.counters.connectionsOpen -= 1;
     });
   }
+
+  /** The principal a client certificate maps to, anonymous without one, null when refused. */
+  #certificatePrincipal(conn: _Conn, logger: NetLogger): string | null {
+    const der = conn.peerCertificate?.der;
+    const auth = this.#options.clientAuth;
+    if (der === undefined || auth === null) return ANONYMOUS_PRINCIPAL;
+    let mapped: { principal: string } | { refused: string };
+    try {
+      mapped = auth.principalOf(der);
+    } catch (error) {
+      mapped = { refused: `the certificate cannot be read (${error})` };
+    }
+    if ("principal" in mapped) return mapped.principal;
+    this.counters.connectionsErrored += 1;
+    logger.warn("Refusing a TLS client as its certificate maps to no principal", {
+      reason: mapped.refused,
+    });
+    return null;
+  }
 }
 
-type _Outcome = { ok: true; value: Uint8Array | null } | { ok: false; error: unknown };
+type _Outcome = { ok: true; value: FramePayload | null } | { ok: false; error: unknown };
 
 /** One accepted connection: a read loop feeding an ordered write chain. */
 class _TcpConnection {
-  readonly #conn: Deno.Conn;
+  readonly #conn: _Conn;
   readonly #ctx: ConnectionContext;
   readonly #handler: FrameHandler;
   readonly #options: _ResolvedTcpOptions;
@@ -261,7 +358,7 @@ class _TcpConnection {
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    conn: Deno.Conn,
+    conn: _Conn,
     ctx: ConnectionContext,
     handler: FrameHandler,
     options: _ResolvedTcpOptions,
@@ -305,11 +402,14 @@ class _TcpConnection {
     while (!this.#closed && !this.#draining) {
       let frame = this.#decoder.next();
       while (frame === null) {
-        const n = await this.#conn.read(buffer);
+        // The rest of a large request is read into the request itself: one copy fewer.
+        const direct = this.#decoder.directTarget(buffer.length);
+        const n = await this.#conn.read(direct ?? buffer);
         if (n === null || this.#closed) return;
         this.#counters.bytesIn += n;
         this.#lastActivityMs = performance.now();
-        this.#decoder.push(buffer.subarray(0, n));
+        if (direct === null) this.#decoder.push(buffer.subarray(0, n));
+        else this.#decoder.received(n);
         frame = this.#decoder.next();
       }
       if (frame.length < MIN_REQUEST_BYTES) {
@@ -365,7 +465,7 @@ class _TcpConnection {
     this.#writeChain = this.#writeChain.then(() => this.#respond(frame, outcome));
   }
 
-  async #invoke(frame: Uint8Array): Promise<Uint8Array | null> {
+  async #invoke(frame: Uint8Array): Promise<FramePayload | null> {
     return await this.#handler(frame, this.#ctx);
   }
 
@@ -384,14 +484,15 @@ class _TcpConnection {
       return this.#close();
     }
     if (outcome.value !== null) {
-      const wire = encodeFrame(outcome.value);
+      // Slices are written in order, never joined: a Fetch response's batches go out as stored.
+      const wire = encodeFrameParts(outcome.value);
       try {
-        await _writeAll(this.#conn, wire);
+        for (const part of wire) await _writeAll(this.#conn, part);
       } catch (error) {
         this.#ctx.logger.debug("Connection write failed", { error });
         return this.#close();
       }
-      this.#counters.bytesOut += wire.length;
+      for (const part of wire) this.#counters.bytesOut += part.length;
     }
     if (this.#ctx.closeAfterResponse) return this.#close();
     this.#lastActivityMs = performance.now();
@@ -426,7 +527,7 @@ class _TcpConnection {
   }
 }
 
-async function _writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+async function _writeAll(conn: _Conn, bytes: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < bytes.length) offset += await conn.write(bytes.subarray(offset));
 }

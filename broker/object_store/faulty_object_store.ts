@@ -19,6 +19,7 @@ import {
   listAllPages,
   type ListPage,
   type ListPageOptions,
+  type ObjectBody,
   type ObjectMetadata,
   type ObjectStore,
   type ObjectStoreOperation,
@@ -134,7 +135,7 @@ export class FaultyObjectStore implements ObjectStore {
   }
 
   /** Put, perhaps misbehaving. */
-  put(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<ObjectMetadata> {
+  put(key: string, bytes: ObjectBody, options: PutOptions = {}): Promise<ObjectMetadata> {
     return this.#run("put", key, options.signal, () => this.#inner.put(key, bytes, options));
   }
 

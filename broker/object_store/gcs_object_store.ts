@@ -25,12 +25,14 @@ import {
   assertValidObjectKey,
   assertValidPageSize,
   type GetOptions,
+  joinObjectBody,
   LIST_PAGE_SIZE_MAX,
   listAllPages,
   type ListPage,
   type ListPageOptions,
   mapCloudError,
   MULTIPART_THRESHOLD_BYTES_DEFAULT,
+  type ObjectBody,
   type ObjectMetadata,
   ObjectNotFoundError,
   type ObjectStore,
@@ -139,9 +141,11 @@ export class GcsObjectStore implements ObjectStore {
   }
 
   /** One multipart request, or a resumable upload above the threshold. */
-  async put(key: string, bytes: Uint8Array, _options: PutOptions = {}): Promise<ObjectMetadata> {
+  async put(key: string, body: ObjectBody, _options: PutOptions = {}): Promise<ObjectMetadata> {
     assertValidObjectKey(key);
-    assertValidObjectBytes(key, bytes);
+    assertValidObjectBytes(key, body);
+    // The client library takes one buffer: slices are joined.
+    const bytes = joinObjectBody(body);
     const file = this.#storage.bucket(this.#bucketName).file(key);
     const resumable = bytes.length > this.multipartThresholdBytes;
     try {

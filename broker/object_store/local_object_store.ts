@@ -6,7 +6,9 @@
  * `<root>/.rustmq-tmp/`, fsyncs it, renames it into place and fsyncs the directory, so an
  * object is either whole or absent after a crash, exactly like a cloud store's put.
  *
- * This is a thin I/O driver, so it calls `Deno.*` directly.
+ * This is a thin I/O driver over the file-system seam (ops/disk.ts): `systemDisk` in the broker,
+ * a `CrashDisk` in the power-cut test. A delete fsyncs the directory too, so a deleted object
+ * does not come back after a power cut.
  *
  * @module
  */
@@ -17,11 +19,14 @@ import {
   assertValidPageSize,
   clampByteRange,
   type GetOptions,
+  joinObjectBody,
   LIST_PAGE_SIZE_MAX,
   listAllPages,
   type ListPage,
   type ListPageOptions,
   MULTIPART_THRESHOLD_BYTES_DEFAULT,
+  type ObjectBody,
+  objectBodyBytes,
   type ObjectMetadata,
   ObjectNotFoundError,
   ObjectRangeNotSatisfiableError,
@@ -33,6 +38,7 @@ import {
   type PutOptions,
   type RequestOptions,
 } from "./object_store.ts";
+import { type Disk, type DiskFile, mkdirDurable, parentDir, systemDisk } from "../../ops/disk.ts";
 
 /** The directory under the root that holds puts in progress; it is not a key space. */
 const TMP_DIR_NAME = ".rustmq-tmp";
@@ -52,6 +58,8 @@ export interface LocalObjectStoreOptions {
    * @default {8 MiB}
    */
   partSizeBytes?: number;
+  /** The file system. @default systemDisk */
+  disk?: Disk;
 }
 
 /**
@@ -78,6 +86,7 @@ export class LocalObjectStore implements ObjectStore {
   readonly partSizeBytes: number;
   readonly #rootDir: string;
   readonly #tmpDir: string;
+  readonly #disk: Disk;
   #tmpDirReady: Promise<void> | undefined;
 
   /** Validates the options; creates no files until the first put. */
@@ -87,6 +96,7 @@ export class LocalObjectStore implements ObjectStore {
     }
     this.#rootDir = options.rootDir.replace(/\/+$/, "") || "/";
     this.#tmpDir = `${this.#rootDir}/${TMP_DIR_NAME}`;
+    this.#disk = options.disk ?? systemDisk;
     this.location = `local directory '${this.#rootDir}'`;
     this.multipartThresholdBytes = _positiveInteger(
       "multipartThresholdBytes",
@@ -96,22 +106,22 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   /** Writes to a temp file, fsyncs, renames into place, and fsyncs the directory. */
-  async put(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<ObjectMetadata> {
+  async put(key: string, bytes: ObjectBody, options: PutOptions = {}): Promise<ObjectMetadata> {
     this.#assertKey(key);
     assertValidObjectBytes(key, bytes);
     const path = this.#pathOf(key);
     const tmpPath = `${this.#tmpDir}/${crypto.randomUUID()}`;
     try {
-      this.#tmpDirReady ??= _ensureDir(this.#tmpDir, this.#rootDir);
+      this.#tmpDirReady ??= _ensureDir(this.#disk, this.#tmpDir, this.#rootDir);
       await this.#tmpDirReady;
       await this.#writeDurably(tmpPath, bytes, options.signal);
-      const dir = path.slice(0, path.lastIndexOf("/"));
-      await _ensureDir(dir, this.#rootDir);
-      await Deno.rename(tmpPath, path);
-      await _fsyncDir(dir);
+      const dir = parentDir(path);
+      await _ensureDir(this.#disk, dir, this.#rootDir);
+      await this.#disk.rename(tmpPath, path);
+      await this.#disk.syncDir(dir);
     } catch (error) {
       this.#tmpDirReady = undefined;
-      await Deno.remove(tmpPath).catch(() => {});
+      await this.#disk.remove(tmpPath).catch(() => {});
       throw this.#mapError(error, "put", key);
     }
     const metadata = await this.head(key);
@@ -129,7 +139,7 @@ export class LocalObjectStore implements ObjectStore {
     this.#assertKey(key);
     if (options.range !== undefined) assertValidByteRange(options.range);
     try {
-      using file = await Deno.open(this.#pathOf(key), { read: true });
+      using file = await this.#disk.open(this.#pathOf(key), { read: true });
       const { size, isFile } = await file.stat();
       // A directory here holds longer keys; there is no object with this key itself.
       if (!isFile) throw new Deno.errors.NotFound(`'${key}' is a directory`);
@@ -146,8 +156,7 @@ export class LocalObjectStore implements ObjectStore {
       }
       options.signal?.throwIfAborted();
       const bytes = new Uint8Array(range.end - range.start + 1);
-      await file.seek(range.start, Deno.SeekMode.Start);
-      await _readFully(file, bytes);
+      await _readFully(file, bytes, range.start);
       return bytes;
     } catch (error) {
       throw this.#mapError(error, "get", key);
@@ -158,7 +167,7 @@ export class LocalObjectStore implements ObjectStore {
   async head(key: string, _options?: RequestOptions): Promise<ObjectMetadata | null> {
     this.#assertKey(key);
     try {
-      const info = await Deno.stat(this.#pathOf(key));
+      const info = await this.#disk.stat(this.#pathOf(key));
       if (!info.isFile) return null;
       // mtime and inode change whenever a put renames a new file into place.
       const etag = `"${info.size.toString(16)}-${info.mtime?.getTime() ?? 0}-${info.ino ?? 0}"`;
@@ -208,10 +217,12 @@ export class LocalObjectStore implements ObjectStore {
     this.#assertKey(key);
     const path = this.#pathOf(key);
     try {
-      const info = await Deno.stat(path);
+      const info = await this.#disk.stat(path);
       // A directory at this path holds other keys; there is no object named `key`.
       if (!info.isFile) return;
-      await Deno.remove(path);
+      await this.#disk.remove(path);
+      // Like a cloud store's delete, this one is durable once it resolves.
+      await this.#disk.syncDir(parentDir(path));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
         return;
@@ -226,14 +237,15 @@ export class LocalObjectStore implements ObjectStore {
     return Promise.resolve();
   }
 
-  async #writeDurably(path: string, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
-    using file = await Deno.open(path, { write: true, createNew: true, mode: 0o644 });
-    const chunkBytes = bytes.length > this.multipartThresholdBytes
-      ? this.partSizeBytes
-      : Math.max(bytes.length, 1);
-    for (let offset = 0; offset < bytes.length; offset += chunkBytes) {
+  async #writeDurably(path: string, body: ObjectBody, signal?: AbortSignal): Promise<void> {
+    using file = await this.#disk.open(path, { write: true, createNew: true, mode: 0o644 });
+    const size = objectBodyBytes(body);
+    const chunkBytes = size > this.multipartThresholdBytes ? this.partSizeBytes : Math.max(size, 1);
+    let position = 0;
+    for (const chunk of _writeChunks(body, chunkBytes)) {
       signal?.throwIfAborted();
-      await _writeFully(file, bytes.subarray(offset, offset + chunkBytes));
+      await file.writeAt(chunk, position);
+      position += chunk.length;
     }
     await file.sync();
   }
@@ -244,9 +256,9 @@ export class LocalObjectStore implements ObjectStore {
     signal?: AbortSignal,
   ): Promise<void> {
     const dirPath = dirKey === "" ? this.#rootDir : this.#pathOf(dirKey);
-    let entries: Deno.DirEntry[];
+    let entries: { name: string; isFile: boolean; isDirectory: boolean }[];
     try {
-      entries = await Array.fromAsync(Deno.readDir(dirPath));
+      entries = await this.#disk.readDir(dirPath);
     } catch (error) {
       // A prefix whose directory does not exist simply matches nothing.
       if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
@@ -261,22 +273,22 @@ export class LocalObjectStore implements ObjectStore {
       if (entry.isDirectory) {
         await this.#walk(key, visit, signal);
       } else if (entry.isFile) {
-        const info = await Deno.stat(`${dirPath}/${entry.name}`).catch(() => null);
+        const info = await this.#disk.stat(`${dirPath}/${entry.name}`).catch(() => null);
         if (info !== null) visit({ key, sizeBytes: info.size });
       }
     }
   }
 
   async #removeEmptyParents(path: string): Promise<void> {
-    let dir = path.slice(0, path.lastIndexOf("/"));
+    let dir = parentDir(path);
     while (dir.length > this.#rootDir.length) {
       try {
-        await Deno.remove(dir);
+        await this.#disk.remove(dir);
       } catch {
         // Not empty (or already gone): the other keys there keep it.
         return;
       }
-      dir = dir.slice(0, dir.lastIndexOf("/"));
+      dir = parentDir(dir);
     }
   }
 
@@ -337,46 +349,71 @@ function _positiveInteger(name: string, value: number): number {
 }
 
 /** Creates `dir` and any missing parents below `rootDir`, fsyncing each new entry's parent. */
-async function _ensureDir(dir: string, rootDir: string): Promise<void> {
+async function _ensureDir(disk: Disk, dir: string, rootDir: string): Promise<void> {
   try {
-    const info = await Deno.stat(dir);
+    const info = await disk.stat(dir);
     if (info.isDirectory) return;
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const parent = dir.slice(0, dir.lastIndexOf("/"));
-  if (dir.length > rootDir.length && parent !== "") await _ensureDir(parent, rootDir);
+  // The root and its missing parents: each synced into its parent too.
+  if (dir.length <= rootDir.length) return await mkdirDurable(disk, dir);
+  const parent = parentDir(dir);
+  await _ensureDir(disk, parent, rootDir);
   try {
-    await Deno.mkdir(dir);
+    await disk.mkdir(dir);
   } catch (error) {
     // A concurrent put may have created it first.
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
   }
-  if (parent !== "") await _fsyncDir(parent);
+  await disk.syncDir(parent);
 }
 
-/** Makes a directory's entries (a rename, a new file) durable. */
-async function _fsyncDir(dir: string): Promise<void> {
-  using handle = await Deno.open(dir, { read: true });
-  await handle.sync();
-}
-
-async function _writeFully(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) {
-    written += await file.write(bytes.subarray(written));
-  }
-}
-
-async function _readFully(file: Deno.FsFile, into: Uint8Array): Promise<void> {
+async function _readFully(file: DiskFile, into: Uint8Array, position: number): Promise<void> {
   let filled = 0;
   while (filled < into.length) {
-    const count = await file.read(into.subarray(filled));
-    if (count === null) {
+    const count = await file.readAt(into.subarray(filled), position + filled);
+    if (count === 0) {
       throw new Deno.errors.UnexpectedEof(
         `file ended after ${filled} of ${into.length} bytes (truncated concurrently?)`,
       );
     }
     filled += count;
+  }
+}
+
+/** Slices shorter than this are joined with their neighbours rather than written one by one. */
+const _COALESCE_BELOW_BYTES = 64 * 1024;
+
+/**
+ * The writes that store `body` in order, none longer than `chunkBytes`: long slices as they are
+ * (no copy), runs of short ones joined so an object of many small batches costs few writes.
+ */
+function* _writeChunks(body: ObjectBody, chunkBytes: number): Generator<Uint8Array> {
+  const slices = body instanceof Uint8Array ? [body] : body;
+  let run: Uint8Array[] = [];
+  let runBytes = 0;
+  for (const slice of slices) {
+    if (slice.length >= _COALESCE_BELOW_BYTES) {
+      if (run.length > 0) yield* _split(joinObjectBody(run), chunkBytes);
+      run = [];
+      runBytes = 0;
+      yield* _split(slice, chunkBytes);
+      continue;
+    }
+    run.push(slice);
+    runBytes += slice.length;
+    if (runBytes >= Math.min(chunkBytes, 16 * _COALESCE_BELOW_BYTES)) {
+      yield* _split(joinObjectBody(run), chunkBytes);
+      run = [];
+      runBytes = 0;
+    }
+  }
+  if (run.length > 0) yield* _split(joinObjectBody(run), chunkBytes);
+}
+
+function* _split(bytes: Uint8Array, chunkBytes: number): Generator<Uint8Array> {
+  for (let offset = 0; offset < bytes.length; offset += chunkBytes) {
+    yield bytes.subarray(offset, offset + chunkBytes);
   }
 }

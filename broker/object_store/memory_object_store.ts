@@ -12,10 +12,12 @@ import {
   assertValidPageSize,
   clampByteRange,
   type GetOptions,
+  joinObjectBody,
   LIST_PAGE_SIZE_MAX,
   listAllPages,
   type ListPage,
   type ListPageOptions,
+  type ObjectBody,
   type ObjectMetadata,
   ObjectNotFoundError,
   ObjectRangeNotSatisfiableError,
@@ -45,14 +47,18 @@ export class MemoryObjectStore implements ObjectStore {
   #objects = new Map<string, { bytes: Uint8Array; etag: string }>();
   #version = 0;
 
-  /** Stores a copy of `bytes`. */
-  put(key: string, bytes: Uint8Array): Promise<ObjectMetadata> {
+  /** Stores a copy of `body`. */
+  put(key: string, body: ObjectBody): Promise<ObjectMetadata> {
     return _settle(() => {
       assertValidObjectKey(key);
-      assertValidObjectBytes(key, bytes);
+      assertValidObjectBytes(key, body);
+      // Own copy: the caller may reuse its buffers once put settles (joining already copies).
+      const bytes = body instanceof Uint8Array || body.length === 1
+        ? joinObjectBody(body).slice()
+        : joinObjectBody(body);
       this.#version += 1;
       const etag = `"m${this.#version}"`;
-      this.#objects.set(key, { bytes: bytes.slice(), etag });
+      this.#objects.set(key, { bytes, etag });
       return { key, sizeBytes: bytes.length, etag };
     });
   }

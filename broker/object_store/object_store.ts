@@ -29,6 +29,14 @@ export interface ByteRange {
   end: number;
 }
 
+/**
+ * What {@linkcode ObjectStore.put} stores: one buffer, or consecutive slices stored back to back
+ * as one object. Slices spare the caller a copy: the uploader's object is the cached batches as
+ * they are plus an index, never concatenated in memory. The store reads the slices only until
+ * `put` settles, and never changes them.
+ */
+export type ObjectBody = Uint8Array | readonly Uint8Array[];
+
 /** Options for {@linkcode ObjectStore.put}. */
 export interface PutOptions {
   /** Cancels the request (used by `ResilientObjectStore` for timeouts). */
@@ -105,7 +113,7 @@ export interface ObjectStore {
    * backend's multipart threshold are uploaded in parts; either way the object appears
    * whole or not at all.
    */
-  put(key: string, bytes: Uint8Array, options?: PutOptions): Promise<ObjectMetadata>;
+  put(key: string, bytes: ObjectBody, options?: PutOptions): Promise<ObjectMetadata>;
   /** Reads the object, or the inclusive `range` of it. Throws `ObjectNotFoundError`. */
   get(key: string, options?: GetOptions): Promise<Uint8Array>;
   /** The object's size and etag, or `null` when there is no such object. */
@@ -314,17 +322,54 @@ export function assertValidPageSize(pageSizeMax: number): void {
   }
 }
 
-/** Throws a `RangeError` unless `bytes` is a `Uint8Array` no larger than `OBJECT_BYTES_MAX`. */
-export function assertValidObjectBytes(key: string, bytes: Uint8Array): void {
-  if (!(bytes instanceof Uint8Array)) {
-    throw new TypeError(`Cannot put object '${key}' as its bytes are not a Uint8Array`);
+/**
+ * Throws a `TypeError` unless `body` is a `Uint8Array` or an array of them, and a `RangeError`
+ * when it is larger than `OBJECT_BYTES_MAX`.
+ */
+export function assertValidObjectBytes(key: string, body: ObjectBody): void {
+  const slices = body instanceof Uint8Array ? [body] : body;
+  if (!Array.isArray(slices) || !slices.every((s) => s instanceof Uint8Array)) {
+    throw new TypeError(`Cannot put object '${key}' as its bytes are not Uint8Arrays`);
   }
-  if (bytes.length > OBJECT_BYTES_MAX) {
+  const size = objectBodyBytes(body);
+  if (size > OBJECT_BYTES_MAX) {
     throw new RangeError(
       `Cannot put object '${key}' as it is larger than ${OBJECT_BYTES_MAX} bytes: ` +
-        `current value is ${bytes.length}`,
+        `current value is ${size}`,
     );
   }
+}
+
+/** Total bytes of an object body. */
+export function objectBodyBytes(body: ObjectBody): number {
+  if (body instanceof Uint8Array) return body.length;
+  let n = 0;
+  for (const slice of body) n += slice.length;
+  return n;
+}
+
+/**
+ * The body in one buffer: the buffer itself when it is one (no copy), else its slices joined.
+ * Backends whose client takes one buffer (S3, GCS) call this; the Local backend writes the
+ * slices as they are.
+ *
+ * @example
+ * ```ts
+ * import { joinObjectBody } from "./object_store.ts";
+ * const joined = joinObjectBody([new Uint8Array([1]), new Uint8Array([2, 3])]);
+ * if (joined.join(",") !== "1,2,3") throw new Error();
+ * ```
+ */
+export function joinObjectBody(body: ObjectBody): Uint8Array {
+  if (body instanceof Uint8Array) return body;
+  if (body.length === 1) return body[0]!;
+  const out = new Uint8Array(objectBodyBytes(body));
+  let at = 0;
+  for (const slice of body) {
+    out.set(slice, at);
+    at += slice.length;
+  }
+  return out;
 }
 
 /**

@@ -23,6 +23,7 @@ import {
   listAllPages,
   type ListPage,
   type ListPageOptions,
+  type ObjectBody,
   type ObjectMetadata,
   type ObjectStore,
   ObjectStoreError,
@@ -164,7 +165,7 @@ export class ResilientObjectStore implements ObjectStore {
    * is full), then puts with retries. The slot is held across retries, so a struggling store
    * sees no more than `maxConcurrentUploads` puts at once.
    */
-  async put(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<ObjectMetadata> {
+  async put(key: string, bytes: ObjectBody, options: PutOptions = {}): Promise<ObjectMetadata> {
     await this.#acquireUploadSlot(key);
     try {
       return await this.#call(

@@ -31,12 +31,14 @@ import {
   assertValidPageSize,
   type ByteRange,
   type GetOptions,
+  joinObjectBody,
   LIST_PAGE_SIZE_MAX,
   listAllPages,
   type ListPage,
   type ListPageOptions,
   mapCloudError,
   MULTIPART_THRESHOLD_BYTES_DEFAULT,
+  type ObjectBody,
   type ObjectMetadata,
   ObjectNotFoundError,
   type ObjectStore,
@@ -158,9 +160,11 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   /** PutObject, or a multipart upload above the threshold. */
-  async put(key: string, bytes: Uint8Array, options: PutOptions = {}): Promise<ObjectMetadata> {
+  async put(key: string, body: ObjectBody, options: PutOptions = {}): Promise<ObjectMetadata> {
     assertValidObjectKey(key);
-    assertValidObjectBytes(key, bytes);
+    assertValidObjectBytes(key, body);
+    // The SDK takes one buffer per request (and re-reads it on a retry): slices are joined.
+    const bytes = joinObjectBody(body);
     if (bytes.length > this.multipartThresholdBytes) {
       return await this.#putMultipart(key, bytes, options.signal);
     }

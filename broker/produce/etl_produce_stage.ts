@@ -11,7 +11,13 @@
  * @module
  */
 
-import { buildBatch, type RecordInput } from "../../protocol/record/record_batch.ts";
+import {
+  buildBatch,
+  buildEmptyBatch,
+  readBatchHeader,
+  type RecordInput,
+} from "../../protocol/record/record_batch.ts";
+import { lastSequence } from "../../etl/batch_transform.ts";
 import { EtlExecutionError } from "../../etl/etl_error.ts";
 import { ETL_DISABLED_MESSAGE, etlPoolOptions } from "../../etl/etl_config.ts";
 import type { BrokerConfig } from "../../config/schema.ts";
@@ -134,6 +140,17 @@ export class EtlProduceStage {
           config["max.message.bytes"]
         }`,
       );
+    }
+    if (r.batch === null) {
+      // An idempotent producer's batch the chain dropped entirely is stored as an empty batch
+      // that ends on its last sequence: a follower that becomes leader, or a restarted broker,
+      // rebuilds producer state from stored headers, and without it would refuse the
+      // producer's next batch as OUT_OF_ORDER_SEQUENCE_NUMBER (fatal for librdkafka).
+      const input = readBatchHeader(batch);
+      if (input.producerId >= 0 && input.baseSequence >= 0) {
+        const last = lastSequence(input.baseSequence, input.recordCount);
+        return { batch: buildEmptyBatch(input, last), recordsIn: r.recordsIn };
+      }
     }
     return { batch: r.batch, recordsIn: r.recordsIn };
   }

@@ -29,7 +29,10 @@ export type SequenceCheck =
   | { readonly kind: "duplicate"; readonly baseOffset: number }
   | {
     readonly kind: "error";
-    readonly code: "OUT_OF_ORDER_SEQUENCE_NUMBER" | "INVALID_PRODUCER_EPOCH";
+    readonly code:
+      | "OUT_OF_ORDER_SEQUENCE_NUMBER"
+      | "INVALID_PRODUCER_EPOCH"
+      | "TRANSACTION_COORDINATOR_FENCED";
     readonly message: string;
   };
 
@@ -42,6 +45,8 @@ interface _BatchMeta {
 interface _ProducerEntry {
   epoch: number;
   batches: _BatchMeta[];
+  /** The highest coordinator epoch of a marker seen for the producer; -1 before any. */
+  coordinatorEpoch: number;
 }
 
 const INT32_MAX = 2147483647;
@@ -126,7 +131,11 @@ export class ProducerStateTable {
     if (b.producerId < 0) return;
     let entry = this.#producers.get(b.producerId);
     if (entry === undefined || b.producerEpoch > entry.epoch) {
-      entry = { epoch: b.producerEpoch, batches: [] };
+      entry = {
+        epoch: b.producerEpoch,
+        batches: [],
+        coordinatorEpoch: entry?.coordinatorEpoch ?? -1,
+      };
     }
     this.#producers.delete(b.producerId);
     this.#producers.set(b.producerId, entry);
@@ -143,8 +152,13 @@ export class ProducerStateTable {
    * current epoch): an older epoch than the partition has seen is refused; a newer one fences
    * the producer's older epoch from then on. The marker carries no sequence, so the producer's
    * sequence bookkeeping is untouched at the same epoch and starts afresh at a newer one.
+   *
+   * `coordinatorEpoch` (the marker's, -1 when unknown) fences a zombie coordinator as Kafka
+   * does: a marker from an older coordinator epoch than one already seen for the producer is
+   * refused (TRANSACTION_COORDINATOR_FENCED). A coordinator that lost the lead and still sent
+   * a marker of a finished transaction would otherwise close the producer's next one.
    */
-  fence(producerId: number, producerEpoch: number): SequenceCheck {
+  fence(producerId: number, producerEpoch: number, coordinatorEpoch = -1): SequenceCheck {
     const entry = this.#producers.get(producerId);
     if (entry !== undefined && producerEpoch < entry.epoch) {
       return {
@@ -154,10 +168,23 @@ export class ProducerStateTable {
           `${producerEpoch} is older than the current epoch ${entry.epoch}`,
       };
     }
+    if (entry !== undefined && coordinatorEpoch >= 0 && coordinatorEpoch < entry.coordinatorEpoch) {
+      return {
+        kind: "error",
+        code: "TRANSACTION_COORDINATOR_FENCED",
+        message: `Cannot write a transaction marker for producer ${producerId} as coordinator ` +
+          `epoch ${coordinatorEpoch} is older than ${entry.coordinatorEpoch}`,
+      };
+    }
+    const seen = Math.max(entry?.coordinatorEpoch ?? -1, coordinatorEpoch);
     if (entry === undefined || producerEpoch > entry.epoch) {
       this.#producers.delete(producerId);
-      this.#producers.set(producerId, { epoch: producerEpoch, batches: [] });
-    }
+      this.#producers.set(producerId, {
+        epoch: producerEpoch,
+        batches: [],
+        coordinatorEpoch: seen,
+      });
+    } else entry.coordinatorEpoch = seen;
     return { kind: "append" };
   }
 

@@ -83,3 +83,21 @@ Deno.test("ProducerStateTable.fence: a marker keeps the sequence, bumps the epoc
   assert.equal(t.check({ ...b, producerEpoch: 1, baseSequence: 0 }).kind, "append");
   assert.equal(t.fence(7, 0).kind, "error");
 });
+
+Deno.test("ProducerStateTable.fence refuses a marker from an older coordinator epoch", () => {
+  const t = new ProducerStateTable();
+  t.record({ producerId: 7, producerEpoch: 0, baseSequence: 0, lastOffsetDelta: 0 }, 10);
+  assert.equal(t.fence(7, 0, 4).kind, "append");
+  // The coordinator that lost its tenure (epoch 3) is refused, whatever the producer epoch.
+  const stale = t.fence(7, 0, 3);
+  assert.equal(stale.kind, "error");
+  assert.equal(stale.kind === "error" && stale.code, "TRANSACTION_COORDINATOR_FENCED");
+  assert.equal(t.fence(7, 1, 3).kind, "error");
+  // The same or a newer coordinator epoch goes on, and survives the producer's epoch bump.
+  assert.equal(t.fence(7, 1, 4).kind, "append");
+  t.record({ producerId: 7, producerEpoch: 2, baseSequence: 0, lastOffsetDelta: 0 }, 20);
+  assert.equal(t.fence(7, 2, 3).kind, "error");
+  assert.equal(t.fence(7, 2, 5).kind, "append");
+  // A marker whose epoch cannot be read (-1) is not judged by it.
+  assert.equal(t.fence(7, 2, -1).kind, "append");
+});

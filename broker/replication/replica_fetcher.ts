@@ -22,7 +22,7 @@ import { type Clock, sleep } from "../../ops/clock.ts";
 import type { Transport } from "../../protocol/transport/transport.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { decodeResponseHeader, encodeRequestHeader } from "../../protocol/kafka/header.ts";
-import { Reader, Writer } from "../../protocol/kafka/wire.ts";
+import { Reader, recordsBytes, Writer } from "../../protocol/kafka/wire.ts";
 import {
   createFetchRequest,
   createFetchRequestPartition,
@@ -448,7 +448,8 @@ export class ReplicaFetcher {
         },
         snapshotEndOffset: Number(p?.snapshotId.endOffset ?? -1n),
         snapshotEpoch: p?.snapshotId.epoch ?? -1,
-        records: p?.records ?? null,
+        // Decoded from the wire, so always plain bytes (slices exist only to encode).
+        records: p?.records == null ? null : recordsBytes(p.records),
       };
       await this.#apply(state, state.onFetch(answer, this.#o.clock.nowMs()));
     }

@@ -382,6 +382,11 @@ export class ReplicaTracker {
 
   #outOfSync(f: _Follower, nowMs: number): boolean {
     if (f.leo >= this.#leo) return false;
+    // A follower that has not fetched from this leader yet has an unknown LEO, not an empty
+    // log: counting it as `leo` records behind would drop every follower from the ISR at the
+    // new leader's first check after a leadership move (then acks=all fails with
+    // NOT_ENOUGH_REPLICAS). Until its first fetch, only time can put it out of sync.
+    if (f.leo < 0) return nowMs - f.lastCaughtUpMs > this.#o.maxLagTimeMs;
     const lagMessages = this.#leo - Math.max(0, f.leo);
     return lagMessages > this.#o.maxLagMessages || nowMs - f.lastCaughtUpMs > this.#o.maxLagTimeMs;
   }

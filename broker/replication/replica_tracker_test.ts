@@ -104,6 +104,26 @@ Deno.test("ReplicaTracker shrinks the ISR of a follower not caught up within max
   assert.deepEqual(kinds(t.tick(2101)), ["alterIsr 1,2"]);
 });
 
+Deno.test("ReplicaTracker gives a new leader's followers maxLagTimeMs for their first fetch", () => {
+  // A leader elected over a long log: its followers have not fetched from it yet. Their LEO is
+  // unknown, not zero, so the count rule must not drop them before they fetch (it once did,
+  // and acks=all then failed with NOT_ENOUGH_REPLICAS during a rolling restart).
+  const t = tracker({
+    logEndOffset: 5000,
+    highWatermark: 5000,
+    leaderEpochStartOffset: 5000,
+    maxLagMessages: 100,
+    maxLagTimeMs: 1000,
+    nowMs: 10_000,
+  });
+  t.onLeaderDurable(5010, 10_001);
+  assert.deepEqual(t.tick(10_500), [], "followers still within their first-fetch grace");
+  t.onFollowerFetch(2, 5010, 10_600);
+  // Follower 3 never fetches: after maxLagTimeMs it goes, by time.
+  assert.deepEqual(t.tick(11_000), []);
+  assert.deepEqual(kinds(t.tick(11_001)), ["alterIsr 1,2"]);
+});
+
 Deno.test("ReplicaTracker does not shrink a follower that is at the leader LEO however old", () => {
   const t = tracker({ maxLagTimeMs: 100 });
   t.onLeaderDurable(5, 0);
@@ -148,6 +168,7 @@ Deno.test("ReplicaTracker does not expand before the follower reaches the leader
 
 Deno.test("ReplicaTracker re-proposes after the controller refuses a change", () => {
   const t = tracker({ maxLagMessages: 5 });
+  t.onFollowerFetch(3, 0, 0);
   t.onLeaderDurable(100, 0);
   t.onFollowerFetch(2, 100, 0);
   assert.deepEqual(kinds(t.tick(1)), ["alterIsr 1,2"]);

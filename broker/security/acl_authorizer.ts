@@ -7,36 +7,15 @@
  * @module
  */
 
-/** Kafka resource types this authorizer knows. */
-export type ResourceType = "Topic" | "Group" | "Cluster" | "TransactionalId";
-/** How an ACL's resource name matches. */
-export type PatternType = "LITERAL" | "PREFIXED";
-/** Kafka ACL operations. */
-export type AclOperation =
-  | "All"
-  | "Read"
-  | "Write"
-  | "Create"
-  | "Delete"
-  | "Alter"
-  | "Describe"
-  | "ClusterAction"
-  | "DescribeConfigs"
-  | "AlterConfigs"
-  | "IdempotentWrite";
+import type {
+  AclBinding,
+  AclOperation,
+  PatternType,
+  ResourceType,
+} from "../../model/security_metadata.ts";
 
-/** One ACL binding, as Kafka's CreateAcls carries it. */
-export interface AclBinding {
-  readonly resourceType: ResourceType;
-  readonly resourceName: string;
-  readonly patternType: PatternType;
-  /** `User:<name>` or `User:*`. */
-  readonly principal: string;
-  /** A client address or `*`. */
-  readonly host: string;
-  readonly operation: AclOperation;
-  readonly permission: "Allow" | "Deny";
-}
+// The types live in model/ since the controller's metadata holds ACLs too.
+export type { AclBinding, AclOperation, PatternType, ResourceType };
 
 /** One access check. */
 export interface AccessRequest {
@@ -93,4 +72,38 @@ export function authorize(
     ...(_IMPLIES[req.operation] ?? []),
   ]);
   return mine.some((a) => a.permission === "Allow" && allowing.has(a.operation));
+}
+
+/**
+ * Whether the principal may do `operation` on at least one resource of `resourceType` (Kafka's
+ * `authorizeByResourceType`, used for an idempotent producer's InitProducerId: Write on any topic
+ * is enough). An Allow counts unless a Deny of the same operation (or All) for this principal
+ * covers every name it allows: a LITERAL `*` Deny, the same LITERAL name, or a PREFIXED Deny
+ * whose prefix starts the allowed name or prefix.
+ */
+export function authorizeAnyResource(
+  acls: readonly AclBinding[],
+  req: Omit<AccessRequest, "resourceName">,
+  settings: AuthorizerSettings,
+): boolean {
+  if (settings.superUsers.includes(req.principal)) return true;
+  const probe = { ...req, resourceName: "" };
+  const mine = acls.filter((a) => a.resourceType === req.resourceType && _whoMatches(a, probe));
+  const covers = (a: AclBinding) => a.operation === "All" || a.operation === req.operation;
+  const denies = mine.filter((a) => a.permission === "Deny" && covers(a));
+  return mine.some((a) =>
+    a.permission === "Allow" && covers(a) && !denies.some((d) => _denyCovers(d, a))
+  );
+}
+
+function _denyCovers(deny: AclBinding, allow: AclBinding): boolean {
+  if (deny.patternType === "LITERAL") {
+    return deny.resourceName === "*" ||
+      (allow.patternType === "LITERAL" && allow.resourceName === deny.resourceName);
+  }
+  // A LITERAL "*" Allow names every topic; only an empty prefix denies them all.
+  if (allow.patternType === "LITERAL" && allow.resourceName === "*") {
+    return deny.resourceName === "";
+  }
+  return allow.resourceName.startsWith(deny.resourceName);
 }

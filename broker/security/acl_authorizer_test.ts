@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { type AccessRequest, type AclBinding, authorize } from "./acl_authorizer.ts";
+import {
+  type AccessRequest,
+  type AclBinding,
+  authorize,
+  authorizeAnyResource,
+} from "./acl_authorizer.ts";
 
 const _STRICT = { superUsers: ["User:admin"], allowEveryoneIfNoAclFound: false };
 
@@ -91,4 +96,33 @@ Deno.test("super users pass; no ACL on a resource follows allow.everyone.if.no.a
   assert.equal(authorize([], _req({}), open), true);
   // An ACL naming the resource (for anyone) means the resource is governed by ACLs.
   assert.equal(authorize([_acl({ principal: "User:bob" })], _req({}), open), false);
+});
+
+Deno.test("authorizeAnyResource: one allowed topic is enough unless a deny covers it", () => {
+  const any = (acls: AclBinding[], principal = "User:alice") =>
+    authorizeAnyResource(acls, {
+      principal,
+      host: "10.0.0.1",
+      resourceType: "Topic",
+      operation: "Write",
+    }, _STRICT);
+  assert.equal(any([]), false);
+  assert.equal(any([_acl({})]), true);
+  assert.equal(any([_acl({ operation: "Read" })]), false);
+  assert.equal(any([_acl({ resourceType: "Group" })]), false);
+  assert.equal(any([_acl({})], "User:bob"), false);
+  assert.equal(any([_acl({})], "User:admin"), true);
+  assert.equal(any([_acl({ principal: "User:*", operation: "All" })]), true);
+  assert.equal(any([_acl({}), _acl({ permission: "Deny" })]), false);
+  assert.equal(any([_acl({}), _acl({ permission: "Deny", resourceName: "*" })]), false);
+  assert.equal(
+    any([_acl({}), _acl({ permission: "Deny", patternType: "PREFIXED", resourceName: "ord" })]),
+    false,
+  );
+  // A deny elsewhere leaves the allowed topic allowed.
+  assert.equal(any([_acl({}), _acl({ permission: "Deny", resourceName: "other" })]), true);
+  assert.equal(
+    any([_acl({}), _acl({ permission: "Deny", host: "10.0.0.2", resourceName: "*" })]),
+    true,
+  );
 });

@@ -6,7 +6,7 @@
  * |---|---|---|
  * | Produce | Write on each Topic | TOPIC_AUTHORIZATION_FAILED per partition |
  * | Fetch (consumer) | Read on each Topic | TOPIC_AUTHORIZATION_FAILED per partition |
- * | Fetch (follower), OffsetForLeaderEpoch | ClusterAction on Cluster | connection closed |
+ * | Fetch (follower), OffsetForLeaderEpoch, WriteTxnMarkers | ClusterAction on Cluster | connection closed |
  * | ListOffsets | Describe on each Topic | TOPIC_AUTHORIZATION_FAILED per partition |
  * | Metadata | Describe on each Topic | hidden when listing all; error entry when named |
  * | CreateTopics | Create on the Topic or the Cluster | TOPIC_AUTHORIZATION_FAILED per topic |
@@ -15,9 +15,13 @@
  * | OffsetCommit | also Read on each Topic | TOPIC_AUTHORIZATION_FAILED per partition |
  * | OffsetFetch, FindCoordinator (group) | Describe on the Group | GROUP_AUTHORIZATION_FAILED |
  * | ListGroups | Describe on each Group | groups not describable are hidden |
+ * | InitProducerId, transactional Produce, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit | TransactionalId rules (txn_authorization.ts) | TRANSACTIONAL_ID_AUTHORIZATION_FAILED and the rest, per Kafka |
  *
- * Every other API is checked too (the table in `_RULES`), and a refusal closes the connection,
- * because those responses have no per-resource error this module builds yet. An API with no rule
+ * DescribeGroups, DeleteGroups, the config APIs, DeleteRecords and CreatePartitions answer each
+ * refused resource with its error code, and the ACL and SCRAM admin APIs with
+ * CLUSTER_AUTHORIZATION_FAILED (resource_authorization.ts). The remaining APIs
+ * (OffsetForLeaderEpoch, FindCoordinator v4+, multi-group OffsetFetch) close the connection on a
+ * refusal. An API with no rule
  * at all is refused unless the principal is a super user, so a new API is never open by mistake.
  *
  * ACLs are read from the store on every request, so a change applies to the next request of
@@ -28,6 +32,7 @@
 
 // deno-lint-ignore-file no-explicit-any -- the rules read and amend many generated message types.
 
+import { isClusterPeerPrincipal } from "./replication_auth.ts";
 import { ApiKey } from "../../protocol/kafka/api_keys.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import {
@@ -42,9 +47,28 @@ import type {
   RoutedRequest,
 } from "../kafka_api/request_router.ts";
 import {
+  clusterAdminRule,
+  configsRule,
+  createPartitionsRule,
+  deleteGroupsRule,
+  deleteRecordsRule,
+  describeGroupsRule,
+} from "./resource_authorization.ts";
+import {
+  addOffsetsToTxnRule,
+  addPartitionsToTxnRule,
+  describeTransactionsRule,
+  endTxnRule,
+  initProducerIdRule,
+  listTransactionsRule,
+  transactionalProduceRefusal,
+  txnOffsetCommitRule,
+} from "./txn_authorization.ts";
+import {
   type AclBinding,
   type AclOperation,
   authorize,
+  authorizeAnyResource,
   type AuthorizerSettings,
   type ResourceType,
 } from "./acl_authorizer.ts";
@@ -53,7 +77,13 @@ import {
 export const CLUSTER_RESOURCE = "kafka-cluster";
 
 type _Check = (type: ResourceType, name: string, op: AclOperation) => boolean;
-type _Rule = (req: any, check: _Check, version: number) => string | undefined | MiddlewareOutcome;
+type _CheckAny = (type: ResourceType, op: AclOperation) => boolean;
+type _Rule = (
+  req: any,
+  check: _Check,
+  version: number,
+  checkAny: _CheckAny,
+) => string | undefined | MiddlewareOutcome;
 
 /** Builds the middleware; `acls` is read on every request. */
 export function authorizationMiddleware(
@@ -63,7 +93,10 @@ export function authorizationMiddleware(
   return (routed: RoutedRequest) => {
     if (_ALWAYS.has(routed.apiKey)) return undefined;
     const { principal, remoteAddr } = routed.connection;
-    if (settings.superUsers.includes(principal)) return undefined;
+    // A broker that proved the cluster secret is the cluster itself (replica fetches and all).
+    if (settings.superUsers.includes(principal) || isClusterPeerPrincipal(principal)) {
+      return undefined;
+    }
     const check: _Check = (resourceType, resourceName, operation) =>
       authorize(acls(), {
         principal,
@@ -72,11 +105,18 @@ export function authorizationMiddleware(
         resourceName,
         operation,
       }, settings);
+    const checkAny: _CheckAny = (resourceType, operation) =>
+      authorizeAnyResource(acls(), {
+        principal,
+        host: remoteAddr.hostname,
+        resourceType,
+        operation,
+      }, settings);
     const rule = _RULES.get(routed.apiKey);
     if (rule === undefined) {
       return `Cannot serve API key ${routed.apiKey} to ${principal}: it has no authorization rule`;
     }
-    return rule(routed.request, check, routed.apiVersion);
+    return rule(routed.request, check, routed.apiVersion, checkAny);
   };
 }
 
@@ -367,14 +407,8 @@ const _cluster = (op: AclOperation) => (): [ResourceType, string, AclOperation][
   ["Cluster", CLUSTER_RESOURCE, op],
 ];
 
-// Kafka's config resource types: 2 is a topic, 4 a broker (checked on the Cluster).
-const _configResources = (op: AclOperation) => (req: any): [ResourceType, string, AclOperation][] =>
-  req.resources.map((r: any) =>
-    r.resourceType === 2 ? ["Topic", r.resourceName, op] : ["Cluster", CLUSTER_RESOURCE, op]
-  );
-
 const _RULES = new Map<number, _Rule>([
-  [ApiKey.Produce, _produce],
+  [ApiKey.Produce, (req, check) => transactionalProduceRefusal(req, check) ?? _produce(req, check)],
   [ApiKey.Fetch, _fetch],
   [ApiKey.ListOffsets, _listOffsets],
   [ApiKey.Metadata, _metadata],
@@ -388,25 +422,34 @@ const _RULES = new Map<number, _Rule>([
   [ApiKey.Heartbeat, _groupRead(createHeartbeatResponse)],
   [ApiKey.LeaveGroup, _groupRead(createLeaveGroupResponse)],
   [ApiKey.ListGroups, _listGroups],
-  [ApiKey.DescribeGroups, _all((r) => r.groups.map((g: string) => ["Group", g, "Describe"]))],
-  [ApiKey.DeleteGroups, _all((r) => r.groupsNames.map((g: string) => ["Group", g, "Delete"]))],
-  [ApiKey.DeleteRecords, _all((r) => r.topics.map((t: any) => ["Topic", t.name, "Delete"]))],
-  [ApiKey.CreatePartitions, _all((r) => r.topics.map((t: any) => ["Topic", t.name, "Alter"]))],
+  [ApiKey.DescribeGroups, describeGroupsRule],
+  [ApiKey.DeleteGroups, deleteGroupsRule],
+  [ApiKey.DeleteRecords, deleteRecordsRule],
+  [ApiKey.CreatePartitions, createPartitionsRule],
   [ApiKey.OffsetForLeaderEpoch, _all(_cluster("ClusterAction"))],
+  [ApiKey.WriteTxnMarkers, _all(_cluster("ClusterAction"))],
   [
     ApiKey.InitProducerId,
-    _all((r) =>
-      r.transactionalId === null
-        ? [["Cluster", CLUSTER_RESOURCE, "IdempotentWrite"]]
-        : [["TransactionalId", r.transactionalId, "Write"]]
-    ),
+    (req, check, _v, checkAny) => initProducerIdRule(req, check, checkAny, CLUSTER_RESOURCE),
   ],
-  [ApiKey.DescribeConfigs, _all(_configResources("DescribeConfigs"))],
-  [ApiKey.AlterConfigs, _all(_configResources("AlterConfigs"))],
-  [ApiKey.IncrementalAlterConfigs, _all(_configResources("AlterConfigs"))],
-  [ApiKey.DescribeAcls, _all(_cluster("Describe"))],
-  [ApiKey.CreateAcls, _all(_cluster("Alter"))],
-  [ApiKey.DeleteAcls, _all(_cluster("Alter"))],
-  [ApiKey.DescribeUserScramCredentials, _all(_cluster("Describe"))],
-  [ApiKey.AlterUserScramCredentials, _all(_cluster("Alter"))],
+  [ApiKey.AddPartitionsToTxn, addPartitionsToTxnRule],
+  [ApiKey.AddOffsetsToTxn, addOffsetsToTxnRule],
+  [ApiKey.EndTxn, endTxnRule],
+  [ApiKey.TxnOffsetCommit, txnOffsetCommitRule],
+  [ApiKey.DescribeTransactions, describeTransactionsRule],
+  [ApiKey.ListTransactions, listTransactionsRule],
+  [ApiKey.DescribeConfigs, configsRule("DescribeConfigs", CLUSTER_RESOURCE)],
+  [ApiKey.AlterConfigs, configsRule("AlterConfigs", CLUSTER_RESOURCE)],
+  [ApiKey.IncrementalAlterConfigs, configsRule("AlterConfigs", CLUSTER_RESOURCE)],
+  [ApiKey.DescribeAcls, clusterAdminRule("DescribeAcls", "Describe", CLUSTER_RESOURCE)],
+  [ApiKey.CreateAcls, clusterAdminRule("CreateAcls", "Alter", CLUSTER_RESOURCE)],
+  [ApiKey.DeleteAcls, clusterAdminRule("DeleteAcls", "Alter", CLUSTER_RESOURCE)],
+  [
+    ApiKey.DescribeUserScramCredentials,
+    clusterAdminRule("DescribeUserScramCredentials", "Describe", CLUSTER_RESOURCE),
+  ],
+  [
+    ApiKey.AlterUserScramCredentials,
+    clusterAdminRule("AlterUserScramCredentials", "Alter", CLUSTER_RESOURCE),
+  ],
 ]);

@@ -40,11 +40,11 @@ import {
   ScramServer,
   verifyPassword,
 } from "./scram.ts";
-import type { SecurityStore } from "./security_store.ts";
+import type { SecurityDirectory } from "./security_store.ts";
 
 /** Options of {@linkcode SaslAuthenticator}. */
 export interface SaslAuthenticatorOptions {
-  readonly store: SecurityStore;
+  readonly store: SecurityDirectory;
   /** Mechanisms offered (`security.sasl_enabled_mechanisms`). */
   readonly mechanisms: readonly string[];
   /** Largest frame before authentication (`security.sasl_max_receive_bytes`). */

@@ -33,6 +33,7 @@ import { SaslAuthenticator } from "./sasl_authenticator.ts";
 import { createCredential } from "./scram.ts";
 import { SecurityStore } from "./security_store.ts";
 import { securityAdminRoutes } from "./security_admin_handlers.ts";
+import { joinPayload } from "../../protocol/transport/frame_decoder.ts";
 
 const FRAMES = 100_000;
 const PRE_AUTH = new Set<number>([
@@ -173,7 +174,8 @@ Deno.test("SASL gate and router serve only ApiVersions and SASL to 100,000 fuzze
     let out: Uint8Array | null = null;
     let threw = false;
     try {
-      out = await handler(bytes, conn);
+      const answer = await handler(bytes, conn);
+      out = answer === null ? null : joinPayload(answer);
     } catch {
       threw = true;
     }

@@ -1,5 +1,6 @@
 /**
- * Kafka's security admin APIs over the broker's {@linkcode SecurityStore}: CreateAcls,
+ * Kafka's security admin APIs over the broker's {@linkcode SecurityDirectory} (its own file in
+ * standalone, the controller's metadata in a cluster): CreateAcls,
  * DescribeAcls and DeleteAcls (what kafkajs `admin.createAcls` and friends send), and
  * DescribeUserScramCredentials and AlterUserScramCredentials (the client salts the password; the
  * broker keeps only StoredKey and ServerKey). The router's authorization middleware guards them
@@ -41,7 +42,7 @@ import {
   SCRAM_MECHANISM_IDS,
   type ScramMechanism,
 } from "./scram.ts";
-import type { AclFilter, SecurityStore } from "./security_store.ts";
+import type { AclFilter, SecurityDirectory } from "./security_store.ts";
 
 // Kafka's wire enums (AclResourceType, PatternType, AclOperation, AclPermissionType).
 const _RESOURCE: Record<number, ResourceType> = {
@@ -142,7 +143,26 @@ function _wireAcl(a: AclBinding) {
   };
 }
 
-async function _createAcls(store: SecurityStore, req: CreateAclsRequest) {
+/**
+ * The Kafka error for a failed write (in a cluster, the controllers' refusal or their absence),
+ * so the client gets a code per item instead of a closed connection.
+ */
+function _writeError(err: unknown): { errorCode: number; errorMessage: string } {
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (code === "INVALID_REQUEST") {
+    return { errorCode: ErrorCode.INVALID_REQUEST, errorMessage: message };
+  }
+  if (code === "NOT_FOUND") {
+    return { errorCode: ErrorCode.RESOURCE_NOT_FOUND, errorMessage: message };
+  }
+  if ((err as { retriable?: unknown }).retriable === true) {
+    return { errorCode: ErrorCode.REQUEST_TIMED_OUT, errorMessage: message };
+  }
+  return { errorCode: ErrorCode.UNKNOWN_SERVER_ERROR, errorMessage: message };
+}
+
+async function _createAcls(store: SecurityDirectory, req: CreateAclsRequest) {
   const results: CreateAclsResponse["results"] = [];
   const valid: AclBinding[] = [];
   for (const c of req.creations) {
@@ -157,11 +177,16 @@ async function _createAcls(store: SecurityStore, req: CreateAclsRequest) {
       results.push({ errorCode: 0, errorMessage: null });
     }
   }
-  await store.addAcls(valid);
+  try {
+    await store.addAcls(valid);
+  } catch (err) {
+    const e = _writeError(err);
+    for (const r of results) if (r.errorCode === 0) Object.assign(r, e);
+  }
   return { throttleTimeMs: 0, results };
 }
 
-function _describeAcls(store: SecurityStore, req: DescribeAclsRequest): DescribeAclsResponse {
+function _describeAcls(store: SecurityDirectory, req: DescribeAclsRequest): DescribeAclsResponse {
   const filter = _filter(req);
   if (typeof filter === "string") {
     return {
@@ -201,7 +226,7 @@ function _describeAcls(store: SecurityStore, req: DescribeAclsRequest): Describe
 }
 
 async function _deleteAcls(
-  store: SecurityStore,
+  store: SecurityDirectory,
   req: DeleteAclsRequest,
 ): Promise<DeleteAclsResponse> {
   const filterResults: DeleteAclsResponse["filterResults"] = [];
@@ -215,7 +240,13 @@ async function _deleteAcls(
       });
       continue;
     }
-    const removed = await store.deleteAcls(filter);
+    let removed: AclBinding[];
+    try {
+      removed = await store.deleteAcls(filter);
+    } catch (err) {
+      filterResults.push({ ..._writeError(err), matchingAcls: [] });
+      continue;
+    }
     filterResults.push({
       errorCode: 0,
       errorMessage: null,
@@ -228,7 +259,7 @@ async function _deleteAcls(
 const _MECHANISM_BY_ID: Record<number, ScramMechanism> = { 1: "SCRAM-SHA-256", 2: "SCRAM-SHA-512" };
 
 async function _alterScram(
-  store: SecurityStore,
+  store: SecurityDirectory,
   req: AlterUserScramCredentialsRequest,
 ): Promise<AlterUserScramCredentialsResponse> {
   const results: AlterUserScramCredentialsResponse["results"] = [];
@@ -244,9 +275,18 @@ async function _alterScram(
       fail(d.name, ErrorCode.DUPLICATE_RESOURCE, "A user may appear once per request");
     } else if (mechanism === undefined) {
       fail(d.name, ErrorCode.UNSUPPORTED_SASL_MECHANISM, `Unknown mechanism ${d.mechanism}`);
-    } else if (!(await store.deleteCredential(d.name, mechanism))) {
-      fail(d.name, ErrorCode.RESOURCE_NOT_FOUND, `No ${mechanism} credential for ${d.name}`);
-    } else results.push({ user: d.name, errorCode: 0, errorMessage: null });
+    } else {
+      try {
+        if (await store.deleteCredential(d.name, mechanism)) {
+          results.push({ user: d.name, errorCode: 0, errorMessage: null });
+        } else {
+          fail(d.name, ErrorCode.RESOURCE_NOT_FOUND, `No ${mechanism} credential for ${d.name}`);
+        }
+      } catch (err) {
+        const e = _writeError(err);
+        fail(d.name, e.errorCode, e.errorMessage);
+      }
+    }
   }
   for (const u of req.upsertions) {
     const mechanism = _MECHANISM_BY_ID[u.mechanism];
@@ -271,15 +311,20 @@ async function _alterScram(
       );
     } else {
       const cred = credentialFromSalted(mechanism, u.saltedPassword, u.salt, u.iterations);
-      await store.upsertCredential(u.name, mechanism, cred);
-      results.push({ user: u.name, errorCode: 0, errorMessage: null });
+      try {
+        await store.upsertCredential(u.name, mechanism, cred);
+        results.push({ user: u.name, errorCode: 0, errorMessage: null });
+      } catch (err) {
+        const e = _writeError(err);
+        fail(u.name, e.errorCode, e.errorMessage);
+      }
     }
   }
   return { throttleTimeMs: 0, results };
 }
 
 function _describeScram(
-  store: SecurityStore,
+  store: SecurityDirectory,
   req: DescribeUserScramCredentialsRequest,
 ): DescribeUserScramCredentialsResponse {
   const all = new Map(store.users().map((u) => [u.user, u.credentials]));
@@ -320,7 +365,10 @@ const _DISABLED = { errorCode: ErrorCode.SECURITY_DISABLED, errorMessage: _NO_AU
  * The five security admin routes over `store`. Without an authorizer the ACL APIs answer
  * SECURITY_DISABLED, as Kafka does, since ACLs would have no effect.
  */
-export function securityAdminRoutes(store: SecurityStore, authorizerEnabled: boolean): AnyRoute[] {
+export function securityAdminRoutes(
+  store: SecurityDirectory,
+  authorizerEnabled: boolean,
+): AnyRoute[] {
   const on = authorizerEnabled;
   return [
     anyRoute<CreateAclsRequest, CreateAclsResponse>({

@@ -11,7 +11,14 @@
  */
 
 import type { MetadataPersistence } from "../metadata/local_metadata.ts";
-import type { AclBinding } from "./acl_authorizer.ts";
+import {
+  type AclBinding,
+  type AclFilter,
+  aclMatches,
+  sameAcl as _same,
+} from "../../model/security_metadata.ts";
+
+export { type AclFilter, aclMatches };
 import { fromBase64, type ScramCredential, type ScramMechanism, toBase64 } from "./scram.ts";
 
 interface _StoredCredential {
@@ -27,20 +34,31 @@ interface _File {
   acls: AclBinding[];
 }
 
-/** Matches ACLs for DescribeAcls and DeleteAcls; an absent field matches anything. */
-export interface AclFilter {
-  readonly resourceType?: AclBinding["resourceType"];
-  readonly resourceName?: string;
-  /** LITERAL or PREFIXED match exactly; `MATCH` matches any ACL that applies to the name. */
-  readonly patternType?: AclBinding["patternType"] | "MATCH";
-  readonly principal?: string;
-  readonly host?: string;
-  readonly operation?: AclBinding["operation"];
-  readonly permission?: AclBinding["permission"];
+/**
+ * Where a broker reads and changes users and ACLs: its own file (standalone), or the
+ * controller's metadata (a cluster broker; see cluster_security_directory.ts).
+ */
+export interface SecurityDirectory {
+  /** The credential of `user` for `mechanism`, or null. */
+  credential(user: string, mechanism: ScramMechanism): ScramCredential | null;
+  /** Every user with the mechanisms and iterations of their credentials. */
+  users(): { user: string; credentials: { mechanism: ScramMechanism; iterations: number }[] }[];
+  /** The current ACLs (the authorizer reads them on every request). */
+  readonly acls: readonly AclBinding[];
+  /** Sets (or replaces) a user's credential for one mechanism. */
+  upsertCredential(user: string, mechanism: ScramMechanism, cred: ScramCredential): Promise<void>;
+  /** Removes a user's credential for one mechanism; false when there was none. */
+  deleteCredential(user: string, mechanism: ScramMechanism): Promise<boolean>;
+  /** Adds ACLs; one already present is not added twice. */
+  addAcls(bindings: readonly AclBinding[]): Promise<void>;
+  /** The ACLs `filter` matches. */
+  matchAcls(filter: AclFilter): AclBinding[];
+  /** Removes and returns the ACLs `filter` matches. */
+  deleteAcls(filter: AclFilter): Promise<AclBinding[]>;
 }
 
-/** Users and ACLs of one broker. */
-export class SecurityStore {
+/** Users and ACLs of one broker, in its data directory. */
+export class SecurityStore implements SecurityDirectory {
   readonly #persistence: MetadataPersistence;
   #file: _File;
 
@@ -137,30 +155,4 @@ export class SecurityStore {
   async #save(): Promise<void> {
     await this.#persistence.save(JSON.stringify(this.#file, null, 2));
   }
-}
-
-function _same(a: AclBinding, b: AclBinding): boolean {
-  return a.resourceType === b.resourceType && a.resourceName === b.resourceName &&
-    a.patternType === b.patternType && a.principal === b.principal && a.host === b.host &&
-    a.operation === b.operation && a.permission === b.permission;
-}
-
-/** Whether `acl` matches `filter` (Kafka's AclBindingFilter semantics). */
-export function aclMatches(acl: AclBinding, filter: AclFilter): boolean {
-  if (filter.resourceType !== undefined && acl.resourceType !== filter.resourceType) return false;
-  if (filter.patternType === "MATCH") {
-    if (filter.resourceName !== undefined && !_applies(acl, filter.resourceName)) return false;
-  } else {
-    if (filter.patternType !== undefined && acl.patternType !== filter.patternType) return false;
-    if (filter.resourceName !== undefined && acl.resourceName !== filter.resourceName) return false;
-  }
-  if (filter.principal !== undefined && acl.principal !== filter.principal) return false;
-  if (filter.host !== undefined && acl.host !== filter.host) return false;
-  if (filter.operation !== undefined && acl.operation !== filter.operation) return false;
-  return filter.permission === undefined || acl.permission === filter.permission;
-}
-
-function _applies(acl: AclBinding, name: string): boolean {
-  if (acl.patternType === "PREFIXED") return name.startsWith(acl.resourceName);
-  return acl.resourceName === "*" || acl.resourceName === name;
 }

@@ -31,7 +31,8 @@ interface Sent {
  * "k/0" gets keyed updates (k3 ends with a tombstone long ago, k4 with one just now, and a
  * keyless record comes now and then); "x/0" shares the uploaded objects.
  */
-async function setup() {
+async function setup(opts: { uploadEvery?: number; uploadBytesTarget?: number } = {}) {
+  const uploadEvery = opts.uploadEvery ?? 4;
   const cache = testCache();
   const store = new CountingStore();
   const manifest = await LocalObjectManifest.open(memoryPersistence());
@@ -46,7 +47,7 @@ async function setup() {
     nowMs: () => NOW,
     objectKey: (ms) => newObjectKey("o/", ms, systemRandom),
     uploadIntervalMs: 1,
-    uploadBytesTarget: 2 * 1024,
+    uploadBytesTarget: opts.uploadBytesTarget ?? 2 * 1024,
     rangeBytesMax: 1024,
     underPressure: () => false,
     inFlight: new Set(),
@@ -78,7 +79,7 @@ async function setup() {
     const b = await buildBatch([{ value: enc.encode(`x${i}`), timestamp: NOW }]);
     other.push(b);
     await appendBatches(cache, "x/0", logs[1]!.log, [b]);
-    if (i % 4 === 3) await uploader.uploadNow();
+    if (uploadEvery > 0 && i % uploadEvery === uploadEvery - 1) await uploader.uploadNow();
   }
   while (cache.usedBytes > 0) await uploader.uploadNow();
   const blockCache = new BlockCache(1024 * 1024);
@@ -207,6 +208,25 @@ Deno.test("key compaction leaves objects shared with other partitions alone", as
   assert.deepEqual(t.manifest.objects().map((o) => o.objectKey).sort(), before);
   const { records } = await readRecords(t.reader, "k/0");
   assert.deepEqual(records, t.sent);
+  // Skipped ranges are not counted as cleaned: once compaction splits the shared objects, the
+  // next pass (at the default dirty ratio) cleans them.
+  await t.maintenance.compact();
+  assert.ok(await t.maintenance.compactKeys("k/0", { deleteRetentionMs: 5_000 }) > 0);
+  assert.ok(t.maintenance.stats.recordsCleaned > 0);
+});
+
+Deno.test("a lone shared object is split when it holds a key-compacted partition", async () => {
+  // One upload of everything: a quiet broker's single object, shared by both partitions.
+  const t = await setup({ uploadEvery: 0, uploadBytesTarget: 1024 * 1024 });
+  assert.equal(t.manifest.objects().length, 1);
+  assert.equal(await t.maintenance.compact(), 0, "alone and small: nothing to merge");
+  assert.equal(await t.maintenance.compactKeys("k/0", { deleteRetentionMs: 5_000 }), 0);
+  assert.equal(await t.maintenance.compact(64, new Set(["k/0"])), 1);
+  assert.ok(t.manifest.objects().every((o) => new Set(o.ranges.map((r) => r.key)).size === 1));
+  assert.ok(await t.maintenance.compactKeys("k/0", { deleteRetentionMs: 5_000 }) > 0);
+  const { records } = await readRecords(t.reader, "k/0");
+  assert.ok(records.length > 0 && records.length < t.sent.length);
+  assert.deepEqual((await readRecords(t.reader, "x/0")).records.length, t.other.length);
 });
 
 Deno.test("key compaction keeps every record younger than min.compaction.lag.ms", async () => {

@@ -130,8 +130,10 @@ export class LocalObjectManifest implements ObjectManifest {
   #save(): Promise<void> {
     this.#reindex();
     const text = JSON.stringify(this.#state);
-    this.#chain = this.#chain.then(() => this.#store.save(text));
-    return this.#chain;
+    // A failed save fails its caller only: the next save writes the whole newer state.
+    const run = this.#chain.then(() => this.#store.save(text));
+    this.#chain = run.catch(() => {});
+    return run;
   }
 }
 

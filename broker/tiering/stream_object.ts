@@ -61,31 +61,42 @@ export class ObjectFormatError extends Error {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
+/** A packed object as slices to store back to back: the batches as given, then the index. */
+export interface PackedObjectParts {
+  /** The object's bytes in order: every input batch (not copied), then index and footer. */
+  readonly parts: Uint8Array[];
+  /** Total bytes of `parts`. */
+  readonly sizeBytes: number;
+  readonly ranges: ObjectRange[];
+  /** Bytes of index and footer (the per-object metadata overhead). */
+  readonly metadataBytes: number;
+}
+
 /**
- * Packs partitions' batches into one object.
+ * Packs partitions' batches into one object, without copying them: the result is the batches
+ * themselves followed by one new buffer holding the index and footer, ready for an
+ * `ObjectStore.put` that takes slices. Joining them first cost a memcpy of every uploaded byte
+ * plus a fresh buffer the size of the object (15.5% of the broker's busy time in a 1 KiB
+ * ingest profile). The batches must stay unchanged until the put settles; cached batches do.
  *
  * @example
  * ```ts
- * import { packObject, readObjectIndex } from "./stream_object.ts";
+ * import { packObjectParts } from "./stream_object.ts";
  * import assert from "node:assert/strict";
  * const b = new Uint8Array([1, 2, 3]);
- * const obj = packObject([{ key: "t/0", batches: [b], baseOffset: 0, lastOffset: 0, maxTimestamp: 5 }]);
- * assert.deepEqual(readObjectIndex(obj.bytes), obj.ranges);
+ * const obj = packObjectParts([{ key: "t/0", batches: [b], baseOffset: 0, lastOffset: 0, maxTimestamp: 5 }]);
+ * assert.equal(obj.parts[0], b);
+ * assert.equal(obj.sizeBytes, 3 + obj.metadataBytes);
  * ```
  */
-export function packObject(parts: readonly PackInput[]): PackedObject {
-  let dataBytes = 0;
-  for (const p of parts) for (const b of p.batches) dataBytes += b.length;
-  const keys = parts.map((p) => enc.encode(p.key));
-  const indexBytes = 4 + keys.reduce((n, k) => n + 2 + k.length + 8 + 8 + 8 + 4 + 8, 0);
-  const out = new Uint8Array(dataBytes + indexBytes + OBJECT_FOOTER_BYTES);
-  const view = new DataView(out.buffer);
+export function packObjectParts(inputs: readonly PackInput[]): PackedObjectParts {
+  const parts: Uint8Array[] = [];
   const ranges: ObjectRange[] = [];
   let at = 0;
-  for (const p of parts) {
+  for (const p of inputs) {
     const position = at;
     for (const b of p.batches) {
-      out.set(b, at);
+      parts.push(b);
       at += b.length;
     }
     ranges.push({
@@ -97,9 +108,19 @@ export function packObject(parts: readonly PackInput[]): PackedObject {
       maxTimestamp: p.maxTimestamp,
     });
   }
-  const indexPosition = at;
-  view.setUint32(at, ranges.length);
-  at += 4;
+  const tail = _encodeIndex(ranges, at);
+  parts.push(tail);
+  return { parts, sizeBytes: at + tail.length, ranges, metadataBytes: tail.length };
+}
+
+/** The index and footer of an object whose data ends at `indexPosition`. */
+function _encodeIndex(ranges: readonly ObjectRange[], indexPosition: number): Uint8Array {
+  const keys = ranges.map((r) => enc.encode(r.key));
+  const indexBytes = 4 + keys.reduce((n, k) => n + 2 + k.length + 8 + 8 + 8 + 4 + 8, 0);
+  const out = new Uint8Array(indexBytes + OBJECT_FOOTER_BYTES);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, ranges.length);
+  let at = 4;
   ranges.forEach((r, i) => {
     const k = keys[i]!;
     view.setUint16(at, k.length);
@@ -114,9 +135,33 @@ export function packObject(parts: readonly PackInput[]): PackedObject {
   });
   view.setBigUint64(at, BigInt(indexPosition));
   view.setUint32(at + 8, indexBytes);
-  view.setUint32(at + 12, crc32c(out.subarray(indexPosition, indexPosition + indexBytes)));
+  view.setUint32(at + 12, crc32c(out.subarray(0, indexBytes)));
   out.set(MAGIC, at + 16);
-  return { bytes: out, ranges, metadataBytes: indexBytes + OBJECT_FOOTER_BYTES };
+  return out;
+}
+
+/**
+ * Packs partitions' batches into one object in one buffer (a copy of every batch); uploads use
+ * {@linkcode packObjectParts}, which copies none.
+ *
+ * @example
+ * ```ts
+ * import { packObject, readObjectIndex } from "./stream_object.ts";
+ * import assert from "node:assert/strict";
+ * const b = new Uint8Array([1, 2, 3]);
+ * const obj = packObject([{ key: "t/0", batches: [b], baseOffset: 0, lastOffset: 0, maxTimestamp: 5 }]);
+ * assert.deepEqual(readObjectIndex(obj.bytes), obj.ranges);
+ * ```
+ */
+export function packObject(inputs: readonly PackInput[]): PackedObject {
+  const packed = packObjectParts(inputs);
+  const bytes = new Uint8Array(packed.sizeBytes);
+  let at = 0;
+  for (const part of packed.parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return { bytes, ranges: packed.ranges, metadataBytes: packed.metadataBytes };
 }
 
 /** Reads and verifies an object's index from its full bytes. */

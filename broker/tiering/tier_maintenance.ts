@@ -24,7 +24,7 @@
 import type { Random } from "../../ops/random.ts";
 import type { ObjectStore } from "../object_store/object_store.ts";
 import type { ManifestObject, ObjectManifest } from "../../model/object_manifest.ts";
-import { type ObjectRange, type PackInput, packObject, readRange } from "./stream_object.ts";
+import { type ObjectRange, type PackInput, packObjectParts, readRange } from "./stream_object.ts";
 import {
   readBatchHeader,
   retainRecords,
@@ -139,14 +139,24 @@ export class TierMaintenance {
     return newStart;
   }
 
-  /** Rewrites small multi-partition objects into per-partition objects. Returns objects compacted. */
-  async compact(maxObjects = 64): Promise<number> {
+  /**
+   * Rewrites small multi-partition objects into per-partition objects. Returns objects compacted.
+   * An object holding a range of a partition in `keyCompacted` is split whatever its size, even
+   * alone: key compaction rewrites only a partition's own objects, so until then a quiet
+   * partition sharing one object with others would never be cleaned.
+   */
+  async compact(maxObjects = 64, keyCompacted: ReadonlySet<string> = new Set()): Promise<number> {
     const small = this.#o.manifest.objects()
-      .filter((o) =>
-        o.sizeBytes < this.#o.compactBelowBytes && new Set(o.ranges.map((r) => r.key)).size > 1
-      )
+      .filter((o) => {
+        if (this.#o.inFlight.has(o.objectKey)) return false;
+        const keys = new Set(o.ranges.map((r) => r.key));
+        if (keys.size < 2) return false;
+        return o.sizeBytes < this.#o.compactBelowBytes ||
+          [...keys].some((k) => keyCompacted.has(k));
+      })
       .slice(0, maxObjects);
-    if (small.length < 2) return 0;
+    const mustSplit = small.some((o) => o.ranges.some((r) => keyCompacted.has(r.key)));
+    if (small.length < 2 && !mustSplit) return 0;
     const byKey = new Map<string, { obj: ManifestObject; range: ObjectRange }[]>();
     for (const obj of small) {
       for (const range of obj.ranges) {
@@ -190,13 +200,13 @@ export class TierMaintenance {
       });
     }
     const createdMs = this.#o.nowMs();
-    const packed = packObject(parts);
+    const packed = packObjectParts(parts);
     const objectKey = this.#o.objectKey(createdMs);
     // Held in flight until the compaction commit (or failure) clears it in compact().
     this.#o.inFlight.add(objectKey);
-    await this.#o.store.put(objectKey, packed.bytes);
+    await this.#o.store.put(objectKey, packed.parts);
     this.stats.createdObjects++;
-    return { objectKey, sizeBytes: packed.bytes.length, createdMs, ranges: packed.ranges };
+    return { objectKey, sizeBytes: packed.sizeBytes, createdMs, ranges: packed.ranges };
   }
 
   /**
@@ -260,12 +270,12 @@ export class TierMaintenance {
       group = { sources: [], parts: [], bytes: 0, changed: false };
       if (!g.changed && g.sources.length < 2) return;
       const createdMs = this.#o.nowMs();
-      const packed = packObject(g.parts);
+      const packed = packObjectParts(g.parts);
       const objectKey = this.#o.objectKey(createdMs);
       this.#o.inFlight.add(objectKey);
-      await this.#o.store.put(objectKey, packed.bytes);
+      await this.#o.store.put(objectKey, packed.parts);
       this.stats.createdObjects++;
-      added.push({ objectKey, sizeBytes: packed.bytes.length, createdMs, ranges: packed.ranges });
+      added.push({ objectKey, sizeBytes: packed.sizeBytes, createdMs, ranges: packed.ranges });
       removed.push(...g.sources);
     };
     try {
@@ -310,7 +320,11 @@ export class TierMaintenance {
     } finally {
       for (const o of added) this.#o.inFlight.delete(o.objectKey);
     }
-    this.#cleanedEnd.set(key, end);
+    // Ranges still in shared objects were not cleaned; the pass after compact() splits them.
+    const ownKeys = new Set(own.map((o) => o.objectKey));
+    const firstShared = located.find((l) => !ownKeys.has(l.objectKey));
+    const cleanedTo = firstShared === undefined ? end : firstShared.range.baseOffset - 1;
+    this.#cleanedEnd.set(key, Math.max(cleanedEnd, cleanedTo));
     if (added.length === 0) return 0;
     await this.#delete(removed);
     this.stats.compactedObjects += removed.length;

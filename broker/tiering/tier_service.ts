@@ -117,6 +117,7 @@ export class TierService {
   }
 
   async #maintain(): Promise<void> {
+    const keyCompacted = new Set<string>();
     for (const p of this.#o.partitions.partitions()) {
       const policy = p.config["cleanup.policy"];
       // Kafka deletes by time and size only under `delete`; a compact-only topic keeps its keys.
@@ -131,6 +132,7 @@ export class TierService {
       }
       // Only the leader rewrites a compacted partition's objects, so two brokers never race.
       if (cleanupPolicyHas(policy, "compact") && p.role === "leader") {
+        keyCompacted.add(p.key);
         await this.#o.maintenance.compactKeys(p.key, {
           deleteRetentionMs: p.config["delete.retention.ms"],
           minDirtyRatio: p.config["min.cleanable.dirty.ratio"],
@@ -145,7 +147,7 @@ export class TierService {
         });
       }
     }
-    await this.#o.maintenance.compact();
+    await this.#o.maintenance.compact(64, keyCompacted);
     await this.#o.maintenance.collectGarbage();
   }
 
@@ -154,6 +156,7 @@ export class TierService {
     this.#stopped = true;
     for (const stop of this.#stopLoops) stop();
     await this.#maintaining;
+    await this.#o.uploader.stop();
     await this.#o.uploader.uploadNow().catch(() => null).then(() => {});
   }
 }

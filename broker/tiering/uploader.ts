@@ -17,7 +17,7 @@ import { readBatchHeader } from "../../protocol/record/record_batch.ts";
 import type { LogCache } from "../log/log_cache.ts";
 import type { ObjectStore } from "../object_store/object_store.ts";
 import type { ObjectManifest } from "../../model/object_manifest.ts";
-import { type PackInput, packObject } from "./stream_object.ts";
+import { type PackInput, packObjectParts } from "./stream_object.ts";
 import type { Logger } from "../../ops/logger.ts";
 import { failpoint } from "../../ops/failpoints.ts";
 
@@ -73,6 +73,8 @@ export class Uploader {
   readonly #o: UploaderOptions;
   #lastUploadMs: number;
   #running: Promise<UploadResult | null> | null = null;
+  #draining: Promise<UploadResult | null> | null = null;
+  #stopped = false;
   readonly stats: UploaderStats = { uploads: 0, uploadedBytes: 0, failures: 0 };
   #failingSinceMs: number | null = null;
   #lastError: Error | null = null;
@@ -103,9 +105,45 @@ export class Uploader {
       this.#o.nowMs() - this.#lastUploadMs >= this.#o.uploadIntervalMs;
   }
 
-  /** Uploads if due; at most one upload runs at a time. Failures are logged and counted. */
+  /**
+   * Uploads if due; at most one upload runs at a time. While each upload fills a whole object
+   * (`uploadBytesTarget`) and more is due, the next starts at once instead of on the next tick:
+   * one object per tick capped ingest at `uploadBytesTarget` per tick interval (16 MiB per
+   * 100 ms, 160 MiB/s), after which the log cache filled and held up produce. Only full objects
+   * continue, so PUTs stay bounded by bytes (one per target's worth), never by time. Failures
+   * are logged and counted. Resolves to the last upload's result.
+   */
   async tick(): Promise<UploadResult | null> {
-    if (this.#running !== null || !this.due()) return null;
+    if (this.#running !== null || this.#draining !== null || this.#stopped || !this.due()) {
+      return null;
+    }
+    const draining = this.#drain();
+    this.#draining = draining;
+    try {
+      return await draining;
+    } finally {
+      this.#draining = null;
+    }
+  }
+
+  /** Lets a running {@linkcode Uploader.tick} finish its upload and start no more. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#draining;
+  }
+
+  async #drain(): Promise<UploadResult | null> {
+    let last: UploadResult | null = null;
+    do {
+      const result = await this.#tickOnce();
+      if (result === null) break;
+      last = result;
+      if (result.sizeBytes - result.metadataBytes < this.#o.uploadBytesTarget) break;
+    } while (!this.#stopped && this.due());
+    return last;
+  }
+
+  async #tickOnce(): Promise<UploadResult | null> {
     try {
       return await this.uploadNow();
     } catch (err) {
@@ -160,13 +198,13 @@ export class Uploader {
       return null;
     }
     const createdMs = this.#o.nowMs();
-    const packed = packObject(parts);
+    const packed = packObjectParts(parts);
     const objectKey = this.#o.objectKey(createdMs);
-    await this.#o.store.put(objectKey, packed.bytes);
+    await this.#o.store.put(objectKey, packed.parts);
     failpoint("uploader-after-put");
     await this.#o.manifest.commitUpload({
       objectKey,
-      sizeBytes: packed.bytes.length,
+      sizeBytes: packed.sizeBytes,
       createdMs,
       ranges: packed.ranges,
     });
@@ -177,10 +215,10 @@ export class Uploader {
     }
     this.#lastUploadMs = this.#o.nowMs();
     this.stats.uploads++;
-    this.stats.uploadedBytes += packed.bytes.length;
+    this.stats.uploadedBytes += packed.sizeBytes;
     return {
       objectKey,
-      sizeBytes: packed.bytes.length,
+      sizeBytes: packed.sizeBytes,
       metadataBytes: packed.metadataBytes,
       ranges: packed.ranges.length,
     };

@@ -119,3 +119,38 @@ Deno.test("Uploader keeps everything when the PUT fails, and retries on the next
   assert.notEqual(await s.uploader.tick(), null);
   assert.equal(s.manifest.partition("t/0")?.uploadedEndOffset, 2);
 });
+
+Deno.test("Uploader.tick uploads full objects back to back while more is due, then stops", async () => {
+  const s = await setup(1, { uploadBytesTarget: 64 * 1024, rangeBytesMax: 64 * 1024 });
+  const p = s.logs.get("t/0")!;
+  // Several objects' worth at once: each object takes at least the target's worth.
+  const batches = [];
+  for (let i = 0; i < 18; i++) batches.push(await makeBatch(4, 4000));
+  await appendBatches(s.cache, "t/0", p.log, batches);
+  const last = await s.uploader.tick();
+  assert.ok(last !== null);
+  // One object per tick would have left over 3 targets' worth in the cache.
+  assert.ok(s.store.puts >= 2, `one tick, several full objects: ${s.store.puts} PUTs`);
+  assert.ok(s.cache.usedBytes > 0 && s.cache.usedBytes < 64 * 1024, `${s.cache.usedBytes}`);
+  assert.equal(s.uploader.due(), false, "a partial object waits for the interval");
+  const fullPuts = s.store.puts;
+  assert.equal(await s.uploader.tick(), null);
+  s.advance(1000);
+  assert.notEqual(await s.uploader.tick(), null);
+  assert.equal(s.store.puts, fullPuts + 1, "the partial object went alone");
+  assert.equal(s.manifest.partition("t/0")?.uploadedEndOffset, 18 * 4);
+});
+
+Deno.test("Uploader.stop lets the running upload finish and starts no further one", async () => {
+  const s = await setup(1, { uploadBytesTarget: 64 * 1024, rangeBytesMax: 64 * 1024 });
+  const p = s.logs.get("t/0")!;
+  const batches = [];
+  for (let i = 0; i < 18; i++) batches.push(await makeBatch(4, 4000));
+  await appendBatches(s.cache, "t/0", p.log, batches);
+  const ticking = s.uploader.tick();
+  await s.uploader.stop();
+  assert.notEqual(await ticking, null);
+  assert.equal(s.store.puts, 1);
+  assert.equal(await s.uploader.tick(), null, "no ticks after stop");
+  assert.equal(s.store.puts, 1);
+});

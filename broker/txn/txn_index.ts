@@ -1,12 +1,14 @@
 /**
- * The last stable offset and the aborted-transaction index of every partition, as the
- * transaction coordinator tells them: a transaction opens on a partition at the log end offset
- * it had when AddPartitionsToTxn added it, and ends at its marker. The last stable offset (LSO)
+ * The last stable offset and the aborted-transaction index of every partition, as its log
+ * tells them (the transaction index tailer feeds it): a transaction opens on a partition at its
+ * producer's first transactional batch there, and ends at its marker. The last stable offset (LSO)
  * is the first offset of the oldest open transaction, or the high watermark; read_committed
  * consumers read below it. An aborted transaction leaves `{producerId, firstOffset,
  * lastOffset}`, which Fetch returns so the client drops that producer's records in the range.
  *
  * Pure bookkeeping: no I/O, no clock.
+ *
+
  *
  * @module
  */

@@ -8,18 +8,19 @@
  *
  * One service lives as long as its broker; handlers reach it as `ctx.broker.txns`.
  *
- * Scope: one broker. The coordinator writes markers through this broker's partition manager
- * and keeps every partition's last stable offset and aborted ranges itself, so a partition led
- * by another broker (now, or after a failover) could not be served correctly to read_committed
- * consumers. A broker that sees other brokers in the metadata therefore refuses transactions
- * with a non-retriable error and says why ({@linkcode TxnService.unavailableReason}), rather
- * than serve them with a guarantee it cannot keep. Lifting this needs WriteTxnMarkers and a
- * per-partition index on each leader and its followers.
+ * In a cluster:
+ * - Markers go to each partition's current leader: written here when this broker leads the
+ *   partition, else sent as WriteTxnMarkers (API 27) to the leader's broker-to-broker listener.
+ *   NOT_LEADER_OR_FOLLOWER, a lost connection and the like are retried against the leader the
+ *   metadata names next; the transaction completes only once every marker is written.
+ * - The last stable offset and the aborted index are not the coordinator's: every broker keeps
+ *   them for the partitions it hosts, leader or follower, from the partitions' own logs
+ *   ({@linkcode TxnIndexTailer}). This service owns this broker's tailer.
  *
  * @module
  */
 
-import { type Clock, systemClock, type TimerHandle } from "../../ops/clock.ts";
+import { type Clock, sleep, systemClock, type TimerHandle } from "../../ops/clock.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import { buildBatch, decodeRecords } from "../../protocol/record/record_batch.ts";
 import type { ClusterMetadata, TopicMeta } from "../../model/cluster_metadata.ts";
@@ -29,7 +30,7 @@ import type { FetchWaiter } from "../fetch/fetch_waiter.ts";
 import { partitionKey } from "../log/log_cache.ts";
 import { kafkaErrorCode } from "../broker_errors.ts";
 import { offsetsPartitionFor } from "../group/offset_record.ts";
-import type { GroupService } from "../group/group_service.ts";
+import { type GroupService, OFFSETS_TOPIC } from "../group/group_service.ts";
 import type { CoordinatorLocation } from "../group/group_service.ts";
 import {
   TxnCoordinator,
@@ -38,16 +39,16 @@ import {
   type TxnOffset,
   type TxnProducer,
 } from "./txn_coordinator.ts";
-import { type AbortedTxn, TxnIndex } from "./txn_index.ts";
-import {
-  decodeAbortedValue,
-  decodeTxnKey,
-  decodeTxnValue,
-  encodeAbortedKey,
-  encodeAbortedValue,
-  encodeTxnKey,
-  encodeTxnValue,
-} from "./txn_record.ts";
+import type { AbortedTxn } from "./txn_index.ts";
+import { decodeTxnKey, decodeTxnValue, encodeTxnKey, encodeTxnValue } from "./txn_record.ts";
+import { TxnIndexTailer } from "./txn_index_tailer.ts";
+import { type TxnMarker, writeMarkerHere } from "./txn_marker.ts";
+import { type MarkedPartition, TxnBrokerClient } from "./txn_broker_client.ts";
+import type { Transport } from "../../protocol/transport/transport.ts";
+import type {
+  TxnOffsetCommitRequest,
+  TxnOffsetCommitResponse,
+} from "../../protocol/kafka/messages/mod.ts";
 
 /** The internal topic that holds transaction state. */
 export const TXN_STATE_TOPIC = "__transaction_state";
@@ -64,6 +65,10 @@ export interface TxnServiceOptions {
   readonly transactionalIdExpirationMs?: number;
   /** Bytes read per step when loading the internal topic. @default 1048576 */
   readonly loadReadBytesMax?: number;
+  /** Attempts at a round of markers before the completion waits for the next check. @default 20 */
+  readonly markerAttemptsMax?: number;
+  /** First wait between marker attempts; it doubles up to 1 s. @default 50 */
+  readonly markerBackoffMs?: number;
 }
 
 /** What the service needs from its broker. */
@@ -74,8 +79,10 @@ export interface TxnServiceDeps {
   readonly groups: GroupService;
   readonly logger: Logger;
   readonly replicationFactor: number;
-  /** Woken when a marker moves a partition's last stable offset, so parked read_committed fetches see it. */
+  /** Woken when a partition's last stable offset moves, so parked read_committed fetches see it. */
   readonly waiter?: FetchWaiter;
+  /** Opens a broker-to-broker connection for WriteTxnMarkers (`connect` from protocol/transport). */
+  readonly connect?: (url: string) => Promise<Transport>;
   /** @default real time */
   readonly clock?: Clock;
 }
@@ -91,13 +98,27 @@ export interface TopicPartition {
   readonly partition: number;
 }
 
-const _CONTROL_ABORT = 0;
-const _CONTROL_COMMIT = 1;
+/** Marker errors worth another attempt, after looking the leader up again. */
+const _MARKER_RETRIABLE: ReadonlySet<number> = new Set([
+  ErrorCode.NOT_LEADER_OR_FOLLOWER,
+  ErrorCode.LEADER_NOT_AVAILABLE,
+  ErrorCode.NOT_ENOUGH_REPLICAS,
+  ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+  ErrorCode.REQUEST_TIMED_OUT,
+  ErrorCode.KAFKA_STORAGE_ERROR,
+  ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  ErrorCode.FENCED_LEADER_EPOCH,
+  ErrorCode.UNKNOWN_SERVER_ERROR,
+]);
 
 /** The transaction coordinator of one broker. */
 export class TxnService {
   readonly coordinator: TxnCoordinator;
-  readonly index = new TxnIndex();
+  /** This broker's last stable offsets and aborted indexes, from its partitions' logs. */
+  readonly index: TxnIndexTailer;
+  readonly #markers: TxnBrokerClient | null;
+  readonly #markerAttemptsMax: number;
+  readonly #markerBackoffMs: number;
   readonly #deps: TxnServiceDeps;
   readonly #clock: Clock;
   readonly #checkIntervalMs: number;
@@ -106,10 +127,17 @@ export class TxnService {
   #timer: TimerHandle | null = null;
   #topicCreation: Promise<TopicMeta> | null = null;
   #closed = false;
-  /** The latest record of each id seen while loading. */
-  readonly #loaded = new Map<string, TxnMetadata>();
   /** Completions (markers, then CompleteCommit/Abort) in progress, by transactional id. */
   readonly #finishing = new Map<string, Promise<boolean>>();
+  /**
+   * The `__transaction_state` partitions whose ids this broker serves, each with the leader
+   * epoch it was loaded at (the coordinator epoch its markers carry). A partition led here at
+   * another epoch is stale or still loading: its ids get COORDINATOR_LOAD_IN_PROGRESS, and no
+   * marker or transition is written for them.
+   */
+  readonly #loaded = new Map<number, number>();
+  /** Loads in progress, by `__transaction_state` partition. */
+  readonly #loading = new Map<number, Promise<void>>();
 
   private constructor(deps: TxnServiceDeps, options: TxnServiceOptions, partitions: number) {
     this.#deps = deps;
@@ -125,6 +153,19 @@ export class TxnService {
       clock: this.#clock,
       timeoutMaxMs: options.timeoutMaxMs,
     });
+    this.#markerAttemptsMax = _int("markerAttemptsMax", options.markerAttemptsMax, 20);
+    this.#markerBackoffMs = _int("markerBackoffMs", options.markerBackoffMs, 50);
+    this.index = new TxnIndexTailer({
+      log: deps.partitions,
+      logger: deps.logger,
+      clock: this.#clock,
+      moved: (key) => deps.waiter?.notify(key),
+    });
+    deps.waiter?.onNotify((key) => this.index.notify(key));
+    const replication = deps.metadata.replicationEndpoint?.bind(deps.metadata);
+    this.#markers = deps.connect === undefined || replication === undefined
+      ? null
+      : new TxnBrokerClient({ nodeId: deps.nodeId, endpoint: replication, connect: deps.connect });
   }
 
   /**
@@ -139,9 +180,19 @@ export class TxnService {
     const readBytesMax = _int("loadReadBytesMax", options.loadReadBytesMax, 1 << 20);
     if (existing !== undefined) {
       for (let p = 0; p < existing.partitions.length; p++) {
-        await svc.#loadPartition(p, readBytesMax);
+        const log = deps.partitions.get(TXN_STATE_TOPIC, p)?.log;
+        // A partition whose high watermark lags its log end waits for followers, which may
+        // need this broker serving first: that load goes on in the background.
+        if (log !== undefined && log.highWatermark >= log.logEndOffset) {
+          await svc.#load(p, readBytesMax);
+        } else svc.#loadInBackground(p);
       }
-      await svc.#resume();
+      // Not awaited: in a cluster the markers may need other brokers (or this one's ISR), and a
+      // broker that waited for them before serving could hold a restarting cluster up for good.
+      // Until then the ids stay in Prepare* and clients get CONCURRENT_TRANSACTIONS.
+      svc.#resume().catch((err) => {
+        deps.logger.error("cannot resume unfinished transactions", { err: err as Error });
+      });
     }
     svc.#arm();
     return svc;
@@ -152,20 +203,47 @@ export class TxnService {
     return offsetsPartitionFor(transactionalId, this.#topicPartitions);
   }
 
-  /** Why transactions cannot be served here now, or null when they can. */
-  unavailableReason(): string | null {
-    const n = this.#deps.metadata.brokers().length;
-    if (n <= 1) return null;
-    return `transactions are served by single-broker clusters only for now, and this cluster ` +
-      `has ${n} brokers (the last stable offset is kept on the coordinator's broker)`;
-  }
-
   /** Whether this broker coordinates `transactionalId`. */
   isCoordinatorFor(transactionalId: string): boolean {
     if (this.#closed) return false;
     const t = this.#deps.metadata.topic(TXN_STATE_TOPIC);
     if (t === undefined) return true;
     return t.partitions[this.partitionFor(transactionalId)]?.leader === this.#deps.nodeId;
+  }
+
+  /**
+   * Whether requests for `transactionalId` may be served here: NONE, NOT_COORDINATOR (another
+   * broker leads its `__transaction_state` partition), or COORDINATOR_LOAD_IN_PROGRESS (led
+   * here, but not yet read back at the current leader epoch). Serving before the read-back
+   * would answer from a previous tenure's state, or none: a fresh producer id for a known id.
+   */
+  coordinatorError(transactionalId: string): number {
+    if (!this.isCoordinatorFor(transactionalId)) return ErrorCode.NOT_COORDINATOR;
+    if (this.#deps.metadata.topic(TXN_STATE_TOPIC) === undefined) return ErrorCode.NONE;
+    return this.#owns(transactionalId) ? ErrorCode.NONE : ErrorCode.COORDINATOR_LOAD_IN_PROGRESS;
+  }
+
+  /**
+   * The coordinator epoch this broker serves `transactionalId` at, or -1 when it must not act
+   * for it: its state partition is not led here at the epoch it was loaded at. A broker that
+   * lost the lead (a lapsed lease, a failover) keeps its memory; acting on it would write
+   * markers of a finished transaction into the producer's next one.
+   */
+  #servingEpoch(transactionalId: string): number {
+    if (this.#closed) return -1;
+    if (this.#deps.metadata.topic(TXN_STATE_TOPIC) === undefined) return 0;
+    const p = this.partitionFor(transactionalId);
+    const hosted = this.#deps.partitions.get(TXN_STATE_TOPIC, p);
+    const loaded = this.#loaded.get(p);
+    if (hosted === undefined || hosted.role !== "leader" || loaded !== hosted.leaderEpoch) {
+      return -1;
+    }
+    if (!this.isCoordinatorFor(transactionalId)) return -1;
+    return loaded;
+  }
+
+  #owns(transactionalId: string): boolean {
+    return this.#servingEpoch(transactionalId) >= 0;
   }
 
   /** The broker that coordinates `transactionalId`, creating the internal topic on first use. */
@@ -189,7 +267,7 @@ export class TxnService {
    * failover), then finishes the transactions it left between Prepare and Complete.
    */
   async reloadPartition(partition: number, readBytesMax = 1 << 20): Promise<void> {
-    await this.#loadPartition(partition, readBytesMax);
+    await this.#load(partition, readBytesMax);
     await this.#resume();
   }
 
@@ -229,9 +307,8 @@ export class TxnService {
   }
 
   /**
-   * AddPartitionsToTxn: per partition, NONE or the reason it cannot join. Every partition must
-   * be led here (see the module note); the log end offset each has now is where the
-   * transaction's data in it begins.
+   * AddPartitionsToTxn: per partition, NONE or the reason it cannot join. The partitions may be
+   * led anywhere; each leader finds where the transaction begins in its own log.
    */
   async addPartitions(p: TxnProducer, wanted: readonly TopicPartition[]): Promise<number[]> {
     const codes = wanted.map((tp) => this.#joinable(tp));
@@ -239,13 +316,9 @@ export class TxnService {
       // Kafka answers the others with OPERATION_NOT_ATTEMPTED so the client retries them alone.
       return codes.map((c) => c === ErrorCode.NONE ? ErrorCode.OPERATION_NOT_ATTEMPTED : c);
     }
-    const parts = wanted.map((tp) => ({
-      ...tp,
-      firstOffset: this.#deps.partitions.get(tp.topic, tp.partition)!.log.logEndOffset,
-    }));
-    const d = this.coordinator.addPartitions(p, parts);
-    const code = await this.#apply(d);
-    if (code === ErrorCode.NONE && d.kind === "transition") this.#openOnPartitions(d.next);
+    // -1: the leaders' logs say where the data begins (see TxnIndexTailer).
+    const parts = wanted.map((tp) => ({ ...tp, firstOffset: -1 }));
+    const code = await this.#apply(this.coordinator.addPartitions(p, parts));
     return wanted.map(() => code);
   }
 
@@ -273,7 +346,14 @@ export class TxnService {
 
   /** Aborts timed-out transactions and retries unfinished markers; returns how many it aborted. */
   async abortExpired(): Promise<number> {
-    const due = this.coordinator.expired();
+    // Ids whose state partition moved away are forgotten (reloaded if it comes back).
+    this.coordinator.unload((id) => this.#owns(id) || this.#loading.has(this.partitionFor(id)));
+    this.#loadLed();
+    const due = this.coordinator.expired().filter((next) => {
+      if (this.#owns(next.transactionalId)) return true;
+      this.coordinator.abandon(next.transactionalId);
+      return false;
+    });
     for (const next of due) {
       this.#deps.logger.info("aborting a transaction that timed out", {
         transactionalId: next.transactionalId,
@@ -285,9 +365,7 @@ export class TxnService {
     await this.#expireIds();
     // Aborted ranges below a partition's log start (DeleteRecords, retention) are never
     // fetched again.
-    for (const p of this.#deps.partitions.partitions()) {
-      this.index.trim(p.key, p.log.logStartOffset);
-    }
+    this.index.trim();
     return due.length;
   }
 
@@ -333,12 +411,12 @@ export class TxnService {
 
   /** The last stable offset of a partition, given its high watermark. */
   lastStableOffset(topic: string, partition: number, highWatermark: number): number {
-    return this.index.lastStableOffset(partitionKey(topic, partition), highWatermark);
+    return this.index.lastStableOffset(topic, partition, highWatermark);
   }
 
   /** Aborted transactions overlapping `[fromOffset, toOffset)` of a partition. */
   abortedIn(topic: string, partition: number, fromOffset: number, toOffset: number): AbortedTxn[] {
-    return this.index.abortedIn(partitionKey(topic, partition), fromOffset, toOffset);
+    return this.index.abortedIn(topic, partition, fromOffset, toOffset);
   }
 
   /** Stops the timeout check. In-flight transitions finish on their own. */
@@ -346,33 +424,17 @@ export class TxnService {
     this.#closed = true;
     if (this.#timer !== null) this.#clock.clearTimer(this.#timer);
     this.#timer = null;
+    this.index.close();
+    this.#markers?.close();
   }
 
   #joinable(tp: TopicPartition): number {
-    if (tp.topic === TXN_STATE_TOPIC || this.unavailableReason() !== null) {
-      return ErrorCode.INVALID_TXN_STATE;
-    }
-    const hosted = this.#deps.partitions.get(tp.topic, tp.partition);
-    if (hosted === undefined) {
-      return this.#deps.metadata.topic(tp.topic) === undefined
-        ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        : ErrorCode.INVALID_TXN_STATE;
-    }
-    if (hosted.role !== "leader") {
-      this.#deps.logger.warn(
-        "cannot add a partition to a transaction as another broker leads it: transactions " +
-          "need every partition led by the coordinator's broker",
-        { topic: tp.topic, partition: tp.partition, leader: hosted.leaderId },
-      );
-      return ErrorCode.INVALID_TXN_STATE;
+    if (tp.topic === TXN_STATE_TOPIC) return ErrorCode.INVALID_TXN_STATE;
+    const t = this.#deps.metadata.topic(tp.topic);
+    if (t === undefined || t.partitions[tp.partition] === undefined) {
+      return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
     }
     return ErrorCode.NONE;
-  }
-
-  #openOnPartitions(m: TxnMetadata): void {
-    for (const tp of m.partitions) {
-      this.index.begin(partitionKey(tp.topic, tp.partition), m.producerId, tp.firstOffset);
-    }
   }
 
   async #apply(d: TxnDecision): Promise<number> {
@@ -383,6 +445,11 @@ export class TxnService {
 
   /** Writes the transition to `__transaction_state`, then applies it (or abandons it). */
   async #persist(next: TxnMetadata): Promise<number> {
+    if (!this.#owns(next.transactionalId)) {
+      // Led elsewhere now, or being read back: the transition would rest on stale state.
+      this.coordinator.abandon(next.transactionalId);
+      return ErrorCode.NOT_COORDINATOR;
+    }
     try {
       await this.#append(next.transactionalId, [{
         key: encodeTxnKey(next.transactionalId),
@@ -418,9 +485,11 @@ export class TxnService {
 
   async #finishOnce(m: TxnMetadata): Promise<boolean> {
     const commit = m.state === "PrepareCommit";
+    const epoch = this.#servingEpoch(m.transactionalId);
+    if (epoch < 0) return false;
     try {
       if (commit) await this.#applyOffsets(m);
-      for (const tp of m.partitions) await this.#mark(m, tp.topic, tp.partition, commit);
+      await this.#markAll(m, commit, epoch);
     } catch (err) {
       this.#deps.logger.warn("cannot complete a transaction yet; will retry", {
         transactionalId: m.transactionalId,
@@ -432,26 +501,121 @@ export class TxnService {
     return await this.#apply(d) === ErrorCode.NONE;
   }
 
-  async #mark(m: TxnMetadata, topic: string, partition: number, commit: boolean): Promise<void> {
-    const key = partitionKey(topic, partition);
-    if (this.#deps.partitions.get(topic, partition) === undefined) {
-      // The topic was deleted while the transaction was open: nothing is left to mark.
-      this.index.drop(key);
-      return;
+  /**
+   * Writes the marker to every partition of the transaction, each at its current leader, and
+   * retries what failed against the leader the metadata names next, with a growing backoff.
+   *
+   * @throws {Error} when partitions are still unmarked after the last attempt
+   */
+  async #markAll(m: TxnMetadata, commit: boolean, coordinatorEpoch: number): Promise<void> {
+    const marker: TxnMarker = {
+      producerId: m.producerId,
+      producerEpoch: m.producerEpoch,
+      commit,
+      coordinatorEpoch,
+    };
+    let pending: readonly MarkedPartition[] = m.partitions;
+    let failed = new Map<string, number>();
+    for (let attempt = 0; attempt < this.#markerAttemptsMax && !this.#closed; attempt++) {
+      if (attempt > 0) {
+        await sleep(this.#clock, Math.min(1000, this.#markerBackoffMs * 2 ** (attempt - 1)));
+      }
+      // Each round asks again: a coordinator that lost the lead while retrying stops here.
+      if (this.#servingEpoch(m.transactionalId) !== coordinatorEpoch) {
+        throw new Error(
+          `no longer the coordinator of ${m.transactionalId} at epoch ${coordinatorEpoch}`,
+        );
+      }
+      failed = await this.#markRound(marker, pending);
+      if ([...failed.values()].includes(ErrorCode.TRANSACTION_COORDINATOR_FENCED)) {
+        // A newer coordinator of the id wrote there already: this one's tenure is over.
+        throw new Error(
+          `a newer coordinator of ${m.transactionalId} fenced epoch ${coordinatorEpoch}`,
+        );
+      }
+      pending = pending.filter((tp) => failed.has(partitionKey(tp.topic, tp.partition)));
+      if (pending.length === 0) return;
     }
-    const batch = await _markerBatch(m, commit, this.#clock.nowMs());
-    const r = await this.#deps.partitions.produce(topic, partition, batch, -1, { marker: true });
-    const aborted = this.index.end(key, m.producerId, r.baseOffset, commit);
-    // The append woke parked fetches before the LSO moved; wake them again now that it has.
-    this.#deps.waiter?.notify(key);
-    if (aborted !== null) {
-      await this.#append(m.transactionalId, [{
-        key: encodeAbortedKey(topic, partition, aborted.lastOffset),
-        value: encodeAbortedValue(aborted),
-      }]);
+    throw new Error(
+      `markers not written to ${[...failed].map(([k, c]) => `${k} (error ${c})`).join(", ")}`,
+    );
+  }
+
+  /** One attempt at each partition's current leader; answers the partitions that failed. */
+  async #markRound(
+    marker: TxnMarker,
+    partitions: readonly MarkedPartition[],
+  ): Promise<Map<string, number>> {
+    const failed = new Map<string, number>();
+    const byLeader = new Map<number, MarkedPartition[]>();
+    for (const tp of partitions) {
+      const t = this.#deps.metadata.topic(tp.topic);
+      // The topic was deleted while the transaction was open: nothing is left to mark.
+      if (t === undefined || t.partitions[tp.partition] === undefined) continue;
+      const leader = t.partitions[tp.partition]!.leader;
+      let list = byLeader.get(leader);
+      if (list === undefined) byLeader.set(leader, list = []);
+      list.push(tp);
+    }
+    await Promise.all([...byLeader].map(async ([leader, tps]) => {
+      const codes = await this.#markAt(leader, marker, tps);
+      for (const tp of tps) {
+        const key = partitionKey(tp.topic, tp.partition);
+        const code = codes.get(key) ?? ErrorCode.UNKNOWN_SERVER_ERROR;
+        if (code === ErrorCode.NONE) continue;
+        if (!_MARKER_RETRIABLE.has(code) && code !== ErrorCode.TRANSACTION_COORDINATOR_FENCED) {
+          // Not worth retrying, but the transaction cannot complete without it: say so loudly.
+          this.#deps.logger.error("a partition refused a transaction marker", {
+            partition: key,
+            errorCode: code,
+          });
+        }
+        failed.set(key, code);
+      }
+    }));
+    return failed;
+  }
+
+  /** Markers to partitions that broker `leader` leads: here directly, else WriteTxnMarkers. */
+  async #markAt(
+    leader: number,
+    marker: TxnMarker,
+    tps: readonly MarkedPartition[],
+  ): Promise<Map<string, number>> {
+    const now = this.#clock.nowMs();
+    const codes = new Map<string, number>();
+    if (leader === this.#deps.nodeId || this.#markers === null) {
+      await Promise.all(tps.map(async (tp) => {
+        const code = await writeMarkerHere(
+          this.#deps.partitions,
+          tp.topic,
+          tp.partition,
+          marker,
+          now,
+        );
+        codes.set(partitionKey(tp.topic, tp.partition), code);
+      }));
+      return codes;
+    }
+    if (leader < 0) return codes;
+    try {
+      return await this.#markers.writeMarkers(leader, marker, tps);
+    } catch (err) {
+      this.#deps.logger.warn("cannot send transaction markers to a partition leader; will retry", {
+        leader,
+        err: err as Error,
+      });
+      return codes;
     }
   }
 
+  /**
+   * Applies a committing transaction's offsets at each group's coordinator: here when this
+   * broker coordinates the group, else as an OffsetCommit to the group coordinator's
+   * broker-to-broker listener. Retried like markers; committing an offset twice is harmless.
+   *
+   * @throws {Error} when a group's offsets are still not applied after the last attempt
+   */
   async #applyOffsets(m: TxnMetadata): Promise<void> {
     const byGroup = new Map<string, TxnOffset[]>();
     for (const o of m.offsets) {
@@ -460,22 +624,70 @@ export class TxnService {
       list.push(o);
     }
     for (const [groupId, offsets] of byGroup) {
-      const out = await this.#deps.groups.offsets.commit(
+      let code: number = ErrorCode.NONE;
+      for (let attempt = 0; attempt < this.#markerAttemptsMax && !this.#closed; attempt++) {
+        if (attempt > 0) {
+          await sleep(this.#clock, Math.min(1000, this.#markerBackoffMs * 2 ** (attempt - 1)));
+        }
+        code = await this.#applyGroupOffsets(groupId, offsets);
+        if (code === ErrorCode.NONE) break;
+      }
+      if (code !== ErrorCode.NONE) {
+        throw new Error(`offset commit for group ${groupId} failed with code ${code}`);
+      }
+    }
+  }
+
+  async #applyGroupOffsets(groupId: string, offsets: readonly TxnOffset[]): Promise<number> {
+    const groups = this.#deps.groups;
+    if (groups.isCoordinatorFor(groupId) || this.#markers === null) {
+      const out = await groups.offsets.commit(
         groupId,
         offsets.map((o) => ({ ...o, offset: BigInt(o.offset) })),
         this.#clock.nowMs(),
       );
-      const failed = out.find((o) => o.errorCode !== ErrorCode.NONE);
-      if (failed !== undefined) {
-        throw new Error(`offset commit for group ${groupId} failed with code ${failed.errorCode}`);
-      }
+      return out.find((o) => o.errorCode !== ErrorCode.NONE)?.errorCode ?? ErrorCode.NONE;
+    }
+    const t = this.#deps.metadata.topic(OFFSETS_TOPIC);
+    const leader = t?.partitions[groups.offsets.partitionFor(groupId)]?.leader ?? -1;
+    if (leader < 0) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    try {
+      return await this.#markers.commitOffsets(leader, groupId, offsets);
+    } catch (err) {
+      this.#deps.logger.warn("cannot apply a transaction's offsets at the group coordinator", {
+        groupId,
+        leader,
+        err: err as Error,
+      });
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    }
+  }
+
+  /**
+   * A client's TxnOffsetCommit reached the group's coordinator (this broker), which is not the
+   * transaction's: it is handed to the transaction coordinator, and its answer returned.
+   */
+  async forwardOffsets(req: TxnOffsetCommitRequest): Promise<TxnOffsetCommitResponse | number> {
+    if (this.#markers === null) return ErrorCode.NOT_COORDINATOR;
+    const at = await this.locate(req.transactionalId);
+    if (typeof at === "number") return at;
+    if (at.nodeId === this.#deps.nodeId) return ErrorCode.NOT_COORDINATOR;
+    try {
+      return await this.#markers.forwardTxnOffsetCommit(at.nodeId, req);
+    } catch (err) {
+      this.#deps.logger.warn("cannot hand offsets to the transaction coordinator", {
+        transactionalId: req.transactionalId,
+        coordinator: at.nodeId,
+        err: err as Error,
+      });
+      return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     }
   }
 
   /** Drives every durable Prepare state (after a restart, or a failed marker) to completion. */
   async #resume(): Promise<void> {
     for (const m of this.coordinator.list()) {
-      if (this.coordinator.isPending(m.transactionalId)) continue;
+      if (this.coordinator.isPending(m.transactionalId) || !this.#owns(m.transactionalId)) continue;
       if (m.state === "PrepareCommit" || m.state === "PrepareAbort") await this.#finish(m);
     }
   }
@@ -532,10 +744,69 @@ export class TxnService {
     await this.#deps.partitions.produce(TXN_STATE_TOPIC, this.partitionFor(transactionalId), batch);
   }
 
-  async #loadPartition(partition: number, readBytesMax: number): Promise<void> {
+  /** Loads a partition, then finishes what it left in Prepare, without holding the caller. */
+  #loadInBackground(partition: number): void {
+    this.reloadPartition(partition).catch((err) => {
+      this.#deps.logger.error("cannot load transaction state of a partition", {
+        partition,
+        err: err as Error,
+      });
+    });
+  }
+
+  /** Loads the state partitions led here but not served yet (a leadership news missed). */
+  #loadLed(): void {
+    const t = this.#deps.metadata.topic(TXN_STATE_TOPIC);
+    if (t === undefined) return;
+    for (let p = 0; p < t.partitions.length; p++) {
+      const hosted = this.#deps.partitions.get(TXN_STATE_TOPIC, p);
+      if (hosted === undefined || hosted.role !== "leader" || this.#loading.has(p)) continue;
+      if (this.#loaded.get(p) !== hosted.leaderEpoch) this.#loadInBackground(p);
+    }
+  }
+
+  /**
+   * Reads a `__transaction_state` partition back when this broker leads it, and from then on
+   * serves its ids at that leader epoch. One load per partition at a time.
+   */
+  async #load(partition: number, readBytesMax: number): Promise<void> {
+    for (let running = this.#loading.get(partition); running !== undefined;) {
+      await running;
+      running = this.#loading.get(partition);
+    }
+    const run = this.#loadAtEpoch(partition, readBytesMax)
+      .finally(() => this.#loading.delete(partition));
+    this.#loading.set(partition, run);
+    await run;
+  }
+
+  async #loadAtEpoch(partition: number, readBytesMax: number): Promise<void> {
     const pm = this.#deps.partitions;
     const hosted = pm.get(TXN_STATE_TOPIC, partition);
-    if (hosted === undefined) return;
+    if (hosted === undefined || hosted.role !== "leader") return;
+    const epoch = hosted.leaderEpoch;
+    if (this.#loaded.get(partition) === epoch) return;
+    this.#loaded.delete(partition);
+    const leading = () =>
+      !this.#closed && pm.get(TXN_STATE_TOPIC, partition) === hosted &&
+      hosted.role === "leader" && hosted.leaderEpoch === epoch;
+    // What a previous tenure left in memory is not trusted; the log is.
+    this.coordinator.unload((id) => this.partitionFor(id) !== partition);
+    // A new leader's high watermark lags its log end until its followers fetch again. The
+    // records in between were acknowledged by the old leader (a CompleteCommit, the next
+    // transaction's partitions); loading without them would finish a finished transaction
+    // again, and its markers would land in the producer's next one.
+    const end = hosted.log.logEndOffset;
+    while (leading() && hosted.log.highWatermark < end) await sleep(this.#clock, 20);
+    if (!leading() || !await this.#loadPartition(partition, readBytesMax)) return;
+    if (leading()) this.#loaded.set(partition, epoch);
+  }
+
+  /** Replays a partition below its high watermark; false when it could not be read whole. */
+  async #loadPartition(partition: number, readBytesMax: number): Promise<boolean> {
+    const pm = this.#deps.partitions;
+    const hosted = pm.get(TXN_STATE_TOPIC, partition);
+    if (hosted === undefined) return false;
     let offset = hosted.log.logStartOffset;
     try {
       while (offset < hosted.log.highWatermark) {
@@ -552,31 +823,20 @@ export class TxnService {
         partition,
         err: err as Error,
       });
+      return false;
     }
+    return true;
   }
 
   #replay(key: Uint8Array | null, value: Uint8Array | null): void {
     if (key === null) return;
     try {
       const k = decodeTxnKey(key);
-      if (k.kind === "aborted") {
-        if (value === null) return;
-        const pk = partitionKey(k.topic, k.partition);
-        this.index.restoreAborted(pk, decodeAbortedValue(k.lastOffset, value));
-        return;
-      }
+      // Aborted-range records (written by earlier versions, when the coordinator kept the
+      // index) are ignored: each partition's leader derives its index from its own log now.
+      if (k.kind === "aborted") return;
       const m = value === null ? null : decodeTxnValue(k.transactionalId, value);
       this.coordinator.replay(k.transactionalId, m);
-      // The index follows the latest record of each id: what the previous record held open is
-      // closed, and an unfinished transaction holds the LSO again from where it began.
-      const prev = this.#loaded.get(k.transactionalId);
-      for (const tp of prev?.partitions ?? []) {
-        this.index.end(partitionKey(tp.topic, tp.partition), prev!.producerId, -1, true);
-      }
-      if (m === null) this.#loaded.delete(k.transactionalId);
-      else this.#loaded.set(k.transactionalId, m);
-      const open = m !== null && m.state !== "CompleteCommit" && m.state !== "CompleteAbort";
-      if (open) this.#openOnPartitions(m);
     } catch (err) {
       this.#deps.logger.error("skipping an unreadable transaction state record", {
         err: err as Error,
@@ -587,23 +847,6 @@ export class TxnService {
 
 function _init(m: TxnMetadata): InitResult {
   return { errorCode: ErrorCode.NONE, producerId: m.producerId, producerEpoch: m.producerEpoch };
-}
-
-/**
- * A transaction marker: one control record whose key is `version:int16(0) type:int16` (0 abort,
- * 1 commit) and whose value is `version:int16(0) coordinator_epoch:int32`, in a transactional
- * control batch with the producer's id and epoch.
- */
-async function _markerBatch(m: TxnMetadata, commit: boolean, nowMs: number): Promise<Uint8Array> {
-  const key = new Uint8Array(4);
-  new DataView(key.buffer).setInt16(2, commit ? _CONTROL_COMMIT : _CONTROL_ABORT);
-  const value = new Uint8Array(6);
-  return await buildBatch([{ key, value, timestamp: nowMs }], {
-    producerId: m.producerId,
-    producerEpoch: m.producerEpoch,
-    transactional: true,
-    control: true,
-  });
 }
 
 function _int(name: string, value: number | undefined, fallback: number): number {

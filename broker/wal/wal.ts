@@ -636,7 +636,14 @@ export class Wal {
         });
       }
     }
-    await this.#backend.syncDir(this.#config.path).catch(() => {});
+    await this.#backend.syncDir(this.#config.path).catch((error) => {
+      // Not fatal (recovery tolerates a reclaimed segment coming back: its entries are
+      // checkpointed), but the space may not stay freed across a power cut, so say so.
+      this.#config.logger.warn?.("WAL directory sync after reclaim failed", {
+        segments: ids,
+        error: `${error}`,
+      });
+    });
     this.#config.logger.info("WAL segments reclaimed", { segments: ids });
   }
 

@@ -7,6 +7,8 @@ import { Wal, type WalOptions } from "./wal.ts";
 import { FfiBackend } from "./wal_ffi_backend.ts";
 import { segmentFileName } from "./wal_format.ts";
 import { WalDiskFullError } from "./wal_errors.ts";
+import { DiskWalBackend } from "./wal_disk_backend.ts";
+import { systemDisk } from "../../ops/disk.ts";
 
 const SEGMENT = 64 * 1024;
 
@@ -32,6 +34,8 @@ function _ffiSkip(engine: "io_uring" | "pwrite"): string | null {
 
 const CASES: BackendCase[] = [
   { name: "portable", options: { backend: "portable" }, skip: null },
+  // The power-cut tests' backend (wal_powercut_test.ts), here on the real disk.
+  { name: "disk-seam", options: { backend: new DiskWalBackend(systemDisk) }, skip: null },
   {
     name: "ffi-io_uring",
     options: { backend: "ffi", ffi: { engine: "io_uring" } },

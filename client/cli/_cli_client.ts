@@ -10,6 +10,7 @@ import { RustMqClient } from "../client.ts";
 import type { ClientOptions } from "../client.ts";
 import { parseTransportUrl } from "../../protocol/transport/connect.ts";
 import { ConnectionError } from "../../protocol/transport/errors.ts";
+import type { SaslMechanism, SaslOptions } from "../sasl.ts";
 
 /** The `--ca-cert` option spec shared by the tools. */
 export const CA_CERT_OPTION = {
@@ -18,7 +19,41 @@ export const CA_CERT_OPTION = {
   help: "CA certificate (PEM) for tls:// and quic://",
 } as const;
 
-/** Reads `--bootstrap` (checked) and `--ca-cert` and connects. */
+/**
+ * The SASL options shared by the tools. The password comes from `RUSTMQ_SASL_PASSWORD`, never
+ * from the command line, where other users of the machine could read it.
+ */
+export const SASL_OPTIONS = {
+  "sasl-mechanism": {
+    type: "string",
+    arg: "MECH",
+    help:
+      "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (password in RUSTMQ_SASL_PASSWORD)",
+  },
+  "sasl-username": { type: "string", arg: "USER", help: "SASL user name" },
+} as const;
+
+/** The client's `sasl` option from `--sasl-mechanism`, `--sasl-username` and the environment. */
+export function saslFromOptions(values: OptionValues): { sasl?: SaslOptions } {
+  const mechanism = stringOpt(values, "sasl-mechanism");
+  const username = stringOpt(values, "sasl-username");
+  if (mechanism === undefined && username === undefined) return {};
+  if (mechanism === undefined || username === undefined) {
+    throw new UsageError("--sasl-mechanism and --sasl-username go together");
+  }
+  if (!["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].includes(mechanism)) {
+    throw new UsageError(
+      `--sasl-mechanism must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512: current value is '${mechanism}'`,
+    );
+  }
+  const password = Deno.env.get("RUSTMQ_SASL_PASSWORD");
+  if (password === undefined) {
+    throw new UsageError("--sasl-mechanism needs the password in RUSTMQ_SASL_PASSWORD");
+  }
+  return { sasl: { mechanism: mechanism as SaslMechanism, username, password } };
+}
+
+/** Reads `--bootstrap` (checked), `--ca-cert` and the SASL options, and connects. */
 export async function connectFromOptions(
   values: OptionValues,
   extra: Partial<ClientOptions> = {},
@@ -31,6 +66,7 @@ export async function connectFromOptions(
       brokers: [url],
       clientId: "rustmq-cli",
       ...(caCerts === undefined ? {} : { tls: { caCerts } }),
+      ...saslFromOptions(values),
       ...extra,
     });
   } catch (error) {

@@ -16,7 +16,7 @@ import {
 } from "../../config/cli.ts";
 import { COMPRESSION_CODECS, type CompressionCodec } from "../../protocol/record/compression.ts";
 import { parseAckLevel } from "../ack_level.ts";
-import { CA_CERT_OPTION, connectFromOptions } from "./_cli_client.ts";
+import { CA_CERT_OPTION, connectFromOptions, SASL_OPTIONS } from "./_cli_client.ts";
 import {
   type BenchProgress,
   type BenchResult,
@@ -73,6 +73,7 @@ export const benchCommand: Command = {
     compression: { type: "string", arg: "CODEC", default: "none", help: "Batch compression" },
     "linger-ms": { type: "string", arg: "MS", default: "0", help: "Producer linger" },
     "ca-cert": CA_CERT_OPTION,
+    ...SASL_OPTIONS,
     json: { type: "boolean", help: "Print one JSON object" },
   },
   async run(values, positionals, io) {

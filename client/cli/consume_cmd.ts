@@ -13,7 +13,7 @@ import {
   UsageError,
 } from "../../config/cli.ts";
 import type { Consumer, SeekTarget, TopicPartition } from "../consumer.ts";
-import { CA_CERT_OPTION, connectFromOptions, requiredOpt } from "./_cli_client.ts";
+import { CA_CERT_OPTION, connectFromOptions, requiredOpt, SASL_OPTIONS } from "./_cli_client.ts";
 import { compileRecordFormat, formatRecord } from "./record_format.ts";
 
 /** The `consume` subcommand. */
@@ -52,6 +52,7 @@ export const consumeCommand: Command = {
       help: "Exit when the end of every partition is reached",
     },
     "ca-cert": CA_CERT_OPTION,
+    ...SASL_OPTIONS,
   },
   async run(values, _positionals, io) {
     const topic = requiredOpt(values, "topic");

@@ -18,7 +18,13 @@ import { parseAckLevel } from "../ack_level.ts";
 import { BufferFullError } from "../errors.ts";
 import type { Producer } from "../producer.ts";
 import type { ProducerMessage } from "../producer_message.ts";
-import { CA_CERT_OPTION, connectFromOptions, describeError, requiredOpt } from "./_cli_client.ts";
+import {
+  CA_CERT_OPTION,
+  connectFromOptions,
+  describeError,
+  requiredOpt,
+  SASL_OPTIONS,
+} from "./_cli_client.ts";
 
 /** The `produce` subcommand. */
 export const produceCommand: Command = {
@@ -57,6 +63,7 @@ export const produceCommand: Command = {
     },
     "linger-ms": { type: "string", arg: "MS", default: "5", help: "Wait to fill batches" },
     "ca-cert": CA_CERT_OPTION,
+    ...SASL_OPTIONS,
   },
   async run(values, _positionals, io) {
     const topic = requiredOpt(values, "topic");

@@ -10,6 +10,12 @@ import type { ManifestObject } from "../../model/object_manifest.ts";
 import type { ManifestState } from "./manifest_state.ts";
 import type { PartitionMove } from "./balance_plan.ts";
 import { movesProblem } from "./rebalance_state.ts";
+import type {
+  AclBinding,
+  AclFilter,
+  ScramMechanismName,
+  StoredScramCredential,
+} from "../../model/security_metadata.ts";
 
 /** A broker's listener as it registers it. */
 export interface BrokerEndpoint {
@@ -273,6 +279,40 @@ export interface DeleteWasmModuleCommand {
   name: string;
 }
 
+/**
+ * Sets (or replaces) a user's SCRAM credential for one mechanism. The proposer derives it
+ * (salt, iterations, StoredKey, ServerKey); no password ever enters the log.
+ */
+export interface UpsertScramCredentialCommand {
+  v: 1;
+  op: "upsert_scram_credential";
+  user: string;
+  mechanism: ScramMechanismName;
+  credential: StoredScramCredential;
+}
+
+/** Removes a user's credential for one mechanism, or for every mechanism when null. */
+export interface DeleteScramCredentialsCommand {
+  v: 1;
+  op: "delete_scram_credentials";
+  user: string;
+  mechanism: ScramMechanismName | null;
+}
+
+/** Adds ACL bindings; all or none (one invalid binding refuses the command). */
+export interface CreateAclsCommand {
+  v: 1;
+  op: "create_acls";
+  acls: AclBinding[];
+}
+
+/** Removes the ACLs each filter matches; the result lists them per filter. */
+export interface DeleteAclsCommand {
+  v: 1;
+  op: "delete_acls";
+  filters: AclFilter[];
+}
+
 /** Every command of the metadata state machine. */
 export type MetadataCommand =
   | InitClusterCommand
@@ -300,7 +340,11 @@ export type MetadataCommand =
   | ReassignPartitionCommand
   | ImportLocalCommand
   | DeployWasmModuleCommand
-  | DeleteWasmModuleCommand;
+  | DeleteWasmModuleCommand
+  | UpsertScramCredentialCommand
+  | DeleteScramCredentialsCommand
+  | CreateAclsCommand
+  | DeleteAclsCommand;
 
 /** The operation names, for validating commands that arrive over the network. */
 export const COMMAND_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
@@ -330,6 +374,10 @@ export const COMMAND_OPS: ReadonlySet<MetadataCommand["op"]> = new Set([
   "import_local",
   "deploy_wasm_module",
   "delete_wasm_module",
+  "upsert_scram_credential",
+  "delete_scram_credentials",
+  "create_acls",
+  "delete_acls",
 ]);
 
 /** Operations only the controller itself proposes; brokers and REST clients may not. */
@@ -421,6 +469,10 @@ const _SHAPES: Record<MetadataCommand["op"], _Shape> = {
     bytesBase64: "string",
   },
   delete_wasm_module: { name: "string" },
+  upsert_scram_credential: { user: "string", mechanism: "string", credential: "object" },
+  delete_scram_credentials: { user: "string" },
+  create_acls: { acls: "array" },
+  delete_acls: { filters: "array" },
 };
 
 function _typeOk(value: unknown, type: _Shape[string]): boolean {

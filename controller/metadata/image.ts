@@ -14,6 +14,7 @@ import type {
   WasmModuleSummary,
 } from "./state_machine.ts";
 import { wasmModuleSummaries } from "./state_machine.ts";
+import type { AclBinding, ScramUsers } from "../../model/security_metadata.ts";
 
 /** The whole metadata at `index`. */
 export interface MetadataImage {
@@ -25,6 +26,9 @@ export interface MetadataImage {
   manifest: ManifestState;
   /** WebAssembly modules without their bytes (absent from controllers before ETL). */
   wasmModules?: WasmModuleSummary[];
+  /** SCRAM users (salts and keys only) and ACLs (absent from controllers before security). */
+  users?: ScramUsers;
+  acls?: AclBinding[];
 }
 
 /** One event of a `WatchMetadata` stream: an image first (and after a snapshot), then deltas. */
@@ -43,5 +47,7 @@ export function imageOf(sm: MetadataStateMachine): MetadataImage {
     topics: Object.values(s.topics),
     manifest: s.manifest,
     wasmModules: wasmModuleSummaries(s.wasmModules),
+    users: s.users,
+    acls: s.acls,
   });
 }

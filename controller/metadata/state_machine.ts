@@ -22,15 +22,31 @@ import {
   type TopicConfig,
   validateTopicName,
 } from "../../model/topic_config.ts";
+import {
+  type AclBinding,
+  aclBindingProblem,
+  aclFilterProblem,
+  aclMatches,
+  sameAcl,
+  SCRAM_MECHANISM_NAMES,
+  type ScramMechanismName,
+  type ScramUsers,
+  storedCredentialProblem,
+  userNameProblem,
+} from "../../model/security_metadata.ts";
 import type {
   AlterIsrCommand,
   BrokerEndpoint,
+  CreateAclsCommand,
   CreateTopicCommand,
+  DeleteAclsCommand,
+  DeleteScramCredentialsCommand,
   DeployWasmModuleCommand,
   FenceBrokerCommand,
   ImportLocalCommand,
   MetadataCommand,
   RegisterBrokerCommand,
+  UpsertScramCredentialCommand,
 } from "./commands.ts";
 import { MetadataError, toWireError, type WireError } from "./errors.ts";
 import {
@@ -141,6 +157,10 @@ export interface MetadataStateData {
   wasmModules: Record<string, WasmModuleRecord>;
   /** The current (or latest finished) rebalance job. */
   rebalance: RebalanceJob | null;
+  /** SCRAM users by name (salts and keys only, never a password). */
+  users: ScramUsers;
+  /** ACL bindings, in the order they were created. */
+  acls: AclBinding[];
 }
 
 /** The outcome of one command, identical on every controller. */
@@ -163,7 +183,14 @@ export interface MetadataDelta {
     objectsAdded: ManifestObject[];
     objectsRemoved: string[];
   };
+  /** Every user and every ACL, present when either changed (brokers authorize from them). */
+  security?: { users: ScramUsers; acls: AclBinding[] };
 }
+
+/** Most users the state holds. */
+export const SCRAM_USERS_MAX = 10_000;
+/** Most ACL bindings the state holds. */
+export const ACLS_MAX = 10_000;
 
 /** Longest WebAssembly module name. */
 export const WASM_MODULE_NAME_CHARS_MAX = 128;
@@ -193,6 +220,7 @@ export interface MetadataStateMachineOptions {
 
 interface _Change {
   brokers: boolean;
+  security: boolean;
   wasmModules: boolean;
   clusterId: boolean;
   topics: Set<string>;
@@ -202,6 +230,7 @@ interface _Change {
 function _newChange(): _Change {
   return {
     brokers: false,
+    security: false,
     wasmModules: false,
     clusterId: false,
     topics: new Set(),
@@ -223,6 +252,8 @@ export function emptyMetadataState(): MetadataStateData {
     requests: [],
     wasmModules: {},
     rebalance: null,
+    users: {},
+    acls: [],
   };
 }
 
@@ -375,6 +406,8 @@ export class MetadataStateMachine {
       requests: parsed.requests ?? [],
       wasmModules: parsed.wasmModules ?? {},
       rebalance: parsed.rebalance ?? null,
+      users: parsed.users ?? {},
+      acls: parsed.acls ?? [],
     };
     this.#applied = index;
     this.#manifestIndex.reset(parsed.manifest);
@@ -456,6 +489,14 @@ export class MetadataStateMachine {
         return this.#deployWasmModule(cmd);
       case "delete_wasm_module":
         return this.#deleteWasmModule(cmd.name);
+      case "upsert_scram_credential":
+        return this.#upsertCredential(cmd);
+      case "delete_scram_credentials":
+        return this.#deleteCredentials(cmd);
+      case "create_acls":
+        return this.#createAcls(cmd);
+      case "delete_acls":
+        return this.#deleteAcls(cmd);
       default:
         throw new MetadataError(
           "INVALID_REQUEST",
@@ -470,9 +511,11 @@ export class MetadataStateMachine {
     const manifestChanged = m.partitions.size > 0 || m.objectsAdded.length > 0 ||
       m.objectsRemoved.length > 0;
     if (
-      !c.brokers && !c.clusterId && c.topics.size === 0 && !manifestChanged && !c.wasmModules
+      !c.brokers && !c.clusterId && c.topics.size === 0 && !manifestChanged && !c.wasmModules &&
+      !c.security
     ) return null;
     const delta: MetadataDelta = { index, topics: {} };
+    if (c.security) delta.security = { users: this.#state.users, acls: this.#state.acls };
     if (c.wasmModules) delta.wasmModules = wasmModuleSummaries(this.#state.wasmModules);
     if (c.clusterId) delta.clusterId = this.#state.clusterId;
     // Records are replaced, never changed in place, so the delta may share them.
@@ -490,6 +533,112 @@ export class MetadataStateMachine {
       };
     }
     return delta;
+  }
+
+  // ---------------------------------------------------------------- users and ACLs
+
+  /** SCRAM users by name. Callers must not modify them. */
+  users(): Readonly<ScramUsers> {
+    return this.#state.users;
+  }
+
+  /** ACL bindings. Callers must not modify them. */
+  acls(): readonly AclBinding[] {
+    return this.#state.acls;
+  }
+
+  // The user map and the ACL list are replaced, never changed in place, so a delta or image
+  // handed out earlier keeps showing the state it was taken at.
+  #upsertCredential(cmd: UpsertScramCredentialCommand): unknown {
+    const problem = userNameProblem(cmd.user) ?? _mechanismProblem(cmd.mechanism) ??
+      storedCredentialProblem(cmd.credential);
+    if (problem !== null) {
+      throw new MetadataError("INVALID_REQUEST", `Cannot set the credential: ${problem}`);
+    }
+    const users = this.#state.users;
+    if (!Object.hasOwn(users, cmd.user) && Object.keys(users).length >= SCRAM_USERS_MAX) {
+      throw new MetadataError(
+        "INVALID_REQUEST",
+        `Cannot add user '${cmd.user}' as ${SCRAM_USERS_MAX} users exist`,
+      );
+    }
+    const { salt, iterations, storedKey, serverKey } = cmd.credential;
+    const creds = { ...(Object.hasOwn(users, cmd.user) ? users[cmd.user] : {}) };
+    creds[cmd.mechanism] = { salt, iterations, storedKey, serverKey };
+    this.#state.users = { ...users, [cmd.user]: creds };
+    this.#change.security = true;
+    return { user: cmd.user, mechanism: cmd.mechanism, iterations };
+  }
+
+  #deleteCredentials(cmd: DeleteScramCredentialsCommand): unknown {
+    if (cmd.mechanism !== null) {
+      const problem = _mechanismProblem(cmd.mechanism);
+      if (problem !== null) throw new MetadataError("INVALID_REQUEST", problem);
+    }
+    const users = this.#state.users;
+    const creds = Object.hasOwn(users, cmd.user) ? users[cmd.user]! : undefined;
+    const removed = creds === undefined
+      ? []
+      : (Object.keys(creds) as ScramMechanismName[]).filter((m) =>
+        cmd.mechanism === null || m === cmd.mechanism
+      );
+    if (removed.length === 0) {
+      const what = cmd.mechanism === null ? "credentials" : `${cmd.mechanism} credential`;
+      throw new MetadataError("NOT_FOUND", `User '${cmd.user}' has no ${what}`);
+    }
+    const left = { ...creds };
+    for (const m of removed) delete left[m];
+    const { [cmd.user]: _old, ...rest } = users;
+    this.#state.users = Object.keys(left).length === 0 ? rest : { ...rest, [cmd.user]: left };
+    this.#change.security = true;
+    return { user: cmd.user, removed };
+  }
+
+  #createAcls(cmd: CreateAclsCommand): unknown {
+    for (const b of cmd.acls) {
+      const problem = aclBindingProblem(b);
+      if (problem !== null) {
+        throw new MetadataError("INVALID_REQUEST", `Cannot create the ACL: ${problem}`);
+      }
+    }
+    const added: AclBinding[] = [];
+    for (const b of cmd.acls) {
+      const { resourceType, resourceName, patternType, principal, host, operation, permission } = b;
+      const acl = {
+        resourceType,
+        resourceName,
+        patternType,
+        principal,
+        host,
+        operation,
+        permission,
+      };
+      if (![...this.#state.acls, ...added].some((a) => sameAcl(a, acl))) added.push(acl);
+    }
+    if (this.#state.acls.length + added.length > ACLS_MAX) {
+      throw new MetadataError("INVALID_REQUEST", `Cannot hold more than ${ACLS_MAX} ACLs`);
+    }
+    if (added.length > 0) {
+      this.#state.acls = [...this.#state.acls, ...added];
+      this.#change.security = true;
+    }
+    return { created: added.length };
+  }
+
+  #deleteAcls(cmd: DeleteAclsCommand): unknown {
+    for (const f of cmd.filters) {
+      const problem = aclFilterProblem(f);
+      if (problem !== null) {
+        throw new MetadataError("INVALID_REQUEST", `Invalid filter: ${problem}`);
+      }
+    }
+    const removed = cmd.filters.map((f) => this.#state.acls.filter((a) => aclMatches(a, f)));
+    const left = this.#state.acls.filter((a) => !cmd.filters.some((f) => aclMatches(a, f)));
+    if (left.length !== this.#state.acls.length) {
+      this.#state.acls = left;
+      this.#change.security = true;
+    }
+    return { removed };
   }
 
   // ---------------------------------------------------------------- wasm modules
@@ -1097,4 +1246,10 @@ export function partitionHealth(topics: readonly TopicRecord[]): {
     }
   }
   return { total, offline, underReplicated };
+}
+
+function _mechanismProblem(m: unknown): string | null {
+  return SCRAM_MECHANISM_NAMES.includes(m as ScramMechanismName)
+    ? null
+    : `mechanism must be SCRAM-SHA-256 or SCRAM-SHA-512: current value is ${String(m)}`;
 }

@@ -16,6 +16,8 @@ export interface ControllerConnection {
   manifest: RemoteObjectManifest;
   /** Stops heartbeats and the watch; the controllers fence the broker after its lease. */
   close(): void;
+  /** Hands leaderships away before stopping (see {@linkcode ControllerSession.controlledShutdown}). */
+  controlledShutdown(timeoutMs: number): Promise<{ leaders: number; ms: number; error?: string }>;
 }
 
 /**
@@ -41,5 +43,6 @@ export async function connectToControllers(
     metadata: new RemoteClusterMetadata(session),
     manifest: new RemoteObjectManifest(session),
     close: () => session.close(),
+    controlledShutdown: (timeoutMs) => session.controlledShutdown(timeoutMs),
   };
 }

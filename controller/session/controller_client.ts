@@ -7,8 +7,16 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
-import { BrokerServiceClient, GRPC_CHANNEL_OPTIONS, unaryCall } from "../transport/grpc_codec.ts";
+import {
+  BrokerServiceClient,
+  channelSecurity,
+  GRPC_CHANNEL_OPTIONS,
+  unaryCall,
+} from "../transport/grpc_codec.ts";
 import { fromWireError, MetadataError, type WireError } from "../metadata/errors.ts";
+import type { ClusterSecret } from "../../ops/cluster_secret.ts";
+import type { InternalTls } from "../../ops/internal_tls.ts";
+import { clientInterceptors } from "../transport/cluster_auth.ts";
 
 /** Options of {@linkcode ControllerClient}. */
 export interface ControllerClientOptions {
@@ -18,6 +26,10 @@ export interface ControllerClientOptions {
   requestTimeoutMs?: number;
   /** Deadline of one attempt. @default 5000 */
   attemptTimeoutMs?: number;
+  /** Presented on every call (`security.cluster_secret_file`). @default null */
+  clusterSecret?: ClusterSecret | null;
+  /** Mutual TLS with the controllers (`security.internal_tls_*`). @default null (plaintext) */
+  tls?: InternalTls | null;
 }
 
 /** A successful unary reply. */
@@ -70,6 +82,8 @@ export class ControllerClient {
   readonly #clients: (grpc.Client | null)[];
   readonly #timeoutMs: number;
   readonly #attemptMs: number;
+  readonly #secret: ClusterSecret | null;
+  readonly #tls: InternalTls | null;
   #current = 0;
   #closed = false;
 
@@ -81,6 +95,8 @@ export class ControllerClient {
     this.#clients = this.#endpoints.map(() => null);
     this.#timeoutMs = options.requestTimeoutMs ?? 15_000;
     this.#attemptMs = options.attemptTimeoutMs ?? 5_000;
+    this.#secret = options.clusterSecret ?? null;
+    this.#tls = options.tls ?? null;
   }
 
   /** The endpoint requests go to now. */
@@ -92,10 +108,11 @@ export class ControllerClient {
   clientAt(i: number): grpc.Client {
     let c = this.#clients[i];
     if (c == null) {
+      const channel = channelSecurity(this.#tls, this.#endpoints[i]!);
       c = new BrokerServiceClient(
         this.#endpoints[i]!,
-        grpc.credentials.createInsecure(),
-        GRPC_CHANNEL_OPTIONS,
+        channel.credentials,
+        { ...GRPC_CHANNEL_OPTIONS, ...channel.options, ...clientInterceptors(this.#secret) },
       );
       this.#clients[i] = c;
     }
@@ -134,6 +151,16 @@ export class ControllerClient {
       } catch (err) {
         if (err instanceof MetadataError) throw err;
         const e = err as grpc.ServiceError;
+        // Another controller of the same cluster holds the same secret: no retry helps.
+        if (e.code === grpc.status.UNAUTHENTICATED) {
+          throw new MetadataError(
+            "UNAUTHENTICATED",
+            `Controller ${
+              this.#endpoints[i]
+            } refused this broker's cluster credentials: ${e.details}`,
+            { cause: err, retriable: false },
+          );
+        }
         // Only a controller that is unreachable, slow or overloaded is worth another try; any
         // other status is a fault of the request or the server that a retry would repeat.
         if (!_RETRY_STATUSES.has(e.code)) {
@@ -146,9 +173,13 @@ export class ControllerClient {
             },
           );
         }
+        // A TLS refusal surfaces as a bare UNAVAILABLE (EPIPE, reset); say where to look.
+        const hint = this.#tls === null ? "" : " (internal TLS is on: check that this " +
+          "node's security.internal_tls_cert_path is signed by the CA the controllers trust, " +
+          "and that their certificates name the address dialled)";
         last = new MetadataError(
           "UNAVAILABLE",
-          `Cannot reach controller ${this.#endpoints[i]}: ${e.details ?? e.message}`,
+          `Cannot reach controller ${this.#endpoints[i]}: ${e.details ?? e.message}${hint}`,
           { cause: err },
         );
       }

@@ -14,6 +14,9 @@ import { MetadataError } from "../metadata/errors.ts";
 import type { Logger } from "../../ops/logger.ts";
 import { ControllerClient } from "./controller_client.ts";
 import { MetadataCache } from "./metadata_cache.ts";
+import type { BrokerLoad } from "../../model/broker_load.ts";
+import type { ClusterSecret } from "../../ops/cluster_secret.ts";
+import type { InternalTls } from "../../ops/internal_tls.ts";
 
 /** The broker a session registers. */
 export interface SessionBroker {
@@ -40,6 +43,10 @@ export interface ControllerSessionOptions {
   connectTimeoutMs?: number;
   /** How long a write waits for the local cache to show its result. @default 5000 */
   catchUpTimeoutMs?: number;
+  /** Presented to the controllers on every call (`security.cluster_secret_file`). @default null */
+  clusterSecret?: ClusterSecret | null;
+  /** Mutual TLS with the controllers (`security.internal_tls_*`). @default null (plaintext) */
+  tls?: InternalTls | null;
 }
 
 /** A registered broker's live link to the controllers. */
@@ -53,14 +60,21 @@ export class ControllerSession {
   #brokerEpoch = -1;
   #leaseMs = 0;
   #closed = false;
+  /** Set by a controlled shutdown: the broker is leaving and must stay fenced. */
+  #closedHeartbeats = false;
+  /** The heartbeat under way, if any. */
+  #heartbeating: Promise<void> = Promise.resolve();
   #heartbeatTimer: ReturnType<typeof setTimeout> | null = null;
   #watchCall: grpc.ClientReadableStream<WatchEvent> | null = null;
   #watchRetryTimer: ReturnType<typeof setTimeout> | null = null;
   #lastHeartbeatOkMs = 0;
+  #loadSource: (() => BrokerLoad) | null = null;
 
   private constructor(options: ControllerSessionOptions) {
     this.client = new ControllerClient({
       endpoints: options.endpoints,
+      clusterSecret: options.clusterSecret ?? null,
+      tls: options.tls ?? null,
       ...(options.requestTimeoutMs !== undefined
         ? { requestTimeoutMs: options.requestTimeoutMs }
         : {}),
@@ -125,6 +139,47 @@ export class ControllerSession {
     return reply.value;
   }
 
+  /**
+   * Controlled shutdown: stops heartbeating (so the controllers do not lift the fence), asks
+   * them to hand this broker's leaderships to other in-sync replicas and drop it from the ISRs,
+   * and waits (at most `timeoutMs`) until the local metadata shows it leads nothing. Resolves
+   * with how many partitions it still leads and how long it took; never rejects, since the
+   * broker stops either way.
+   */
+  async controlledShutdown(
+    timeoutMs: number,
+  ): Promise<{ leaders: number; ms: number; error?: string }> {
+    const t0 = Date.now();
+    this.#closedHeartbeats = true;
+    if (this.#heartbeatTimer !== null) clearTimeout(this.#heartbeatTimer);
+    // A heartbeat that reached the leader after the shutdown would lift the fence again.
+    await this.#heartbeating;
+    const nodeId = this.broker.nodeId;
+    const leaders = () =>
+      this.cache.topics().reduce(
+        (n, t) => n + t.partitions.filter((p) => p.leader === nodeId).length,
+        0,
+      );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([
+        this.write("Propose", {
+          v: 1,
+          cmd: { v: 1, op: "controlled_shutdown", nodeId, brokerEpoch: this.#brokerEpoch },
+        }),
+        deadline,
+      ]);
+      return { leaders: leaders(), ms: Date.now() - t0 };
+    } catch (err) {
+      return { leaders: leaders(), ms: Date.now() - t0, error: String(err) };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Stops heartbeating (the controllers will fence the broker after its lease) and watching. */
   close(): void {
     if (this.#closed) return;
@@ -158,17 +213,26 @@ export class ControllerSession {
     return reply.index;
   }
 
+  /** Attaches the broker's load to every heartbeat from now on (for the auto-balancer). */
+  setLoadSource(source: () => BrokerLoad): void {
+    this.#loadSource = source;
+  }
+
   #scheduleHeartbeat(): void {
-    if (this.#closed) return;
-    this.#heartbeatTimer = setTimeout(() => void this.#heartbeat(), this.#heartbeatMs);
+    if (this.#closed || this.#closedHeartbeats) return;
+    this.#heartbeatTimer = setTimeout(() => {
+      this.#heartbeating = this.#heartbeat();
+    }, this.#heartbeatMs);
   }
 
   async #heartbeat(): Promise<void> {
     try {
+      const load = this.#loadSource?.();
       await this.client.call("Heartbeat", {
         v: 1,
         nodeId: this.broker.nodeId,
         brokerEpoch: this.#brokerEpoch,
+        ...(load === undefined ? {} : { load }),
       });
       this.#lastHeartbeatOkMs = Date.now();
     } catch (err) {

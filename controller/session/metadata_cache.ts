@@ -14,6 +14,7 @@ import type {
   TopicRecord,
   WasmModuleSummary,
 } from "../metadata/state_machine.ts";
+import type { AclBinding, ScramUsers } from "../../model/security_metadata.ts";
 
 /** The cached metadata. */
 export class MetadataCache {
@@ -22,6 +23,8 @@ export class MetadataCache {
   #brokers: BrokerRecord[] = [];
   #topics = new Map<string, TopicRecord>();
   #wasmModules = new Map<string, WasmModuleSummary>();
+  #users: Readonly<ScramUsers> = {};
+  #acls: readonly AclBinding[] = [];
   readonly manifest: ManifestIndex = new ManifestIndex();
   #waiters: { index: number; resolve(): void }[] = [];
   #listeners: ((topics: readonly string[], brokersChanged: boolean) => void)[] = [];
@@ -52,6 +55,16 @@ export class MetadataCache {
     return this.#wasmModules.get(name);
   }
 
+  /** SCRAM users (salts and keys only), as the controllers last sent them. */
+  users(): Readonly<ScramUsers> {
+    return this.#users;
+  }
+
+  /** ACL bindings, as the controllers last sent them. */
+  acls(): readonly AclBinding[] {
+    return this.#acls;
+  }
+
   /** Calls `listener` after each change with the topics that changed. */
   onChange(listener: (topics: readonly string[], brokersChanged: boolean) => void): void {
     this.#listeners.push(listener);
@@ -64,6 +77,8 @@ export class MetadataCache {
     this.#brokers = image.brokers;
     this.#topics = new Map(image.topics.map((t) => [t.name, t]));
     this.#wasmModules = new Map((image.wasmModules ?? []).map((m) => [m.name, m]));
+    this.#users = image.users ?? {};
+    this.#acls = image.acls ?? [];
     for (const name of this.#topics.keys()) changed.add(name);
     this.manifest.reset(image.manifest);
     this.#advance(image.index, [...changed], true);
@@ -76,6 +91,10 @@ export class MetadataCache {
     if (delta.brokers !== undefined) this.#brokers = delta.brokers;
     if (delta.wasmModules !== undefined) {
       this.#wasmModules = new Map(delta.wasmModules.map((m) => [m.name, m]));
+    }
+    if (delta.security !== undefined) {
+      this.#users = delta.security.users;
+      this.#acls = delta.security.acls;
     }
     for (const [name, t] of Object.entries(delta.topics)) {
       if (t === null) this.#topics.delete(name);

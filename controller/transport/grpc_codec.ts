@@ -9,7 +9,7 @@
  *   Forward(ForwardRequest{v, kind, ...})           -> ForwardReply{v, ok, value|error, index}
  * service BrokerService (rpc_listen, broker -> controller)
  *   Register(RegisterRequest)                       -> RegisterReply{v, brokerEpoch, leaseMs, clusterId}
- *   Heartbeat(HeartbeatRequest{v, nodeId, brokerEpoch}) -> HeartbeatReply{v, leaseMs}
+ *   Heartbeat(HeartbeatRequest{v, nodeId, brokerEpoch, load?}) -> HeartbeatReply{v, leaseMs}
  *   GetMetadata(Empty{v})                           -> MetadataImage{v, index, state}
  *   WatchMetadata(WatchRequest{v})                  -> stream WatchEvent{v, type: image|delta, ...}
  *   AlterIsr(AlterIsrRequest)                       -> Reply{v, ok, value|error, index}
@@ -22,6 +22,9 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
+import { checkServerIdentity } from "node:tls";
+import type { InternalTls } from "../../ops/internal_tls.ts";
 
 /** Largest gRPC message either side accepts: a metadata snapshot must fit. */
 export const GRPC_MESSAGE_BYTES_MAX = 256 * 1024 * 1024;
@@ -117,12 +120,63 @@ export function unaryCall<T>(
   });
 }
 
-/** Binds a gRPC server to `host:port` (port 0 picks one) and returns the bound port. */
-export function bindServer(server: grpc.Server, address: string): Promise<number> {
+/**
+ * Server credentials: mutual TLS with `tls` (the caller's certificate must chain to its CA),
+ * plaintext without (`security.internal_tls_*` unset).
+ */
+export function serverCredentials(tls: InternalTls | null): grpc.ServerCredentials {
+  if (tls === null) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    Buffer.from(tls.caPem),
+    [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }],
+    true,
+  );
+}
+
+/** Credentials and channel options for a client of `address` (`host:port`). */
+export interface ChannelSecurity {
+  readonly credentials: grpc.ChannelCredentials;
+  readonly options: grpc.ChannelOptions;
+}
+
+// The SNI name sent to a peer dialled by IP address (see channelSecurity).
+const _IP_PEER_SNI = "rustmq-peer";
+
+/**
+ * Channel credentials: with `tls`, verify the server against its CA and host name and present
+ * this node's certificate; plaintext without. Deno's node:tls refuses an IP address as the SNI
+ * server name, which grpc-js sends for a peer dialled by IP, so such a peer gets a fixed SNI
+ * name and its certificate is checked against the IP address itself (its IP SAN) instead.
+ */
+export function channelSecurity(tls: InternalTls | null, address: string): ChannelSecurity {
+  if (tls === null) return { credentials: grpc.credentials.createInsecure(), options: {} };
+  const host = parseHostPort(address).host;
+  const byIp = isIP(host) !== 0;
+  const credentials = grpc.credentials.createSsl(
+    Buffer.from(tls.caPem),
+    Buffer.from(tls.keyPem),
+    Buffer.from(tls.certPem),
+    byIp ? { checkServerIdentity: (_sni, cert) => checkServerIdentity(host, cert) } : {},
+  );
+  return {
+    credentials,
+    options: byIp ? { "grpc.ssl_target_name_override": _IP_PEER_SNI } : {},
+  };
+}
+
+/**
+ * Binds a gRPC server to `host:port` (port 0 picks one) and returns the bound port; with `tls`
+ * the port speaks mutual TLS only.
+ */
+export function bindServer(
+  server: grpc.Server,
+  address: string,
+  tls: InternalTls | null = null,
+): Promise<number> {
   return new Promise((resolve, reject) =>
     server.bindAsync(
       address,
-      grpc.ServerCredentials.createInsecure(),
+      serverCredentials(tls),
       (err, port) => (err ? reject(err) : resolve(port)),
     )
   );

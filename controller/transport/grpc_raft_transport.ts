@@ -10,8 +10,12 @@
 import * as grpc from "@grpc/grpc-js";
 import type { NodeId, RaftMessage } from "../raft/mod.ts";
 import type { Logger } from "../../ops/logger.ts";
+import type { ClusterSecret } from "../../ops/cluster_secret.ts";
+import type { InternalTls } from "../../ops/internal_tls.ts";
+import { clientInterceptors, serverInterceptors } from "./cluster_auth.ts";
 import {
   bindServer,
+  channelSecurity,
   GRPC_CHANNEL_OPTIONS,
   GRPC_MESSAGE_BYTES_MAX,
   RAFT_SERVICE,
@@ -40,6 +44,10 @@ export interface GrpcRaftTransportOptions {
   batchMessagesMax?: number;
   /** Deadline of one `Send` call. @default 2000 */
   sendTimeoutMs?: number;
+  /** Presented to peers and required of them (`security.cluster_secret_file`). @default null */
+  clusterSecret?: ClusterSecret | null;
+  /** Mutual TLS with peers (`security.internal_tls_*`). @default null (plaintext) */
+  tls?: InternalTls | null;
 }
 
 interface _Peer {
@@ -77,16 +85,19 @@ export class GrpcRaftTransport implements RaftTransport {
     this.#queueMax = options.queueMessagesMax ?? 4096;
     this.#batchMax = options.batchMessagesMax ?? 256;
     this.#sendTimeoutMs = options.sendTimeoutMs ?? 2000;
+    const secret = options.clusterSecret ?? null;
     this.#server = new grpc.Server({
       "grpc.max_receive_message_length": GRPC_MESSAGE_BYTES_MAX,
       "grpc.max_send_message_length": GRPC_MESSAGE_BYTES_MAX,
+      ...serverInterceptors(secret, options.logger, "Raft"),
     });
     for (const [id, address] of Object.entries(options.peers)) {
       if (id === options.selfId) continue;
+      const channel = channelSecurity(options.tls ?? null, address);
       const client = new RaftServiceClient(
         address,
-        grpc.credentials.createInsecure(),
-        GRPC_CHANNEL_OPTIONS,
+        channel.credentials,
+        { ...GRPC_CHANNEL_OPTIONS, ...channel.options, ...clientInterceptors(secret) },
       );
       this.#peers.set(id, {
         id,
@@ -111,7 +122,7 @@ export class GrpcRaftTransport implements RaftTransport {
         cb: grpc.sendUnaryData<ForwardReply>,
       ) => t.#onForward(call.request, cb),
     });
-    t.#port = await bindServer(t.#server, options.listen);
+    t.#port = await bindServer(t.#server, options.listen, options.tls ?? null);
     return t;
   }
 

@@ -14,7 +14,7 @@ import type { WireError } from "../metadata/errors.ts";
 export type ForwardRequest =
   | { v: 1; kind: "propose"; cmd: MetadataCommand; key?: string }
   | { v: 1; kind: "read_index" }
-  | { v: 1; kind: "heartbeat"; nodeId: number; brokerEpoch: number };
+  | { v: 1; kind: "heartbeat"; nodeId: number; brokerEpoch: number; load?: unknown };
 
 /** The leader's answer; `index` is the log index the result is visible at. */
 export type ForwardReply =

@@ -349,7 +349,7 @@ export const API_VERSION_RANGES: readonly ApiVersionRange[] = [
     minVersion: 0,
     maxVersion: 1,
     flexibleMinVersion: 1,
-    generated: false,
+    generated: true,
   },
   {
     apiKey: 28,

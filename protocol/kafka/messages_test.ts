@@ -180,7 +180,7 @@ function emptyFetchResponse(): FetchResponse {
 Deno.test("API_DESCRIPTORS covers the generated APIs of api_keys", () => {
   const generated = API_VERSION_RANGES.filter((r) => r.generated).map((r) => r.apiKey);
   assert.deepEqual(API_DESCRIPTORS.map((d) => d.apiKey), generated);
-  assert.equal(API_DESCRIPTORS.length, 37);
+  assert.equal(API_DESCRIPTORS.length, 38);
 });
 
 function roundTrip(desc: MessageDescriptor, v: number, rnd: SeededRandom): void {

@@ -112,6 +112,43 @@ export interface WriterOptions {
    * @default 1073741824 (1 GiB)
    */
   maxBytes?: number;
+  /**
+   * When set, {@linkcode Writer.raw} keeps byte arrays at least this long by reference instead
+   * of copying them, and {@linkcode Writer.finishParts} returns the frame as slices. The caller
+   * must not change a referenced array until the parts are written.
+   */
+  referenceFrom?: number;
+}
+
+/**
+ * The contents of a RECORDS field to encode as the concatenation of its slices, without joining
+ * them first (a Fetch response's stored batches). Decoders always return plain bytes.
+ */
+export class RecordSlices {
+  /** Total bytes of the slices. */
+  readonly length: number;
+  /** Wraps `slices`, which must stay unchanged until the frame is written. */
+  constructor(readonly slices: readonly Uint8Array[]) {
+    let n = 0;
+    for (const s of slices) n += s.length;
+    this.length = n;
+  }
+}
+
+/** A RECORDS field value: plain bytes, or (to encode) slices written one after another. */
+export type Records = Uint8Array | RecordSlices;
+
+/** The bytes of a RECORDS value, joining slices (a copy) only when there are several. */
+export function recordsBytes(r: Records): Uint8Array {
+  if (r instanceof Uint8Array) return r;
+  if (r.slices.length === 1) return r.slices[0]!;
+  const out = new Uint8Array(r.length);
+  let at = 0;
+  for (const s of r.slices) {
+    out.set(s, at);
+    at += s.length;
+  }
+  return out;
 }
 
 /**
@@ -132,11 +169,19 @@ export class Writer {
   #view: DataView;
   #pos = 0;
   readonly #maxBytes: number;
+  readonly #referenceFrom: number;
+  /** Finished slices before the current segment (only when referencing). */
+  readonly #parts: Uint8Array[] = [];
+  /** Where the current segment of `#buf` starts. */
+  #segmentStart = 0;
+  /** Bytes held by reference in `#parts`. */
+  #referenced = 0;
 
   /** Creates an empty writer. */
   constructor(options: WriterOptions = {}) {
     const initialBytes = options.initialBytes ?? 1024;
     const maxBytes = options.maxBytes ?? 1 << 30;
+    this.#referenceFrom = options.referenceFrom ?? Infinity;
     if (!(initialBytes >= 1 && initialBytes <= maxBytes)) {
       throw new RangeError(`Cannot create Writer as initialBytes must be in [1, maxBytes]`);
     }
@@ -147,29 +192,53 @@ export class Writer {
 
   /** Bytes written so far. */
   get length(): number {
-    return this.#pos;
+    return this.#pos + this.#referenced;
   }
 
   /** Forgets all bytes written, keeping the buffer for reuse. */
   reset(): void {
     this.#pos = 0;
+    this.#parts.length = 0;
+    this.#segmentStart = 0;
+    this.#referenced = 0;
   }
 
   /**
    * Returns the bytes written so far as a view of the internal buffer; the view is valid until
-   * the next write or reset.
+   * the next write or reset. Referenced arrays (see {@linkcode WriterOptions.referenceFrom})
+   * are joined into a new buffer.
    */
   finish(): Uint8Array {
-    return this.#buf.subarray(0, this.#pos);
+    if (this.#parts.length === 0) return this.#buf.subarray(0, this.#pos);
+    const parts = this.finishParts() as Uint8Array[];
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  /**
+   * Returns the bytes written so far as one view, or as slices in order when arrays were kept
+   * by reference. The slices are valid until the next write or reset.
+   */
+  finishParts(): Uint8Array | Uint8Array[] {
+    if (this.#parts.length === 0) return this.#buf.subarray(0, this.#pos);
+    const tail = this.#buf.subarray(this.#segmentStart, this.#pos);
+    return tail.length === 0 ? [...this.#parts] : [...this.#parts, tail];
   }
 
   /** Makes room for `n` more bytes, doubling the buffer. */
   #ensure(n: number): void {
     const need = this.#pos + n;
     if (need <= this.#buf.length) return;
-    if (need > this.#maxBytes) {
+    if (need + this.#referenced > this.#maxBytes) {
       throw new FrameEncodeError(
-        `Cannot encode frame as it exceeds maxBytes: current value is ${need} > ${this.#maxBytes}`,
+        `Cannot encode frame as it exceeds maxBytes: current value is ${
+          need + this.#referenced
+        } > ${this.#maxBytes}`,
       );
     }
     let cap = this.#buf.length * 2;
@@ -296,6 +365,21 @@ export class Writer {
 
   /** Writes raw bytes with no length prefix. */
   raw(bytes: Uint8Array): void {
+    if (bytes.length >= this.#referenceFrom) {
+      // Kept by reference: the bytes written before it become a finished segment.
+      if (this.#pos > this.#segmentStart) {
+        this.#parts.push(this.#buf.subarray(this.#segmentStart, this.#pos));
+      }
+      this.#parts.push(bytes);
+      this.#segmentStart = this.#pos;
+      this.#referenced += bytes.length;
+      if (this.length > this.#maxBytes) {
+        throw new FrameEncodeError(
+          `Cannot encode frame as it exceeds maxBytes: current value is ${this.length} > ${this.#maxBytes}`,
+        );
+      }
+      return;
+    }
     this.#ensure(bytes.length);
     this.#buf.set(bytes, this.#pos);
     this.#pos += bytes.length;
@@ -351,6 +435,14 @@ export class Writer {
   nullableBytes(value: Uint8Array | null, flexible: boolean): void {
     if (value === null) this.#lengthPrefix(-1, flexible, true);
     else this.bytes(value, flexible);
+  }
+
+  /** Writes a RECORDS value (bytes or slices) as BYTES / COMPACT_BYTES; null as -1. */
+  records(value: Records | null, flexible: boolean): void {
+    if (value === null) return this.#lengthPrefix(-1, flexible, true);
+    this.#lengthPrefix(value.length, flexible, true);
+    if (value instanceof Uint8Array) return this.raw(value);
+    for (const s of value.slices) this.raw(s);
   }
 
   /** Writes an array length: int32 or uvarint(length + 1) when flexible; -1 means null. */

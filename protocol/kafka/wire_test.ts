@@ -4,6 +4,8 @@ import {
   FrameEncodeError,
   MalformedFrameError,
   Reader,
+  recordsBytes,
+  RecordSlices,
   requireNonNull,
   Writer,
   ZERO_UUID,
@@ -208,4 +210,50 @@ Deno.test("requireNonNull and checkVersion guard generated codecs", () => {
   assert.throws(() => requireNonNull(null, "X.y", 1), FrameEncodeError);
   checkVersion("X", 2, 0, 3);
   assert.throws(() => checkVersion("X", 4, 0, 3), RangeError);
+});
+
+Deno.test("a referencing Writer keeps long byte fields as slices, in order, without copying", () => {
+  const big = new Uint8Array(100).fill(7);
+  const w = new Writer({ initialBytes: 1, referenceFrom: 50 });
+  w.int16(1);
+  w.bytes(big, false);
+  w.bytes(new Uint8Array([9]), false);
+  const parts = w.finishParts();
+  assert.ok(Array.isArray(parts));
+  assert.equal(parts.length, 3);
+  assert.equal(parts[1], big, "the long field is the caller's own array");
+  assert.equal(w.length, 2 + 4 + 100 + 4 + 1);
+  // finish() joins the same bytes a copying writer writes.
+  const plain = new Writer();
+  plain.int16(1);
+  plain.bytes(big, false);
+  plain.bytes(new Uint8Array([9]), false);
+  assert.deepEqual(w.finish(), plain.finish());
+  w.reset();
+  w.int8(3);
+  assert.deepEqual(w.finishParts(), new Uint8Array([3]));
+});
+
+Deno.test("RECORDS slices encode exactly as their joined bytes, and decode as plain bytes", () => {
+  const a = new Uint8Array([1, 2, 3]);
+  const b = new Uint8Array([4, 5]);
+  for (const flexible of [false, true]) {
+    const sliced = new Writer({ referenceFrom: 2 });
+    sliced.records(new RecordSlices([a, b]), flexible);
+    const joined = new Writer();
+    joined.records(new Uint8Array([1, 2, 3, 4, 5]), flexible);
+    const bytes = sliced.finish();
+    assert.deepEqual(bytes, joined.finish());
+    assert.deepEqual(new Reader(bytes).records(flexible), new Uint8Array([1, 2, 3, 4, 5]));
+    const none = new Writer();
+    none.records(null, flexible);
+    assert.equal(new Reader(none.finish()).records(flexible), null);
+  }
+  assert.deepEqual(recordsBytes(new RecordSlices([a, b])), new Uint8Array([1, 2, 3, 4, 5]));
+  assert.equal(recordsBytes(new RecordSlices([a])), a);
+});
+
+Deno.test("a referencing Writer still refuses to pass maxBytes", () => {
+  const w = new Writer({ initialBytes: 8, maxBytes: 64, referenceFrom: 8 });
+  assert.throws(() => w.bytes(new Uint8Array(100), false), FrameEncodeError);
 });

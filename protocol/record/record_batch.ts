@@ -556,6 +556,46 @@ export async function buildBatch(
 }
 
 /**
+ * A batch with no records that keeps an idempotent producer's place: it carries `input`'s
+ * producer id, epoch and attributes, spans one offset (lastOffsetDelta 0), and has base
+ * sequence `lastSequence`, so whoever rebuilds producer state from stored headers (a follower,
+ * a restarted broker) expects the sequence after it. Kafka's log cleaner keeps such empty
+ * batches for the same reason; consumers move past it by its last offset. The produce path
+ * stores one when an ETL chain dropped every record of an idempotent producer's batch.
+ *
+ * @example
+ * ```ts
+ * import { buildBatch, buildEmptyBatch, readBatchHeader, validateBatch } from "./record_batch.ts";
+ * import assert from "node:assert/strict";
+ * const input = readBatchHeader(await buildBatch([{ value: null, timestamp: 5 }, { value: null, timestamp: 9 }], {
+ *   producerId: 7, producerEpoch: 1, baseSequence: 4,
+ * }));
+ * const empty = validateBatch(buildEmptyBatch(input, 5), { strictCount: false });
+ * assert.deepEqual([empty.recordCount, empty.lastOffsetDelta, empty.baseSequence, empty.producerId], [0, 0, 5, 7]);
+ * assert.equal(empty.maxTimestamp, 9);
+ * ```
+ */
+export function buildEmptyBatch(input: BatchHeader, lastSequence: number): Uint8Array {
+  const out = new Uint8Array(BATCH_HEADER_BYTES);
+  const view = _view(out);
+  view.setInt32(OFF_BATCH_LENGTH, out.length - BATCH_LOG_OVERHEAD);
+  view.setInt32(OFF_LEADER_EPOCH, input.partitionLeaderEpoch);
+  view.setInt8(OFF_MAGIC, MAGIC_V2);
+  // No records, so no compression; the transactional bit stays, so the transaction's marker
+  // still closes what this batch opened.
+  view.setInt16(OFF_ATTRIBUTES, input.isTransactional ? ATTR_TRANSACTIONAL : 0);
+  view.setInt32(OFF_LAST_OFFSET_DELTA, 0);
+  _setInt64(view, OFF_BASE_TIMESTAMP, input.maxTimestamp);
+  _setInt64(view, OFF_MAX_TIMESTAMP, input.maxTimestamp);
+  _setInt64(view, OFF_PRODUCER_ID, input.producerId);
+  view.setInt16(OFF_PRODUCER_EPOCH, input.producerEpoch);
+  view.setInt32(OFF_BASE_SEQUENCE, lastSequence);
+  view.setInt32(OFF_RECORD_COUNT, 0);
+  view.setUint32(OFF_CRC, crc32c(out.subarray(OFF_ATTRIBUTES)));
+  return out;
+}
+
+/**
  * The batch with only the records `keep` accepts, as log compaction leaves it: the header is
  * unchanged (base offset, last offset delta, timestamps, producer fields, attributes) and each
  * kept record keeps its offset delta, so offsets never move. Returns `batch` itself when every

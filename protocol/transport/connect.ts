@@ -21,6 +21,12 @@ export interface ConnectOptions extends TransportLimits {
   /** Extra PEM root certificates to trust (for example a dev `ca.pem`), for TLS and QUIC. */
   caCerts?: string[];
   /**
+   * TLS only: a PEM certificate and key to present to a server that asks for one (mutual TLS,
+   * Kafka's `ssl.keystore.*`).
+   * @default {undefined} (none)
+   */
+  clientCertificate?: { cert: string; key: string };
+  /**
    * QUIC only: name to verify the certificate against (TLS always verifies the
    * URL's host).
    * @default {the URL's host}
@@ -129,6 +135,7 @@ async function _dialTcp(address: TransportAddress, options: ConnectOptions): Pro
       hostname,
       port,
       ...(options.caCerts === undefined ? {} : { caCerts: options.caCerts }),
+      ...(options.clientCertificate === undefined ? {} : options.clientCertificate),
     });
     // Finish the handshake now so certificate errors surface as connect errors.
     await conn.handshake();

@@ -88,7 +88,47 @@ export class FrameDecoder {
     }
   }
 
-  /** Returns the next complete frame payload, or null when none is ready. */
+  /**
+   * The unfilled rest of the frame being received, when at least `minBytes` of it are missing;
+   * otherwise null. A driver reads straight into it and reports the count with
+   * {@linkcode FrameDecoder.received}, so the body of a large frame is copied once (socket to
+   * frame) instead of twice (socket to read buffer to frame). Short frames still go through
+   * {@linkcode FrameDecoder.push}: one read then carries many of them.
+   *
+   * @example
+   * ```ts
+   * import { encodeFrame, FrameDecoder } from "./frame_decoder.ts";
+   * const decoder = new FrameDecoder();
+   * const wire = encodeFrame(new Uint8Array(100).fill(7));
+   * decoder.push(wire.subarray(0, 10));
+   * const target = decoder.directTarget(16)!;
+   * target.set(wire.subarray(10));
+   * decoder.received(target.length);
+   * if (decoder.next()?.[99] !== 7) throw new Error();
+   * ```
+   */
+  directTarget(minBytes: number): Uint8Array | null {
+    if (this.#frame === null) return null;
+    if (this.#frame.length - this.#frameFilled < minBytes) return null;
+    return this.#frame.subarray(this.#frameFilled);
+  }
+
+  /** Accounts for `n` bytes a driver read into the last {@linkcode FrameDecoder.directTarget}. */
+  received(n: number): void {
+    const frame = this.#frame;
+    if (frame === null || !Number.isInteger(n) || n < 0 || n > frame.length - this.#frameFilled) {
+      throw new RangeError(
+        `Cannot account for bytes read into a frame as they exceed what it misses: current value is ${n}`,
+      );
+    }
+    this.#frameFilled += n;
+    if (this.#frameFilled === frame.length) this.#finishFrame();
+  }
+
+  /**
+   * Returns the next complete frame payload, or null when none is ready. Every frame is a fresh
+   * buffer of its own that the decoder never touches again, so a consumer may keep it.
+   */
   next(): Uint8Array | null {
     if (this.#readyHead === this.#ready.length) return null;
     const frame = this.#ready[this.#readyHead]!;
@@ -144,6 +184,76 @@ export function encodeFrame(payload: Uint8Array): Uint8Array {
   new DataView(wire.buffer).setUint32(0, payload.length, false);
   wire.set(payload, FRAME_HEADER_BYTES);
   return wire;
+}
+
+/** A frame payload: one buffer, or consecutive slices that were never joined. */
+export type FramePayload = Uint8Array | readonly Uint8Array[];
+
+/** Total bytes of a payload. */
+export function payloadLength(payload: FramePayload): number {
+  if (payload instanceof Uint8Array) return payload.length;
+  let n = 0;
+  for (const p of payload) n += p.length;
+  return n;
+}
+
+/** The payload in one buffer (a copy only when it is in several slices). */
+export function joinPayload(payload: FramePayload): Uint8Array {
+  if (payload instanceof Uint8Array) return payload;
+  if (payload.length === 1) return payload[0]!;
+  const out = new Uint8Array(payloadLength(payload));
+  let at = 0;
+  for (const p of payload) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/** Slices at least this long go to the socket as they are; shorter runs are coalesced. */
+const _WRITE_AS_IS_BYTES = 64 * 1024;
+
+/**
+ * The wire bytes of a frame as buffers to write in order: the size prefix joined with the short
+ * slices around it, and long slices (stored record batches) untouched, so a large Fetch
+ * response is never copied into one buffer. Short runs are coalesced so a response of many
+ * small batches still costs few writes.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrameParts } from "./frame_decoder.ts";
+ * const parts = encodeFrameParts([new Uint8Array([7]), new Uint8Array([8])]);
+ * if (parts.length !== 1 || parts[0]!.join(",") !== "0,0,0,2,7,8") throw new Error();
+ * ```
+ */
+export function encodeFrameParts(payload: FramePayload): Uint8Array[] {
+  if (payload instanceof Uint8Array) {
+    if (payload.length < _WRITE_AS_IS_BYTES) return [encodeFrame(payload)];
+    payload = [payload];
+  }
+  const header = new Uint8Array(FRAME_HEADER_BYTES);
+  new DataView(header.buffer).setUint32(0, payloadLength(payload), false);
+  const out: Uint8Array[] = [];
+  let run: Uint8Array[] = [header];
+  let runBytes = header.length;
+  const flush = () => {
+    if (run.length === 0) return;
+    out.push(run.length === 1 ? run[0]! : joinPayload(run));
+    run = [];
+    runBytes = 0;
+  };
+  for (const p of payload) {
+    if (p.length >= _WRITE_AS_IS_BYTES) {
+      flush();
+      out.push(p);
+    } else {
+      run.push(p);
+      runBytes += p.length;
+      if (runBytes >= _WRITE_AS_IS_BYTES) flush();
+    }
+  }
+  flush();
+  return out;
 }
 
 /**

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import {
   encodeFrame,
+  encodeFrameParts,
   FrameDecoder,
+  joinPayload,
+  payloadLength,
   requestCorrelationId,
   responseCorrelationId,
 } from "./frame_decoder.ts";
@@ -94,4 +97,82 @@ Deno.test("FrameDecoder yields the same frames however the stream is chunked", (
     assert.deepEqual(out, frames);
     assert.equal(decoder.atBoundary, true);
   }
+});
+
+Deno.test("encodeFrameParts: long slices go out untouched, short runs are joined with the prefix", () => {
+  const long = new Uint8Array(64 * 1024).fill(1);
+  const small = new Uint8Array([2, 3]);
+  const parts = encodeFrameParts([small, long, small, small]);
+  assert.equal(parts.length, 3);
+  assert.deepEqual(parts[0]!.subarray(4), small, "prefix and first slice share one write");
+  assert.equal(parts[1], long, "the long slice is not copied");
+  assert.deepEqual(parts[2], new Uint8Array([2, 3, 2, 3]));
+  // The whole decodes back as one frame.
+  const decoder = new FrameDecoder();
+  for (const p of parts) decoder.push(p);
+  assert.deepEqual(decoder.next(), joinPayload([small, long, small, small]));
+  assert.equal(payloadLength([small, long]), 2 + long.length);
+  // A single long buffer is not copied either; a short one is one buffer with its prefix.
+  assert.equal(encodeFrameParts(long)[1], long);
+  assert.deepEqual(encodeFrameParts(small), [encodeFrame(small)]);
+});
+
+Deno.test("FrameDecoder.directTarget lets a driver read a large body in place", () => {
+  const body = new Uint8Array(1000).map((_, i) => i % 251);
+  const wire = new Uint8Array([...encodeFrame(body), ...encodeFrame(new Uint8Array([9]))]);
+  const decoder = new FrameDecoder();
+  // Nothing to read into before a header announced a frame.
+  assert.equal(decoder.directTarget(1), null);
+  decoder.push(wire.subarray(0, 10));
+  assert.equal(decoder.directTarget(995), null, "fewer bytes missing than asked for");
+  const target = decoder.directTarget(100)!;
+  assert.equal(target.length, 994);
+  // A driver's read may return less than the target holds.
+  target.set(wire.subarray(10, 500));
+  decoder.received(490);
+  assert.equal(decoder.next(), null);
+  const rest = decoder.directTarget(1)!;
+  assert.equal(rest.length, 504);
+  rest.set(wire.subarray(500, 1004));
+  decoder.received(504);
+  assert.equal(decoder.directTarget(1), null);
+  decoder.push(wire.subarray(1004));
+  assert.deepEqual(decoder.next(), body);
+  assert.deepEqual(decoder.next(), new Uint8Array([9]));
+  assert.equal(decoder.atBoundary, true);
+});
+
+Deno.test("FrameDecoder.received refuses more bytes than the frame misses", () => {
+  const decoder = new FrameDecoder();
+  assert.throws(() => decoder.received(1), RangeError);
+  decoder.push(new Uint8Array([0, 0, 0, 4, 1]));
+  assert.throws(() => decoder.received(4), RangeError);
+  decoder.received(3);
+  assert.deepEqual(decoder.next(), new Uint8Array([1, 0, 0, 0]));
+});
+
+Deno.test("FrameDecoder gives every frame a buffer of its own that later input never touches", () => {
+  const decoder = new FrameDecoder();
+  const wire = new Uint8Array([
+    ...encodeFrame(new Uint8Array([1, 2, 3])),
+    ...encodeFrame(new Uint8Array([4, 5])),
+  ]);
+  decoder.push(wire);
+  const a = decoder.next()!;
+  const b = decoder.next()!;
+  // A third frame read in place, as the listeners do for large requests.
+  decoder.push(encodeFrame(new Uint8Array(64).fill(9)).subarray(0, 6));
+  const target = decoder.directTarget(16)!;
+  target.fill(9);
+  decoder.received(target.length);
+  const c = decoder.next()!;
+  for (const f of [a, b, c]) {
+    assert.equal(f.byteOffset, 0);
+    assert.equal(f.buffer.byteLength, f.length, "the frame is its whole buffer");
+  }
+  wire.fill(0);
+  decoder.push(encodeFrame(new Uint8Array([7, 7, 7])));
+  assert.deepEqual([...a], [1, 2, 3]);
+  assert.deepEqual([...b], [4, 5]);
+  assert.equal(c.every((x) => x === 9), true);
 });

@@ -17,12 +17,15 @@ export type { TransportErrorCode } from "./errors.ts";
 export {
   DEFAULT_MAX_FRAME_BYTES,
   encodeFrame,
+  encodeFrameParts,
   FRAME_HEADER_BYTES,
   FrameDecoder,
+  joinPayload,
+  payloadLength,
   requestCorrelationId,
   responseCorrelationId,
 } from "./frame_decoder.ts";
-export type { FrameDecoderOptions } from "./frame_decoder.ts";
+export type { FrameDecoderOptions, FramePayload } from "./frame_decoder.ts";
 export { QuicTransport } from "./quic_transport.ts";
 export { TcpTransport } from "./tcp_transport.ts";
 export type { RequestOptions, Transport, TransportLimits, TransportProtocol } from "./transport.ts";

@@ -16,6 +16,8 @@ export interface Ack {
   offset: number;
   /** Milliseconds from send to acknowledgement. */
   latencyMs: number;
+  /** `performance.now()` at send. */
+  sentAt: number;
 }
 
 /** What a load run produced. */
@@ -23,6 +25,16 @@ export interface LoadResult {
   acks: Ack[];
   /** Sends that failed after the producer's own retries, with their errors. */
   failures: string[];
+}
+
+/** What {@linkcode AckedLoad.start} writes and how. */
+export interface LoadOptions {
+  partitions: number;
+  /** Sends outstanding. @default 4 */
+  window?: number;
+  pauseMs?: number;
+  /** The client's retry backoff ceiling (it bounds how long a producer waits after a leader moves). */
+  retryBackoffMaxMs?: number;
 }
 
 /** A running producer; {@linkcode AckedLoad.stop} ends it. */
@@ -38,7 +50,7 @@ export class AckedLoad {
   static start(
     bootstrap: readonly string[],
     topic: string,
-    options: { partitions: number; window?: number; pauseMs?: number },
+    options: LoadOptions,
   ): AckedLoad {
     return new AckedLoad((stop) => _produce(bootstrap, topic, options, stop));
   }
@@ -53,7 +65,7 @@ export class AckedLoad {
 async function _produce(
   bootstrap: readonly string[],
   topic: string,
-  options: { partitions: number; window?: number; pauseMs?: number },
+  options: LoadOptions,
   stop: () => boolean,
 ): Promise<LoadResult> {
   const client = await RustMqClient.connect({
@@ -61,6 +73,10 @@ async function _produce(
     clientId: "scaling-load",
     requestTimeoutMs: 5000,
     connectTimeoutMs: 3000,
+    ...(options.retryBackoffMaxMs === undefined ? {} : {
+      retryBackoffMs: Math.min(100, options.retryBackoffMaxMs),
+      retryBackoffMaxMs: options.retryBackoffMaxMs,
+    }),
   });
   const producer = client.producer({
     ackLevel: "All",
@@ -82,6 +98,7 @@ async function _produce(
             partition: r.partition,
             offset: r.offset,
             latencyMs: performance.now() - t0,
+            sentAt: t0,
           }),
         (err) => result.failures.push(`${value}: ${(err as Error).message}`),
       ).finally(() => inFlight.delete(sending));

@@ -42,6 +42,8 @@ export class BrokerProcess {
   readonly dataDir: string;
   #child: Deno.ChildProcess | null = null;
   #stderr = "";
+  /** The "is ready" line the broker printed, naming its listeners. */
+  readyLine = "";
   #paused = false;
 
   constructor(id: number, ports: number[], configPath: string, dataDir: string) {
@@ -102,6 +104,7 @@ export class BrokerProcess {
     (async () => {
       while (!(await reader.read()).done) { /* drain */ }
     })().catch(() => {});
+    this.readyLine = text;
     if (!text.includes("is ready")) {
       await this.kill();
       throw new Error(`broker ${this.id} did not start:\n${text}\n${this.#stderr.slice(-3000)}`);
@@ -165,22 +168,34 @@ export class Cluster implements AsyncDisposable {
     this.brokers = brokers;
   }
 
-  /** Adds and starts one more broker (the next id), as scaling out does. */
-  async addBroker(timeoutMs = 30_000): Promise<BrokerProcess> {
-    const b = await this.#newBroker(this.brokers.length + 1);
+  /**
+   * Adds and starts one more broker (the next id), as scaling out does. `extraConfig` adds to
+   * (and overrides) the cluster's broker lines for this broker only.
+   */
+  async addBroker(
+    timeoutMs = 30_000,
+    extraConfig: Readonly<Record<string, readonly string[]>> = {},
+  ): Promise<BrokerProcess> {
+    const b = await this.#newBroker(this.brokers.length + 1, extraConfig);
     this.brokers.push(b);
     await b.start(timeoutMs);
     return b;
   }
 
-  async #newBroker(i: number): Promise<BrokerProcess> {
+  async #newBroker(
+    i: number,
+    extraConfig: Readonly<Record<string, readonly string[]>> = {},
+  ): Promise<BrokerProcess> {
     const ports = freePorts(3);
     const dir = `${this.root}/broker-${i}`;
     await Deno.mkdir(dir, { recursive: true });
     const configPath = `${dir}.toml`;
     await Deno.writeTextFile(
       configPath,
-      _brokerToml(i, ports, dir, this.root, this.#endpoints, this.#options.brokerConfig ?? {}),
+      _brokerToml(i, ports, dir, this.root, this.#endpoints, {
+        ...this.#options.brokerConfig,
+        ...extraConfig,
+      }),
     );
     return new BrokerProcess(i, ports, configPath, dir);
   }

@@ -14,6 +14,8 @@ export interface TestControllerOptions {
   heartbeatIntervalMs?: number;
   electionTimeoutMs?: number;
   adminToken?: string;
+  /** Further controller.toml lines, appended (each in a `[section]` of its own). */
+  extraLines?: readonly string[];
 }
 
 /** A started controller and its temporary data directory. */
@@ -44,6 +46,7 @@ export async function startTestController(
     // Tests poll the REST API far faster than the default per-IP budget (30/min).
     "[admin.rate_limiting]",
     "enabled = false",
+    ...(options.extraLines ?? []),
   ].join("\n");
   const cfg = loadControllerConfig("test.toml", { text, env: {} });
   const logger = createLogger("controller", { level: "error" });

@@ -7,7 +7,9 @@
  *
  * Rows are decoded with the writer schema each AppendRows connection sends, the way BigQuery
  * does. Offsets follow the service: an append at the stream's length succeeds, below it answers
- * ALREADY_EXISTS, above it OUT_OF_RANGE, and a finalized stream refuses appends.
+ * ALREADY_EXISTS, above it OUT_OF_RANGE, and a finalized stream refuses appends. Faults:
+ * appends can fail with a gRPC code (with or without storing their rows first, to model a lost
+ * answer), and rows can be refused with `row_errors`.
  *
  * @module
  */
@@ -49,6 +51,16 @@ export interface FakeStorageWriteServer {
   /** Holds every append this long before it is stored and answered (0: none). */
   setAppendDelay(ms: number): void;
   /**
+   * The next `n` appends answer gRPC `code`. With `stored`, the rows are stored first (an
+   * append that landed but whose answer was lost); without it nothing is stored.
+   */
+  failAppends(n: number, code: number, stored?: boolean): void;
+  /**
+   * Rows (decoded) for which `pred` is true are refused as BigQuery does: the answer carries
+   * `row_errors` with their indexes, and none of the request's rows are stored.
+   */
+  rejectRowsWhere(pred: ((row: Record<string, unknown>) => boolean) | null): void;
+  /**
    * Stops gracefully (open sessions are let go, not torn down): `forceShutdown` with a client
    * session still open has aborted Deno inside nghttp2 (`find_stream_on_goaway_func`).
    */
@@ -84,7 +96,7 @@ export async function startFakeStorageWriteServer(
 ): Promise<FakeStorageWriteServer> {
   const streams = new Map<string, FakeWriteStream>();
   let seq = 0;
-  const delay = { ms: 0 };
+  const delay: _Faults = { ms: 0, fail: [], reject: null };
   const server = new grpc.Server();
   const c = (t: unknown) => t as _Codec;
   const definition = {
@@ -193,6 +205,12 @@ export async function startFakeStorageWriteServer(
     setAppendDelay: (ms) => {
       delay.ms = ms;
     },
+    failAppends: (n, code, stored = false) => {
+      for (let i = 0; i < n; i++) delay.fail.push({ code, stored });
+    },
+    rejectRowsWhere: (pred) => {
+      delay.reject = pred;
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         server.tryShutdown(() => resolve());
@@ -200,11 +218,17 @@ export async function startFakeStorageWriteServer(
   };
 }
 
+interface _Faults {
+  ms: number;
+  fail: { code: number; stored: boolean }[];
+  reject: ((row: Record<string, unknown>) => boolean) | null;
+}
+
 /** One AppendRows connection: the first request names the stream and carries the schema. */
 function _serveAppends(
   call: grpc.ServerDuplexStream<_Obj, _Obj>,
   stream: (name: string) => FakeWriteStream | null,
-  delay: { ms: number },
+  delay: _Faults,
 ): void {
   let name = "";
   let type: protobuf.Type | null = null;
@@ -231,6 +255,9 @@ function _serveAppends(
     if (s === null) return fail(grpc.status.NOT_FOUND, `stream ${name} not found`);
     if (type === null) return fail(grpc.status.INVALID_ARGUMENT, "no writer schema was sent");
     if (s.finalized) return fail(GrpcCode.FAILED_PRECONDITION, `stream ${name} is finalized`);
+    // An unstored failure comes before any check, as a broken connection would.
+    const fault = delay.fail.shift();
+    if (fault?.stored === false) return fail(fault.code, "injected failure");
     const offset = req.offset === null || req.offset === undefined
       ? s.rows.length
       : Number((req.offset as { value: unknown }).value);
@@ -241,9 +268,19 @@ function _serveAppends(
       return fail(GrpcCode.OUT_OF_RANGE, `offset ${offset} is past the end ${s.rows.length}`);
     }
     const t = type as protobuf.Type;
-    for (const b of data?.rows?.serializedRows ?? []) {
-      s.rows.push(t.toObject(t.decode(b), { longs: String }) as Record<string, unknown>);
+    const rows = (data?.rows?.serializedRows ?? []).map((b) =>
+      t.toObject(t.decode(b), { longs: String }) as Record<string, unknown>
+    );
+    const bad = delay.reject === null ? [] : rows.flatMap((r, i) => delay.reject!(r) ? [i] : []);
+    if (bad.length > 0) {
+      return call.write({
+        error: { code: grpc.status.INVALID_ARGUMENT, message: "some rows are invalid" },
+        rowErrors: bad.map((index) => ({ index, code: 1, message: `row ${index} is invalid` })),
+      });
     }
+    if (fault?.stored === true) s.rows.push(...rows);
+    if (fault !== undefined) return fail(fault.code, "injected failure");
+    s.rows.push(...rows);
     call.write({ appendResult: { offset: { value: offset } }, writeStream: name });
   };
   call.on("end", () => queue.then(() => call.end()));

@@ -23,6 +23,11 @@ export class RawKafkaClient implements AsyncDisposable {
     return new RawKafkaClient(await Deno.connect({ hostname: "127.0.0.1", port }));
   }
 
+  /** Speaks over an already open connection (a TLS one, say). */
+  static over(conn: Deno.Conn): RawKafkaClient {
+    return new RawKafkaClient(conn);
+  }
+
   /** Sends one request and decodes its response with `decode`. */
   async request<Res>(
     apiKey: number,

@@ -15,6 +15,7 @@ import {
   encodeProduceRequest,
 } from "../../protocol/kafka/messages/mod.ts";
 import { buildBatch, decodeRecords, splitBatches } from "../../protocol/record/record_batch.ts";
+import { recordsBytes } from "../../protocol/kafka/wire.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -71,7 +72,11 @@ export async function fetchValues(
     const p = res.responses[0]!.partitions[0]!;
     if (p.errorCode !== 0) return { offsets, values, errorCode: p.errorCode };
     const before = next;
-    for (const b of splitBatches(p.records ?? new Uint8Array(0), { allowPartialTail: true })) {
+    for (
+      const b of splitBatches(p.records === null ? new Uint8Array(0) : recordsBytes(p.records), {
+        allowPartialTail: true,
+      })
+    ) {
       for (const r of (await decodeRecords(b)).records) {
         if (r.offset < next) continue;
         offsets.push(r.offset);

@@ -6,7 +6,9 @@
  * JSON line when a transaction's output is sent (`{"event":"sent"}`, then it waits 100 ms with
  * the transaction open) and one per committed transaction: `{"event":"committed","next":12}`.
  *
- * Usage: `deno run -A txn_ctp_main.ts <bootstrap host:port>`
+ * Committed lines also carry the batch's record count: `{"event":"committed","next":12,"count":3}`.
+ *
+ * Usage: `deno run -A txn_ctp_main.ts <bootstrap host:port[,host:port...]>`
  *
  * @module
  */
@@ -21,7 +23,7 @@ if (bootstrap === undefined) {
 
 const kafka = new Kafka({
   clientId: "ctp",
-  brokers: [bootstrap],
+  brokers: bootstrap.split(","),
   logLevel: Deno.env.get("CTP_LOG") ? logLevel.ERROR : logLevel.NOTHING,
   retry: { initialRetryTime: 50, retries: 10 },
 });
@@ -64,7 +66,9 @@ await consumer.run({
         }],
       });
       await txn.commit();
-      console.log(JSON.stringify({ event: "committed", next: Number(next) }));
+      console.log(
+        JSON.stringify({ event: "committed", next: Number(next), count: batch.messages.length }),
+      );
     } catch (err) {
       await txn.abort().catch(() => {});
       throw err;

@@ -7,7 +7,14 @@
  * @module
  */
 
-import { checkVersion, type Reader, rejectNonDefault, type Writer, ZERO_UUID } from "../wire.ts";
+import {
+  checkVersion,
+  type Reader,
+  type Records,
+  rejectNonDefault,
+  type Writer,
+  ZERO_UUID,
+} from "../wire.ts";
 
 /** The FetchRequest body (API key 1, versions 0-17). */
 export interface FetchRequest {
@@ -583,7 +590,7 @@ export interface FetchResponsePartitionData {
   /** The preferred read replica for the consumer to use on its next fetch request */
   preferredReadReplica: number;
   /** The record data. */
-  records: Uint8Array | null;
+  records: Records | null;
 }
 
 /** The EpochEndOffset struct of FetchResponse. */
@@ -947,7 +954,7 @@ function _encodeFetchResponsePartitionData(
   if (v >= 11) {
     w.int32(m.preferredReadReplica);
   }
-  w.nullableBytes(m.records, flex);
+  w.records(m.records, flex);
   if (flex) {
     let tagCount = 0;
     if (v >= 12 && !(_isDefaultFetchResponseEpochEndOffset(m.divergingEpoch))) tagCount++;

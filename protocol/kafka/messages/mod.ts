@@ -512,6 +512,26 @@ export {
   type ListTransactionsResponseTransactionState,
 } from "./list_transactions.ts";
 export {
+  createWriteTxnMarkersRequest,
+  createWriteTxnMarkersRequestWritableTxnMarker,
+  createWriteTxnMarkersRequestWritableTxnMarkerTopic,
+  createWriteTxnMarkersResponse,
+  createWriteTxnMarkersResponseWritableTxnMarkerPartitionResult,
+  createWriteTxnMarkersResponseWritableTxnMarkerResult,
+  createWriteTxnMarkersResponseWritableTxnMarkerTopicResult,
+  decodeWriteTxnMarkersRequest,
+  decodeWriteTxnMarkersResponse,
+  encodeWriteTxnMarkersRequest,
+  encodeWriteTxnMarkersResponse,
+  type WriteTxnMarkersRequest,
+  type WriteTxnMarkersRequestWritableTxnMarker,
+  type WriteTxnMarkersRequestWritableTxnMarkerTopic,
+  type WriteTxnMarkersResponse,
+  type WriteTxnMarkersResponseWritableTxnMarkerPartitionResult,
+  type WriteTxnMarkersResponseWritableTxnMarkerResult,
+  type WriteTxnMarkersResponseWritableTxnMarkerTopicResult,
+} from "./write_txn_markers.ts";
+export {
   createSaslAuthenticateRequest,
   createSaslAuthenticateResponse,
   decodeSaslAuthenticateRequest,
