@@ -101,6 +101,18 @@ async function _handle(req: ListOffsetsRequest, ctx: RequestContext): Promise<Li
           // read_committed (isolation level 1): the latest offset is the last stable offset,
           // and a timestamp lookup may not answer an offset at or above it (as Kafka does).
           if (req.isolationLevel === 1 && broker.txns && part.timestamp !== EARLIEST) {
+            // After a restart or a leader change the LSO is known only once the partition's
+            // log has been read to the high watermark; until then the answer would be an
+            // offset below the true end. Wait for it briefly, then answer Kafka's retriable
+            // OFFSET_NOT_AVAILABLE (KIP-207's answer for a leader that is not caught up yet).
+            const hw = p.log.highWatermark;
+            if (!await broker.txns.settle(t.name, p.partition, hw, LSO_SETTLE_MS)) {
+              throw new KafkaProtocolError(
+                "OFFSET_NOT_AVAILABLE",
+                `The last stable offset of ${t.name}-${p.partition} is not known yet: its transaction index is still reading the log up to ${hw}`,
+                { retriable: true },
+              );
+            }
             const lso = broker.txns.lastStableOffset(t.name, p.partition, p.log.highWatermark);
             if (part.timestamp === LATEST) out.offset = BigInt(lso);
             else if (r.offset >= lso) [out.offset, out.timestamp] = [-1n, -1n];
@@ -117,6 +129,9 @@ async function _handle(req: ListOffsetsRequest, ctx: RequestContext): Promise<Li
   }
   return res;
 }
+
+/** How long a read_committed lookup waits for a partition's LSO to be known. */
+const LSO_SETTLE_MS = 5_000;
 
 /** The ListOffsets route. */
 export const listOffsetsRoute: ApiRoute<ListOffsetsRequest, ListOffsetsResponse> = {

@@ -57,6 +57,12 @@ export interface TxnIndexTailerOptions {
   readonly retryMs?: number;
 }
 
+/** Someone waiting for a partition's tail to reach an offset ({@linkcode TxnIndexTailer.settle}). */
+interface _Settler {
+  readonly until: number;
+  readonly resolve: () => void;
+}
+
 interface _Tail {
   /** The hosted partition this position belongs to (a new hosting starts over). */
   readonly hosted: HostedPartition;
@@ -66,6 +72,8 @@ interface _Tail {
   /** A kick arrived while running: read again before stopping. */
   again: boolean;
   retry: TimerHandle | null;
+  /** Waiting for `next` to reach an offset. */
+  settlers: _Settler[];
 }
 
 /** The transaction index of every partition hosted here, kept up to date from the logs. */
@@ -95,6 +103,34 @@ export class TxnIndexTailer {
     if (t === null) return highWatermark;
     if (t.next < highWatermark) this.#kick(t);
     return Math.min(this.#index.lastStableOffset(t.hosted.key, highWatermark), t.next);
+  }
+
+  /**
+   * Waits, at most `timeoutMs`, until the partition's log has been read up to `highWatermark`,
+   * so that {@linkcode TxnIndexTailer.lastStableOffset} answers the true LSO rather than the
+   * position of a read still catching up after a restart or a leader change. True when it has
+   * (or the partition is not hosted here, so there is nothing to wait for).
+   */
+  async settle(
+    topic: string,
+    partition: number,
+    highWatermark: number,
+    timeoutMs: number,
+  ): Promise<boolean> {
+    const t = this.#tail(topic, partition);
+    if (t === null || t.next >= highWatermark) return true;
+    this.#kick(t);
+    let timer: TimerHandle | null = null;
+    await new Promise<void>((resolve) => {
+      const settler = { until: highWatermark, resolve };
+      t.settlers.push(settler);
+      timer = this.#o.clock.setTimer(Math.max(0, timeoutMs), () => {
+        t.settlers = t.settlers.filter((s) => s !== settler);
+        resolve();
+      });
+    });
+    if (timer !== null) this.#o.clock.clearTimer(timer);
+    return this.#tails.get(t.hosted.key) !== t || t.next >= highWatermark;
   }
 
   /** Aborted transactions overlapping `[fromOffset, toOffset)` of a partition, oldest first. */
@@ -146,6 +182,7 @@ export class TxnIndexTailer {
     this.#closed = true;
     for (const t of this.#tails.values()) {
       if (t.retry !== null) this.#o.clock.clearTimer(t.retry);
+      this.#wake(t, true);
     }
   }
 
@@ -159,7 +196,14 @@ export class TxnIndexTailer {
       t = undefined;
     }
     if (t === undefined) {
-      t = { hosted, next: hosted.log.logStartOffset, running: false, again: false, retry: null };
+      t = {
+        hosted,
+        next: hosted.log.logStartOffset,
+        running: false,
+        again: false,
+        retry: null,
+        settlers: [],
+      };
       this.#tails.set(hosted.key, t);
     }
     return t;
@@ -169,6 +213,16 @@ export class TxnIndexTailer {
     if (t.retry !== null) this.#o.clock.clearTimer(t.retry);
     this.#tails.delete(key);
     this.#index.drop(key);
+    this.#wake(t, true);
+  }
+
+  /** Resolves the settlers `next` has reached (all of them when the tail ends). */
+  #wake(t: _Tail, all = false): void {
+    if (t.settlers.length === 0) return;
+    const done = t.settlers.filter((s) => all || t.next >= s.until);
+    if (done.length === 0) return;
+    t.settlers = t.settlers.filter((s) => !done.includes(s));
+    for (const s of done) s.resolve();
   }
 
   #kick(t: _Tail): void {
@@ -198,6 +252,7 @@ export class TxnIndexTailer {
         if (!await this.#step(t)) return this.#retryLater(t);
       }
     } while (t.again && !this.#closed);
+    this.#wake(t);
     if (t.next !== start) this.#o.moved(t.hosted.key);
   }
 
@@ -221,6 +276,7 @@ export class TxnIndexTailer {
       if (h.isTransactional) await this.#apply(t.hosted.key, b);
     }
     t.next = read.nextOffset;
+    this.#wake(t);
     return true;
   }
 

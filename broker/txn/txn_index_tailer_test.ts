@@ -141,3 +141,30 @@ Deno.test("TxnIndexTailer retries a failed read on its clock", async () => {
 
   t.close();
 });
+
+Deno.test("TxnIndexTailer.settle waits for the read to reach the high watermark, or times out", async () => {
+  const log = new _Log();
+  await log.append("plain", 1); // 0
+  await log.append("plain", 1); // 1
+  log.log.highWatermark = 2;
+  const { t, clock } = _tailer(log);
+  // Before any read the LSO is held at the log start; settle reads up to the high watermark.
+  assert.equal(t.lastStableOffset("t", 0, 2), 0);
+  assert.equal(await t.settle("t", 0, 2, 1_000), true);
+  assert.equal(t.lastStableOffset("t", 0, 2), 2);
+
+  // A read that cannot progress: settle answers false once its timeout passes on the clock.
+  await log.append("plain", 1); // 2
+  log.log.highWatermark = 3;
+  log.failNext = true;
+  let answer: boolean | undefined;
+  const waiting = t.settle("t", 0, 3, 50).then((ok) => (answer = ok));
+  await _settle(t);
+  assert.equal(answer, undefined, "still waiting before the timeout");
+  clock.advance(50);
+  await waiting;
+  assert.equal(answer, false);
+  // A partition not hosted here has nothing to wait for.
+  assert.equal(await t.settle("other", 0, 10, 1_000), true);
+  t.close();
+});

@@ -414,6 +414,14 @@ export class TxnService {
     return this.index.lastStableOffset(topic, partition, highWatermark);
   }
 
+  /**
+   * Waits, at most `timeoutMs`, until the partition's LSO is known (its log read up to
+   * `highWatermark`); false when it is not yet. See {@linkcode TxnIndexTailer.settle}.
+   */
+  settle(topic: string, partition: number, highWatermark: number, timeoutMs: number) {
+    return this.index.settle(topic, partition, highWatermark, timeoutMs);
+  }
+
   /** Aborted transactions overlapping `[fromOffset, toOffset)` of a partition. */
   abortedIn(topic: string, partition: number, fromOffset: number, toOffset: number): AbortedTxn[] {
     return this.index.abortedIn(topic, partition, fromOffset, toOffset);
