@@ -336,11 +336,21 @@ export class TxnService {
    * EndTxn: PrepareCommit or PrepareAbort is made durable (from then on the outcome is
    * decided), then the markers are written and the transaction completes. A marker that
    * cannot be written now is retried on every timeout check.
+   *
+   * The answer is NONE only once the transaction has completed: its offsets are applied at
+   * the group's coordinator and every marker is written. Until then it is the retriable
+   * CONCURRENT_TRANSACTIONS, which the client's retry keeps getting while the state is
+   * PrepareCommit/PrepareAbort. Kafka answers once the Prepare state is durable; answering
+   * earlier here let a kafkajs consume-transform-produce worker (which has no require_stable
+   * OffsetFetch) read its group's old offsets after a rebalance while the offsets were still
+   * unapplied, and process a committed batch a second time.
    */
   async endTxn(p: TxnProducer, commit: boolean): Promise<number> {
     const d = this.coordinator.endTxn(p, commit);
     const code = await this.#apply(d);
-    if (code === ErrorCode.NONE && d.kind === "transition") await this.#finish(d.next);
+    if (code === ErrorCode.NONE && d.kind === "transition" && !await this.#finish(d.next)) {
+      return ErrorCode.CONCURRENT_TRANSACTIONS;
+    }
     return code;
   }
 

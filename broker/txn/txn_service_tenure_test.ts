@@ -212,9 +212,11 @@ Deno.test("TxnService writes no marker for an id whose state partition it no lon
     const p = { transactionalId: "x", producerId: 4000, producerEpoch: 0 };
     assert.deepEqual(await svc.addPartitions(p, [{ topic: "t", partition: 0 }]), [0]);
     // The commit is decided (PrepareCommit is durable) but its marker cannot be written yet.
+    // The answer is the retriable CONCURRENT_TRANSACTIONS until the transaction completes.
     w.failMarkers.add("t/0");
-    assert.equal(await svc.endTxn(p, true), ErrorCode.NONE);
+    assert.equal(await svc.endTxn(p, true), ErrorCode.CONCURRENT_TRANSACTIONS);
     assert.equal(svc.coordinator.get("x")?.state, "PrepareCommit");
+    assert.equal(await svc.endTxn(p, true), ErrorCode.CONCURRENT_TRANSACTIONS, "a retry too");
     assert.equal(w.markers.length, 0);
     // The state partition moves to broker 2 (this one missed its lease), which finishes the
     // transaction; the producer's next one begins on t/0.
