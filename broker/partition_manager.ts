@@ -287,7 +287,7 @@ export class PartitionManager {
   async #unhost(p: HostedPartition): Promise<void> {
     this.#partitions.delete(p.key);
     p.leader?.close();
-    this.#fetchers?.unfollow(p.topic, p.partition);
+    await this.#fetchers?.unfollow(p.topic, p.partition);
     this.#o.cache.drop(p.key);
     this.#o.wal.checkpoint(p.streamId, BigInt(Number.MAX_SAFE_INTEGER));
     await this.#o.streams.remove(p.key);
@@ -343,16 +343,29 @@ export class PartitionManager {
       // rebuilt so it follows the new replicas (in-flight acks are retried by producers).
       if (p.role !== "leader" || p.leaderEpoch !== pm.leaderEpoch || replicasChanged) {
         await this.#becomeLeader(p, pm);
-      } else if (isrChanged) p.leader?.isrCommitted(pm.isr);
+      } else if (isrChanged) {
+        this.#o.logger.info("ISR changed in the metadata", {
+          partition: p.key,
+          epoch: pm.leaderEpoch,
+          from: p.isr,
+          isr: pm.isr,
+        });
+        p.leader?.isrCommitted(pm.isr);
+      }
       return;
     }
     const membership = { leaderEpoch: pm.leaderEpoch, replicas: pm.replicas, isr: pm.isr };
     if (pm.leader < 0) {
       p.become({ kind: "offline", leaderId: -1, ...membership });
-      this.#fetchers?.unfollow(p.topic, p.partition);
+      await this.#fetchers?.unfollow(p.topic, p.partition);
       return;
     }
     if (p.role !== "follower" || p.leaderId !== pm.leader || p.leaderEpoch !== pm.leaderEpoch) {
+      // Another leader's fetcher may still be applying its last fetch to this partition: it
+      // finishes before the new leader's fetcher looks at the log.
+      if (p.role === "follower" && p.leaderId !== pm.leader) {
+        await this.#fetchers?.unfollow(p.topic, p.partition);
+      }
       this.#becomeFollower(p, pm);
     } else {
       // The same leader and epoch: only the replica set or the ISR the metadata gives changed.
@@ -361,7 +374,13 @@ export class PartitionManager {
   }
 
   async #becomeLeader(p: HostedPartition, pm: PartitionMeta): Promise<void> {
-    this.#fetchers?.unfollow(p.topic, p.partition);
+    // The follower's last fetch may still be being applied (an append waiting for the WAL):
+    // it must land before the epoch starts. Finishing later, it would append below the new
+    // epoch's start offset and assign its batches' older epoch in the epoch cache, which
+    // erases the new epoch (entries above a re-assigned epoch are dropped as truncated); the
+    // leader then answered every follower fetch of the new epoch with an undefined divergence,
+    // never counted them, and the ISR shrank to the leader alone for good.
+    await this.#fetchers?.unfollow(p.topic, p.partition);
     // A leader taking a new epoch stops serving while the epoch is recorded: an append under the
     // old epoch would land past the new epoch's start offset.
     if (p.role === "leader") {
@@ -408,6 +427,8 @@ export class PartitionManager {
       partition: p.key,
       epoch: pm.leaderEpoch,
       logEndOffset: leo,
+      replicas: pm.replicas,
+      isr: pm.isr,
     });
   }
 
@@ -452,6 +473,7 @@ export class PartitionManager {
       return;
     }
     const proposer = p.leader;
+    this.#o.logger.info("proposing an ISR change", { partition: p.key, isr, epoch: leaderEpoch });
     alter.call(this.#o.metadata, p.topic, p.partition, leaderEpoch, isr).then(
       () => {
         // The answer can arrive after a newer metadata update was applied: the commit that
@@ -463,6 +485,12 @@ export class PartitionManager {
         if (p.leader !== proposer || proposer === null) return;
         const pm = this.#o.metadata.topic(p.topic)?.partitions[p.partition];
         const me = this.#o.replication.nodeId;
+        this.#o.logger.info("ISR change answered", {
+          partition: p.key,
+          proposed: isr,
+          isr: pm?.isr,
+          epoch: pm?.leaderEpoch,
+        });
         if (pm?.leader === me && pm.leaderEpoch === leaderEpoch && pm.isr.includes(me)) {
           proposer.isrCommitted(pm.isr);
         } else proposer.isrChangeFailed();

@@ -30,11 +30,6 @@ interface BrokerRow {
 
 Deno.test({
   name: "a 4th broker gets its share of replicas and leaders from rebalance under acks=all load",
-  // Known bug, not hidden: in a full `deno task test` run on 2 loaded cores a moved partition's
-  // ISR stayed at one replica for minutes, so acks=all produces failed with NOT_ENOUGH_REPLICAS
-  // and the test took 2 minutes. Until that is fixed it runs only on request:
-  // RUSTMQ_SCALE_OUT_TEST=1 deno test --unstable-net --allow-all tests/scaling_scale_out_test.ts
-  ignore: Deno.env.get("RUSTMQ_SCALE_OUT_TEST") !== "1",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {

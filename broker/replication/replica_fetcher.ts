@@ -124,6 +124,8 @@ export type FetchRoundResult = "worked" | "idle" | "backoff";
 export class ReplicaFetcher {
   readonly #o: Required<ReplicaFetcherOptions>;
   readonly #partitions = new Map<string, FollowerState>();
+  /** Actions being applied, per partition: removal waits for them (see removePartition). */
+  readonly #applying = new Map<string, Promise<void>>();
   #transport: Transport | null = null;
   #correlationId = 1;
   #connectFailures = 0;
@@ -201,9 +203,19 @@ export class ReplicaFetcher {
     this.#wakeUp();
   }
 
-  /** Stops following a partition (it became leader, or moved away). */
-  removePartition(topic: string, partition: number): void {
-    this.#partitions.delete(partitionKey(topic, partition));
+  /**
+   * Stops following a partition (it became leader, or moved away). Resolves once no fetched
+   * state is being applied to it any more: an append that was already under way finishes
+   * first (no further action starts). A caller that changes the partition's role must wait
+   * for this, as Kafka's fetcher removal waits for the partition's in-flight processing: an
+   * append finishing after the partition became leader would write a follower's view (its
+   * epoch cache entry, its high watermark) over the new leader's, and the leader then no
+   * longer knows its own epoch.
+   */
+  removePartition(topic: string, partition: number): Promise<void> {
+    const key = partitionKey(topic, partition);
+    this.#partitions.delete(key);
+    return this.#applying.get(key) ?? Promise.resolve();
   }
 
   /** Runs rounds until {@linkcode stop}. */
@@ -351,13 +363,20 @@ export class ReplicaFetcher {
       decodeOffsetForLeaderEpochResponse,
     );
     const answers = _answers(res, (t) => t.topic, (t) => t.partitions, (p) => p.partition);
-    for (const { state } of pending) {
+    for (const { state, req: p } of pending) {
       const a = answers.get(partitionKey(state.topic, state.partition));
       const answer = a === undefined ? _missing : {
         errorCode: a.errorCode,
         leaderEpoch: a.leaderEpoch,
         endOffset: Number(a.endOffset),
       };
+      this.#o.logger.debug("leader answered OffsetForLeaderEpoch", {
+        partition: partitionKey(state.topic, state.partition),
+        leader: this.#o.leaderId,
+        currentLeaderEpoch: p.currentLeaderEpoch,
+        asked: p.leaderEpoch,
+        ...answer,
+      });
       await this.#apply(state, state.onOffsetForLeaderEpoch(answer, this.#o.clock.nowMs()));
     }
   }
@@ -451,6 +470,14 @@ export class ReplicaFetcher {
         // Decoded from the wire, so always plain bytes (slices exist only to encode).
         records: p?.records == null ? null : recordsBytes(p.records),
       };
+      if (answer.errorCode !== ErrorCode.NONE || answer.divergingEpoch.epoch >= 0) {
+        this.#o.logger.debug("leader answered a replica fetch with an error or a divergence", {
+          partition: partitionKey(state.topic, state.partition),
+          leader: this.#o.leaderId,
+          errorCode: answer.errorCode,
+          divergingEpoch: answer.divergingEpoch,
+        });
+      }
       await this.#apply(state, state.onFetch(answer, this.#o.clock.nowMs()));
     }
     return empty;
@@ -462,6 +489,19 @@ export class ReplicaFetcher {
    * backoff: its phase may already assume an action that did not happen.
    */
   async #apply(state: FollowerState, actions: readonly FollowerAction[]): Promise<void> {
+    const key = partitionKey(state.topic, state.partition);
+    const applying = this.#applyOrRetry(state, actions);
+    // Never rejects: programmer errors are rethrown to the loop below, not to removers.
+    const settled = applying.catch(() => {});
+    this.#applying.set(key, settled);
+    try {
+      await applying;
+    } finally {
+      if (this.#applying.get(key) === settled) this.#applying.delete(key);
+    }
+  }
+
+  async #applyOrRetry(state: FollowerState, actions: readonly FollowerAction[]): Promise<void> {
     try {
       await this.#applyAll(state, actions);
     } catch (err) {

@@ -47,7 +47,9 @@ export class ReplicaFetcherManager {
 
   /**
    * Follows a partition from a leader at an epoch; moves it when the leader changed, and makes
-   * it truncate again when only the epoch changed.
+   * it truncate again when only the epoch changed. A caller moving a partition to another
+   * leader should first `await` {@linkcode unfollow}, so the old fetcher's last append is not
+   * applied while the new one truncates.
    */
   follow(
     topic: string,
@@ -56,7 +58,9 @@ export class ReplicaFetcherManager {
   ): void {
     const key = partitionKey(topic, partition);
     const previous = this.#leaderOf.get(key);
-    if (previous !== undefined && previous !== leader.leaderId) this.unfollow(topic, partition);
+    if (previous !== undefined && previous !== leader.leaderId) {
+      void this.unfollow(topic, partition);
+    }
     let entry = this.#fetchers.get(leader.leaderId);
     let moved: ReturnType<ReplicaFetcher["followed"]> = [];
     if (entry !== undefined && entry.url !== leader.url) {
@@ -78,15 +82,20 @@ export class ReplicaFetcherManager {
     this.#leaderOf.set(key, leader.leaderId);
   }
 
-  /** Stops following a partition; a fetcher left with nothing to follow is stopped. */
-  unfollow(topic: string, partition: number): void {
+  /**
+   * Stops following a partition; a fetcher left with nothing to follow is stopped. Resolves
+   * once the partition's in-flight append (if any) has finished: see
+   * {@linkcode ReplicaFetcher.removePartition}.
+   */
+  unfollow(topic: string, partition: number): Promise<void> {
     const key = partitionKey(topic, partition);
     const leaderId = this.#leaderOf.get(key);
-    if (leaderId === undefined) return;
+    if (leaderId === undefined) return Promise.resolve();
     this.#leaderOf.delete(key);
     const entry = this.#fetchers.get(leaderId);
-    entry?.fetcher.removePartition(topic, partition);
+    const removed = entry?.fetcher.removePartition(topic, partition) ?? Promise.resolve();
     if (entry !== undefined && entry.fetcher.partitionCount === 0) this.#retire(leaderId);
+    return removed;
   }
 
   /** Stops every fetcher. */

@@ -250,3 +250,45 @@ Deno.test("ReplicaFetcher truncates on a divergingEpoch from a KIP-595 leader", 
   await r.fetcher.runOnce();
   assert.deepEqual(follower.describe(), leaderLog.describe());
 });
+
+Deno.test("ReplicaFetcher.removePartition resolves only after the partition's in-flight append has landed", async () => {
+  // The partition becomes leader once removal resolves: an append of the last fetch that
+  // finished later would write the follower's epochs over the new leader's (seen in a drain:
+  // the leader lost its own epoch and never counted a follower again).
+  const r = rig();
+  await follow(r, "a", 0, 2);
+  assert.equal(await r.fetcher.runOnce(), "worked"); // OffsetForLeaderEpoch
+  let entered!: () => void;
+  const appending = new Promise<void>((resolve) => entered = resolve);
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => release = resolve);
+  const append = r.sink.appendAsFollower.bind(r.sink);
+  r.sink.appendAsFollower = async (...args) => {
+    entered();
+    await gate; // the WAL has not made the batches durable yet
+    await append(...args);
+  };
+  const round = r.fetcher.runOnce();
+  await appending;
+  let removed = false;
+  const removal = Promise.resolve(r.fetcher.removePartition("a", 0)).then(() => removed = true);
+  for (let i = 0; i < 10; i++) await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(removed, false, "removal waits for the append under way");
+  release();
+  await removal;
+  assert.equal(
+    r.sink.logs.get("a/0")!.logEndOffset,
+    2,
+    "the append landed before removal resolved",
+  );
+  assert.equal(await round, "worked");
+  assert.equal(r.fetcher.partitionCount, 0);
+});
+
+Deno.test("ReplicaFetcher.removePartition of a partition with nothing in flight resolves at once", async () => {
+  const r = rig();
+  await follow(r, "a", 0, 1);
+  await r.fetcher.removePartition("a", 0);
+  await r.fetcher.removePartition("a", 0); // not followed any more: still resolves
+  assert.equal(r.fetcher.partitionCount, 0);
+});

@@ -286,6 +286,17 @@ export class Cluster implements AsyncDisposable {
   async close(): Promise<void> {
     await Promise.allSettled(this.brokers.map((b) => b.stop(3000)));
     await Promise.allSettled(this.controllers.map((c) => c.kill()));
+    // RUSTMQ_TEST_LOG_DIR keeps every process's log (JSON lines) for a failure to be read.
+    const logDir = Deno.env.get("RUSTMQ_TEST_LOG_DIR");
+    if (logDir !== undefined) {
+      await Deno.mkdir(logDir, { recursive: true });
+      for (const b of this.brokers) {
+        await Deno.writeTextFile(`${logDir}/broker-${b.id}.log`, b.stderr());
+      }
+      for (const [i, c] of this.controllers.entries()) {
+        await Deno.writeTextFile(`${logDir}/controller-${i + 1}.log`, c.stderr());
+      }
+    }
     await Deno.remove(this.root, { recursive: true }).catch(() => {});
   }
 
