@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { AbiInstance, EtlRecordData } from "./abi_instance.ts";
+import type { AbiInstance, EtlEmitSink, EtlRecordData } from "./abi_instance.ts";
 import { EtlExecutionError, type EtlFailureKind } from "./etl_error.ts";
 
 /** Why one record failed. */
@@ -61,30 +61,55 @@ export function runChain(
   records: EtlRecordData[],
   stats: StageStats[] = emptyStageStats(stages),
 ): EtlOutcome[] {
-  return records.map((record) => _runOne(stages, record, stats));
+  return records.map((record) => {
+    const out: EtlRecordData[] = [];
+    const failure = runRecordInto(stages, record, stats, (key, value) => {
+      out.push({ key: key && key.slice(), value: value && value.slice() });
+    });
+    return failure === null ? { records: out } : { failure };
+  });
 }
 
-function _runOne(stages: ChainStage[], record: EtlRecordData, stats: StageStats[]): EtlOutcome {
+/**
+ * Runs one record through `stages`, handing what the last stage emits to `sink` as views of
+ * its memory (see {@linkcode EtlEmitSink}). Returns null on success; on a failure, the reason,
+ * and `sink` may already have received part of the record's outputs, which the caller drops.
+ * A memory-limit failure is thrown, as in {@linkcode runChain}.
+ */
+export function runRecordInto(
+  stages: ChainStage[],
+  record: EtlRecordData,
+  stats: StageStats[],
+  sink: EtlEmitSink,
+): EtlRecordFailure | null {
   let current: EtlRecordData[] = [record];
-  for (const [i, stage] of stages.entries()) {
-    const next: EtlRecordData[] = [];
+  const last = stages.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const stage = stages[i]!;
     const st = stats[i]!;
+    // Between stages, emitted records are copied: the next stage's input must outlive the call.
+    const next: EtlRecordData[] = [];
+    let emitted = 0;
+    const collect: EtlEmitSink = i === last ? (key, value) => (emitted++, sink(key, value)) : (
+      key,
+      value,
+    ) => void next.push({ key: key && key.slice(), value: value && value.slice() });
     const started = performance.now();
     try {
       for (const r of current) {
         st.recordsIn++;
-        for (const out of stage.instance.transform(r)) next.push(out);
+        stage.instance.transformTo(r, collect);
       }
     } catch (e) {
       if (!(e instanceof EtlExecutionError) || e.kind === "memory") throw e;
       if (e.kind === "trap" || e.kind === "abi") stage.instance = stage.recreate();
       st.failures[e.kind] = (st.failures[e.kind] ?? 0) + 1;
-      return { failure: { kind: e.kind, module: e.module, message: e.message } };
+      return { kind: e.kind, module: e.module, message: e.message };
     } finally {
       st.seconds += (performance.now() - started) / 1000;
     }
-    st.recordsOut += next.length;
+    st.recordsOut += i === last ? emitted : next.length;
     current = next;
   }
-  return { records: current };
+  return null;
 }

@@ -166,7 +166,7 @@ export class EtlPool {
     if (!("kind" in reply)) throw new Error("assertion: a batch reply of the wrong kind");
     this.#options.onStageStats?.(reply.stats);
     return {
-      batch: reply.batch === null ? null : new Uint8Array(reply.batch),
+      batch: reply.batch === null ? null : new Uint8Array(reply.batch, 0, reply.batchBytes),
       recordsIn: reply.recordsIn,
       recordsOut: reply.recordsOut,
       failures: reply.failures,

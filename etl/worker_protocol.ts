@@ -40,8 +40,12 @@ export interface WorkerBatchRequest {
 export interface WorkerBatchReply {
   readonly id: number;
   readonly kind: "batch";
-  /** The re-encoded batch, transferred; null when nothing remains or a record failed. */
+  /**
+   * The re-encoded batch, transferred: its first `batchBytes` bytes (the rest, at most 1/16,
+   * is unused room); null when nothing remains or a record failed.
+   */
   readonly batch: ArrayBuffer | null;
+  readonly batchBytes: number;
   readonly recordsIn: number;
   readonly recordsOut: number;
   readonly failures: Record<number, EtlRecordFailure>;
