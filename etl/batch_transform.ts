@@ -82,8 +82,9 @@ function _rebuiltFields(
  * thrown (the caller discards the instances); other failures are listed per record.
  *
  * What the last module emits is written straight from its memory into the output batch
- * ({@linkcode BatchWriter}), so a record is not copied into a fresh array first; for an
- * uncompressed batch, `buffer` may be larger than `batch` (see {@linkcode BatchWriter.finish}).
+ * ({@linkcode BatchWriter}), so a record is not copied into a fresh array first; `buffer` is
+ * the one written into, of which an uncompressed `batch` is a view (see
+ * {@linkcode BatchWriter.finish}).
  */
 export async function transformBatchBytes(
   stages: ChainStage[],

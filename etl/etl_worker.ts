@@ -70,9 +70,12 @@ async function _onBatch(req: WorkerBatchRequest): Promise<void> {
   }
   const stats = emptyStageStats(stages);
   try {
-    const r = await transformBatchBytes(stages, new Uint8Array(req.batch), stats, {
-      buildOnFailure: req.buildOnFailure,
-    });
+    const r = await transformBatchBytes(
+      stages,
+      new Uint8Array(req.batch, 0, req.batchBytes),
+      stats,
+      { buildOnFailure: req.buildOnFailure },
+    );
     const out = r.batch === null ? null : _transferable(r.batch, r.buffer);
     _post({
       id: req.id,
@@ -83,7 +86,9 @@ async function _onBatch(req: WorkerBatchRequest): Promise<void> {
       recordsOut: r.recordsOut,
       failures: r.failures,
       stats,
-    }, out === null ? [] : [out.buffer]);
+      // Decoded and done with: the pool copies a later batch into it, whose pages are mapped.
+      returned: req.batch,
+    }, out === null ? [req.batch] : [out.buffer, req.batch]);
   } catch (e) {
     if (e instanceof EtlExecutionError) {
       _stages.delete(req.chain.find((c) => c.name === e.module)?.sha256 ?? "");

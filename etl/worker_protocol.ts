@@ -29,8 +29,9 @@ export interface WorkerBatchRequest {
   readonly id: number;
   readonly kind: "batch";
   readonly chain: WorkerModuleRef[];
-  /** One v2 record batch, transferred. */
+  /** One v2 record batch in its first `batchBytes` bytes, transferred. */
   readonly batch: ArrayBuffer;
+  readonly batchBytes: number;
   readonly memoryLimitBytes: number;
   /** Whether to re-encode the batch when a record failed (skip, dead-letter). */
   readonly buildOnFailure: boolean;
@@ -50,6 +51,8 @@ export interface WorkerBatchReply {
   readonly recordsOut: number;
   readonly failures: Record<number, EtlRecordFailure>;
   readonly stats: StageStats[];
+  /** The request's `batch` buffer, handed back for the pool to copy a later batch into. */
+  readonly returned: ArrayBuffer;
 }
 
 export type WorkerReply =

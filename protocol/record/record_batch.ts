@@ -661,9 +661,10 @@ export class BatchWriter {
   }
 
   /**
-   * The batch, with `options`' header fields, compressed with `options.compression`. `batch`
-   * may be a view of a larger `buffer`, which nothing else refers to, so the caller can hand
-   * `buffer` on instead of copying when the slack is small.
+   * The batch, with `options`' header fields, compressed with `options.compression`, and the
+   * buffer the records were written into, which nothing else refers to. Uncompressed, `batch`
+   * is a view of its start, so the caller can hand `buffer` on instead of copying when the
+   * slack is small; compressed, `batch` has a buffer of its own and `buffer` is free to reuse.
    */
   async finish(
     options: Omit<BuildBatchOptions, "control"> = {},
@@ -679,7 +680,7 @@ export class BatchWriter {
       out.set(body, BATCH_HEADER_BYTES);
     }
     _writeHeader(out, options, this.#count, this.#baseTs, this.#maxTs);
-    return { batch: out, buffer: out.buffer as ArrayBuffer };
+    return { batch: out, buffer: this.#buf.buffer as ArrayBuffer };
   }
 
   #reserve(bytes: number): void {
