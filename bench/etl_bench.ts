@@ -5,21 +5,33 @@
  * records/s and as a ratio to the chain of 0, which is the plain topic's produce path. The
  * network and client are left out, so the figures are the broker's own.
  *
- * Measured on the shared 2-core dev machine, 500-record batches, 1.5 s a case, two runs: 1 KiB
- * records 384k-417k/s plain, 165k-181k/s (40-47%) with one module, 124k-140k/s (32-34%) with
- * three; 100 B records 1.0M-1.46M/s plain, 318k-341k/s (22-34%) and 213k-220k/s (15-21%).
- * The issue's target (one module at 50% of plain at 1 KiB) is not quite met. What limits it:
- * the plain path never decodes a batch, while a chain costs, per 500-record 1 KiB batch, about
- * 1.8 ms of Worker time (decode 0.4 ms, module calls with their copies in and out of wasm
- * memory 0.4 ms, re-encode with a fresh CRC 0.9 ms) on a machine with two cores shared by the
- * broker's main thread and the other Workers. Before the Worker took over decoding and
- * re-encoding (the main thread did both), one module reached 32%.
+ * Every case is warmed up, then measured in interleaved rounds (the order rotated each round);
+ * each round's figure is a ratio to that round's plain run, and the medians are printed, with
+ * the process's CPU time per record (all threads) as a ratio to plain's, which the machine's
+ * other load disturbs much less than records/s.
+ *
+ * Measured on the shared 2-core dev machine (load average 8-17 from other work), 500-record
+ * batches, 5 rounds of 1.5 s, the code before and after alternating: one module at 1 KiB went
+ * from 40-82% (median of 7 runs 46%) to 59-87% (median of 6 runs 73%) of plain, its CPU per
+ * record from 2.3-2.6x plain's to 1.6-1.65x. Three modules at 1 KiB: 37-65%, 2.6-3.2x CPU;
+ * 100 B records: one module 32-68% (3.8x CPU), three 21-41% (8.5x CPU).
+ *
+ * What limits it, from `--v8-flags=--prof` profiles of the 1 KiB one-module case: a chain's
+ * batch is decoded, run through the modules and re-encoded in a Worker, and the stored output
+ * is new memory: in the Worker, 45% of its time is the first write of each emitted record into
+ * the fresh output buffer (a page fault per 4 KiB, about 0.3 ms per 512 KiB batch); the rest is
+ * the decode, a JS-to-wasm call pair and a copy into wasm memory per record, and the CRC. The
+ * main thread copies the batch once into a buffer a Worker handed back (no page faults) and
+ * posts it. With 100 B records and with three modules, the per-record costs dominate: each
+ * record crosses into wasm and back once per module, and between modules every emitted record
+ * is copied into a new array.
  *
  * `deno run -A bench/etl_bench.ts [seconds_per_case] [rounds]`
  *
  * @module
  */
 
+import process from "node:process";
 import { buildBatch } from "../protocol/record/record_batch.ts";
 import { type EtlTestBroker, startEtlBroker, waitLeader } from "../tests/support/etl_broker.ts";
 import { abiModuleWat, watToWasm } from "../etl/testing/wat.ts";
@@ -37,14 +49,18 @@ function identity(): Promise<Uint8Array> {
   ));
 }
 
-/** Records/s of `batch` produced to partition 0 of `topic` for `seconds`, 4 batches in flight. */
+/**
+ * Records/s of `batch` produced to partition 0 of `topic` for `seconds`, 4 batches in flight,
+ * and the process's CPU microseconds per record (every thread: main, Workers, I/O).
+ */
 async function measure(
   b: EtlTestBroker,
   topic: string,
   batch: Uint8Array,
   seconds: number,
-): Promise<number> {
+): Promise<{ rate: number; cpuPerRecord: number }> {
   let records = 0;
+  const cpu = process.cpuUsage();
   const started = performance.now();
   const lane = async () => {
     while (performance.now() - started < seconds * 1000) {
@@ -53,7 +69,9 @@ async function measure(
     }
   };
   await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
-  return records / ((performance.now() - started) / 1000);
+  const rate = records / ((performance.now() - started) / 1000);
+  const used = process.cpuUsage(cpu);
+  return { rate, cpuPerRecord: (used.user + used.system) / records };
 }
 
 function median(xs: number[]): number {
@@ -88,30 +106,35 @@ async function main(): Promise<void> {
   for (const c of cases) await measure(b, c.topic, c.batch, Math.min(0.3, SECONDS));
   const rates = new Map<typeof cases[number], number[]>(cases.map((c) => [c, []]));
   const ratios = new Map<typeof cases[number], number[]>(cases.map((c) => [c, []]));
+  const cpuRatios = new Map<typeof cases[number], number[]>(cases.map((c) => [c, []]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const size of SIZES) {
       const group = cases.filter((c) => c.size === size);
       // Rotated each round, so no case always runs first, last, or after the same neighbour.
       const order = group.map((_, i) => group[(i + round) % group.length]!);
-      const got = new Map<typeof cases[number], number>();
+      const got = new Map<typeof cases[number], { rate: number; cpuPerRecord: number }>();
       for (const c of order) got.set(c, await measure(b, c.topic, c.batch, SECONDS));
       const base = got.get(group[0]!)!;
       for (const c of group) {
-        rates.get(c)!.push(got.get(c)!);
-        ratios.get(c)!.push(got.get(c)! / base);
+        const m = got.get(c)!;
+        rates.get(c)!.push(m.rate);
+        ratios.get(c)!.push(m.rate / base.rate);
+        cpuRatios.get(c)!.push(m.cpuPerRecord / base.cpuPerRecord);
       }
     }
   }
   console.log(
     `${ROUNDS} rounds of ${SECONDS} s a case; medians, and each round's ratio to chain 0 in that round\n`,
   );
-  console.log("| record | chain | records/s | vs chain 0 | per round |\n|---|---|---|---|---|");
+  console.log(
+    "| record | chain | records/s | vs chain 0 | per round | CPU per record vs chain 0 |\n|---|---|---|---|---|---|",
+  );
   for (const c of cases) {
     const per = ratios.get(c)!.map((r) => (r * 100).toFixed(0)).join(" ");
     console.log(
       `| ${c.size} B | ${c.chain} | ${Math.round(median(rates.get(c)!))} | ${
         (median(ratios.get(c)!) * 100).toFixed(0)
-      }% | ${per} |`,
+      }% | ${per} | ${median(cpuRatios.get(c)!).toFixed(2)}x |`,
     );
   }
 }
