@@ -90,10 +90,13 @@ export function runRecordInto(
     // Between stages, emitted records are copied: the next stage's input must outlive the call.
     const next: EtlRecordData[] = [];
     let emitted = 0;
-    const collect: EtlEmitSink = i === last ? (key, value) => (emitted++, sink(key, value)) : (
-      key,
-      value,
-    ) => void next.push({ key: key && key.slice(), value: value && value.slice() });
+    let collect: EtlEmitSink;
+    if (i === last) collect = (key, value) => (emitted++, sink(key, value));
+    else {
+      const arena = _arenas[i] ??= new _Arena();
+      arena.reset();
+      collect = (key, value) => void next.push({ key: arena.copy(key), value: arena.copy(value) });
+    }
     const started = performance.now();
     try {
       for (const r of current) {
@@ -112,4 +115,34 @@ export function runRecordInto(
     current = next;
   }
   return null;
+}
+
+/**
+ * Where stage `i`'s emitted records are copied for stage `i + 1`, reused from one input record
+ * to the next instead of a new ArrayBuffer per key and value. Stage `i` resets it before it
+ * runs a record, when stage `i + 1` is done with what it held. Indexed by position, not by
+ * module, since a chain may hold one module twice; the Worker runs one batch at a time.
+ */
+const _arenas: _Arena[] = [];
+
+class _Arena {
+  #buf = new Uint8Array(64 * 1024);
+  #at = 0;
+
+  reset(): void {
+    this.#at = 0;
+  }
+
+  copy(bytes: Uint8Array | null): Uint8Array | null {
+    if (bytes === null) return null;
+    if (this.#at + bytes.length > this.#buf.length) {
+      // Views already handed out keep the old buffer alive until they are dropped.
+      this.#buf = new Uint8Array(Math.max(this.#buf.length * 2, bytes.length));
+      this.#at = 0;
+    }
+    const out = this.#buf.subarray(this.#at, this.#at + bytes.length);
+    out.set(bytes);
+    this.#at += bytes.length;
+    return out;
+  }
 }
