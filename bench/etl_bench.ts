@@ -10,11 +10,12 @@
  * the process's CPU time per record (all threads) as a ratio to plain's, which the machine's
  * other load disturbs much less than records/s.
  *
- * Measured on the shared 2-core dev machine (load average 8-17 from other work), 500-record
+ * Measured on the shared 2-core dev machine (load average 4-17 from other work), 500-record
  * batches, 5 rounds of 1.5 s, the code before and after alternating: one module at 1 KiB went
- * from 40-82% (median of 7 runs 46%) to 59-87% (median of 6 runs 73%) of plain, its CPU per
- * record from 2.3-2.6x plain's to 1.6-1.65x. Three modules at 1 KiB: 37-65%, 2.6-3.2x CPU;
- * 100 B records: one module 32-68% (3.8x CPU), three 21-41% (8.5x CPU).
+ * from 40-82% of plain (median of 9 runs 50%) to 59-87% (median of 10 runs 70%), its CPU per
+ * record from 2.2-3.1x plain's to 1.6-2.1x. Three modules at 1 KiB: 31-47% before, 47-60%
+ * after (2.2-2.5x CPU); 100 B records, one module 25-47% before, 44-51% after (3.5-3.7x CPU),
+ * three 17-26% before, 29-33% after (5.5-6.2x CPU).
  *
  * What limits it, from `--v8-flags=--prof` profiles of the 1 KiB one-module case: a chain's
  * batch is decoded, run through the modules and re-encoded in a Worker, and the stored output
@@ -23,8 +24,8 @@
  * the decode, a JS-to-wasm call pair and a copy into wasm memory per record, and the CRC. The
  * main thread copies the batch once into a buffer a Worker handed back (no page faults) and
  * posts it. With 100 B records and with three modules, the per-record costs dominate: each
- * record crosses into wasm and back once per module, and between modules every emitted record
- * is copied into a new array.
+ * record crosses into wasm and back once per module (alloc, transform, emit) and is copied
+ * into each module's memory and, between modules, into an arena.
  *
  * `deno run -A bench/etl_bench.ts [seconds_per_case] [rounds]`
  *
