@@ -26,6 +26,16 @@ export interface AbiInstanceOptions {
 
 type _TransformFn = (kp: number, kl: number, vp: number, vl: number) => number;
 
+/**
+ * Receives one record a module emitted. `key` and `value` are views of the module's memory,
+ * valid only until the receiver returns: it copies what it keeps.
+ */
+export type EtlEmitSink = (key: Uint8Array | null, value: Uint8Array | null) => void;
+
+function _noSink(): void {
+  throw new Error("assertion: rustmq.emit called outside transform");
+}
+
 const _NULL_LEN = -1;
 const _decoder = new TextDecoder("utf-8", { fatal: false });
 
@@ -36,7 +46,9 @@ export class AbiInstance {
   #memory!: WebAssembly.Memory;
   #alloc!: (len: number) => number;
   #transform!: _TransformFn;
-  #emitted: EtlRecordData[] = [];
+  #sink: EtlEmitSink = _noSink;
+  /** A view of the whole memory, renewed when the memory grows (its buffer is then new). */
+  #bytes: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
 
   private constructor(options: AbiInstanceOptions) {
     this.#name = options.name;
@@ -50,10 +62,10 @@ export class AbiInstance {
     const imports = {
       rustmq: {
         emit: (kp: number, kl: number, vp: number, vl: number) => {
-          self.#emitted.push({ key: self.#copyOut(kp, kl), value: self.#copyOut(vp, vl) });
+          self.#sink(self.#viewOf(kp, kl), self.#viewOf(vp, vl));
         },
         log: (p: number, l: number) => {
-          const bytes = self.#copyOut(p, l);
+          const bytes = self.#viewOf(p, l);
           if (bytes) onLog(_decoder.decode(bytes));
         },
       },
@@ -73,17 +85,30 @@ export class AbiInstance {
   }
 
   /**
-   * Transforms one record: the records the module emitted, or throws
+   * Transforms one record: the records the module emitted, copied out of its memory, or throws
    * {@linkcode EtlExecutionError} (trap, memory, non-zero return, bad pointer).
    */
   transform(record: EtlRecordData): EtlRecordData[] {
+    const out: EtlRecordData[] = [];
+    this.transformTo(record, (key, value) => {
+      out.push({ key: key && key.slice(), value: value && value.slice() });
+    });
+    return out;
+  }
+
+  /**
+   * Transforms one record, handing each record the module emits to `sink` as views of its
+   * memory (no copy here: the sink copies straight to where the record goes). Throws as
+   * {@linkcode AbiInstance.transform} does; an error `sink` throws fails the record as a trap.
+   */
+  transformTo(record: EtlRecordData, sink: EtlEmitSink): void {
     const kl = record.key?.length ?? 0;
     const vl = record.value?.length ?? 0;
-    this.#emitted = [];
+    this.#sink = sink;
     let rc: number;
     try {
       const ptr = this.#alloc(kl + vl) >>> 0;
-      const mem = new Uint8Array(this.#memory.buffer);
+      const mem = this.#memoryBytes();
       if (ptr + kl + vl > mem.length) {
         throw new EtlExecutionError(
           "abi",
@@ -103,24 +128,30 @@ export class AbiInstance {
       if (e instanceof EtlExecutionError) throw e;
       this.#checkMemory();
       throw new EtlExecutionError("trap", this.#name, _msg(e), { cause: e });
+    } finally {
+      this.#sink = _noSink;
     }
     this.#checkMemory();
     if (rc !== 0) {
       throw new EtlExecutionError("non_zero_return", this.#name, `transform returned ${rc}`);
     }
-    const out = this.#emitted;
-    this.#emitted = [];
-    return out;
   }
 
-  #copyOut(ptr: number, len: number): Uint8Array | null {
+  #memoryBytes(): Uint8Array<ArrayBufferLike> {
+    const buffer = this.#memory.buffer;
+    if (this.#bytes.buffer !== buffer) this.#bytes = new Uint8Array(buffer);
+    return this.#bytes;
+  }
+
+  /** A view of `len` bytes at `ptr`, or null for a length of -1. */
+  #viewOf(ptr: number, len: number): Uint8Array | null {
     if (len === _NULL_LEN) return null;
-    const mem = new Uint8Array(this.#memory.buffer);
+    const mem = this.#memoryBytes();
     const start = ptr >>> 0;
     if (len < 0 || start + len > mem.length) {
       throw new EtlExecutionError("abi", this.#name, `pointer ${start}+${len} is outside memory`);
     }
-    return mem.slice(start, start + len);
+    return mem.subarray(start, start + len);
   }
 
   #checkMemory(): void {

@@ -13,14 +13,16 @@
 
 import {
   batchCompression,
+  BatchWriter,
   buildBatch,
+  type BuildBatchOptions,
   decodeRecords,
   type RecordInput,
 } from "../protocol/record/record_batch.ts";
 import {
   type ChainStage,
   type EtlRecordFailure,
-  runChain,
+  runRecordInto,
   type StageStats,
 } from "./chain_runner.ts";
 
@@ -54,49 +56,66 @@ export function rebuildBatch(
   header: Awaited<ReturnType<typeof decodeRecords>>["header"],
   out: RecordInput[],
 ): Promise<Uint8Array> {
+  return buildBatch(out, _rebuiltFields(header, out.length));
+}
+
+/** The header fields of a rebuilt batch of `count` records from the batch with `header`. */
+function _rebuiltFields(
+  header: Awaited<ReturnType<typeof decodeRecords>>["header"],
+  count: number,
+): BuildBatchOptions {
   const idempotent = header.producerId >= 0 && header.baseSequence >= 0;
-  return buildBatch(out, {
+  return {
     producerId: header.producerId,
     producerEpoch: header.producerEpoch,
     baseSequence: idempotent
-      ? rebasedSequence(lastSequence(header.baseSequence, header.recordCount), out.length)
+      ? rebasedSequence(lastSequence(header.baseSequence, header.recordCount), count)
       : header.baseSequence,
     compression: batchCompression(header),
     transactional: header.isTransactional,
     partitionLeaderEpoch: header.partitionLeaderEpoch,
-  });
+  };
 }
 
 /**
  * Runs the records of `bytes` (one v2 batch) through `stages`. A memory-limit failure is
  * thrown (the caller discards the instances); other failures are listed per record.
+ *
+ * What the last module emits is written straight from its memory into the output batch
+ * ({@linkcode BatchWriter}), so a record is not copied into a fresh array first; `buffer` is
+ * the one written into, of which an uncompressed `batch` is a view (see
+ * {@linkcode BatchWriter.finish}).
  */
 export async function transformBatchBytes(
   stages: ChainStage[],
   bytes: Uint8Array,
   stats: StageStats[],
   options: { buildOnFailure: boolean },
-): Promise<BatchTransformResult> {
+): Promise<BatchTransformResult & { readonly buffer?: ArrayBuffer }> {
   // The produce path validated these bytes (CRC included) before handing a copy over.
   const { header, records } = await decodeRecords(bytes, { alreadyValidated: true });
-  const outcomes = runChain(stages, records.map((r) => ({ key: r.key, value: r.value })), stats);
+  const codec = batchCompression(header);
+  // A module that maps records to records of the same size fills an uncompressed input's size.
+  const writer = new BatchWriter(codec === "none" ? header.sizeBytes : bytes.length * 2);
   const failures: Record<number, EtlRecordFailure> = {};
-  const out: RecordInput[] = [];
   let failed = false;
-  outcomes.forEach((o, i) => {
-    if ("failure" in o) {
-      failures[i] = o.failure;
-      failed = true;
-      return;
-    }
+  for (let i = 0; i < records.length; i++) {
     const input = records[i]!;
-    for (const d of o.records) {
-      out.push({ key: d.key, value: d.value, headers: input.headers, timestamp: input.timestamp });
+    writer.mark();
+    const failure = runRecordInto(stages, input, stats, (key, value) => {
+      writer.add(key, value, input.timestamp, input.headers);
+    });
+    if (failure !== null) {
+      writer.rollback();
+      failures[i] = failure;
+      failed = true;
     }
-  });
-  const recordsIn = records.length;
-  if (out.length === 0 || (failed && !options.buildOnFailure)) {
-    return { batch: null, recordsIn, recordsOut: out.length, failures };
   }
-  return { batch: await rebuildBatch(header, out), recordsIn, recordsOut: out.length, failures };
+  const recordsIn = records.length;
+  const recordsOut = writer.count;
+  if (recordsOut === 0 || (failed && !options.buildOnFailure)) {
+    return { batch: null, recordsIn, recordsOut, failures };
+  }
+  const { batch, buffer } = await writer.finish(_rebuiltFields(header, recordsOut));
+  return { batch, buffer, recordsIn, recordsOut, failures };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { AbiInstance, EtlRecordData } from "./abi_instance.ts";
+import type { AbiInstance, EtlEmitSink, EtlRecordData } from "./abi_instance.ts";
 import { EtlExecutionError, type EtlFailureKind } from "./etl_error.ts";
 
 /** Why one record failed. */
@@ -61,30 +61,88 @@ export function runChain(
   records: EtlRecordData[],
   stats: StageStats[] = emptyStageStats(stages),
 ): EtlOutcome[] {
-  return records.map((record) => _runOne(stages, record, stats));
+  return records.map((record) => {
+    const out: EtlRecordData[] = [];
+    const failure = runRecordInto(stages, record, stats, (key, value) => {
+      out.push({ key: key && key.slice(), value: value && value.slice() });
+    });
+    return failure === null ? { records: out } : { failure };
+  });
 }
 
-function _runOne(stages: ChainStage[], record: EtlRecordData, stats: StageStats[]): EtlOutcome {
+/**
+ * Runs one record through `stages`, handing what the last stage emits to `sink` as views of
+ * its memory (see {@linkcode EtlEmitSink}). Returns null on success; on a failure, the reason,
+ * and `sink` may already have received part of the record's outputs, which the caller drops.
+ * A memory-limit failure is thrown, as in {@linkcode runChain}.
+ */
+export function runRecordInto(
+  stages: ChainStage[],
+  record: EtlRecordData,
+  stats: StageStats[],
+  sink: EtlEmitSink,
+): EtlRecordFailure | null {
   let current: EtlRecordData[] = [record];
-  for (const [i, stage] of stages.entries()) {
-    const next: EtlRecordData[] = [];
+  const last = stages.length - 1;
+  for (let i = 0; i <= last; i++) {
+    const stage = stages[i]!;
     const st = stats[i]!;
+    // Between stages, emitted records are copied: the next stage's input must outlive the call.
+    const next: EtlRecordData[] = [];
+    let emitted = 0;
+    let collect: EtlEmitSink;
+    if (i === last) collect = (key, value) => (emitted++, sink(key, value));
+    else {
+      const arena = _arenas[i] ??= new _Arena();
+      arena.reset();
+      collect = (key, value) => void next.push({ key: arena.copy(key), value: arena.copy(value) });
+    }
     const started = performance.now();
     try {
       for (const r of current) {
         st.recordsIn++;
-        for (const out of stage.instance.transform(r)) next.push(out);
+        stage.instance.transformTo(r, collect);
       }
     } catch (e) {
       if (!(e instanceof EtlExecutionError) || e.kind === "memory") throw e;
       if (e.kind === "trap" || e.kind === "abi") stage.instance = stage.recreate();
       st.failures[e.kind] = (st.failures[e.kind] ?? 0) + 1;
-      return { failure: { kind: e.kind, module: e.module, message: e.message } };
+      return { kind: e.kind, module: e.module, message: e.message };
     } finally {
       st.seconds += (performance.now() - started) / 1000;
     }
-    st.recordsOut += next.length;
+    st.recordsOut += i === last ? emitted : next.length;
     current = next;
   }
-  return { records: current };
+  return null;
+}
+
+/**
+ * Where stage `i`'s emitted records are copied for stage `i + 1`, reused from one input record
+ * to the next instead of a new ArrayBuffer per key and value. Stage `i` resets it before it
+ * runs a record, when stage `i + 1` is done with what it held. Indexed by position, not by
+ * module, since a chain may hold one module twice; the Worker runs one batch at a time.
+ */
+const _arenas: _Arena[] = [];
+
+class _Arena {
+  #buf = new Uint8Array(64 * 1024);
+  #at = 0;
+
+  reset(): void {
+    this.#at = 0;
+  }
+
+  copy(bytes: Uint8Array | null): Uint8Array | null {
+    if (bytes === null) return null;
+    if (this.#at + bytes.length > this.#buf.length) {
+      // Views already handed out keep the old buffer alive until they are dropped.
+      this.#buf = new Uint8Array(Math.max(this.#buf.length * 2, bytes.length));
+      this.#at = 0;
+    }
+    const out = this.#buf.subarray(this.#at, this.#at + bytes.length);
+    out.set(bytes);
+    this.#at += bytes.length;
+    return out;
+  }
 }

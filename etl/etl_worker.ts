@@ -70,21 +70,25 @@ async function _onBatch(req: WorkerBatchRequest): Promise<void> {
   }
   const stats = emptyStageStats(stages);
   try {
-    const r = await transformBatchBytes(stages, new Uint8Array(req.batch), stats, {
-      buildOnFailure: req.buildOnFailure,
-    });
-    // Transferred whole: buildBatch's output already owns a buffer of exactly the batch, so
-    // it is not copied again (a 512 KiB copy per 500 x 1 KiB batch).
-    const out = r.batch === null ? null : _ownBuffer(r.batch);
+    const r = await transformBatchBytes(
+      stages,
+      new Uint8Array(req.batch, 0, req.batchBytes),
+      stats,
+      { buildOnFailure: req.buildOnFailure },
+    );
+    const out = r.batch === null ? null : _transferable(r.batch, r.buffer);
     _post({
       id: req.id,
       kind: "batch",
-      batch: out,
+      batch: out?.buffer ?? null,
+      batchBytes: out?.bytes ?? 0,
       recordsIn: r.recordsIn,
       recordsOut: r.recordsOut,
       failures: r.failures,
       stats,
-    }, out === null ? [] : [out]);
+      // Decoded and done with: the pool copies a later batch into it, whose pages are mapped.
+      returned: req.batch,
+    }, out === null ? [req.batch] : [out.buffer, req.batch]);
   } catch (e) {
     if (e instanceof EtlExecutionError) {
       _stages.delete(req.chain.find((c) => c.name === e.module)?.sha256 ?? "");
@@ -95,8 +99,18 @@ async function _onBatch(req: WorkerBatchRequest): Promise<void> {
   }
 }
 
-/** `bytes`' buffer when it holds exactly `bytes`, otherwise a copy that does. */
-function _ownBuffer(bytes: Uint8Array): ArrayBuffer {
-  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
-  return whole && bytes.buffer instanceof ArrayBuffer ? bytes.buffer : bytes.slice().buffer;
+/**
+ * The buffer to transfer for `batch`, which starts at its offset 0: `buffer` itself when the
+ * bytes after the batch are at most 1/16 of it (an identity-sized output fills it exactly),
+ * otherwise a copy that holds exactly the batch, so the broker never keeps much memory its log
+ * cache does not count.
+ */
+function _transferable(
+  batch: Uint8Array,
+  buffer: ArrayBuffer | undefined,
+): { buffer: ArrayBuffer; bytes: number } {
+  const bytes = batch.byteLength;
+  const kept = buffer !== undefined && batch.buffer === buffer && batch.byteOffset === 0 &&
+    buffer.byteLength - bytes <= bytes / 16;
+  return { buffer: kept ? buffer : batch.slice().buffer, bytes };
 }

@@ -155,6 +155,12 @@ Deno.test("EtlPool runs a chain [a, b] in order and across batch_size slices", a
     assert.deepEqual((await p.run([b, a], [rec("k", "x")])).map(text), ["k=xBA"]);
     // Every record a emits feeds b.
     assert.deepEqual((await p.run([split, a], [rec("k", "wxyz")])).map(text), ["k=wxA|<null>=yzA"]);
+    // One module twice, and a split between stages, over several records: what a stage hands
+    // the next is its own copy, not overwritten by the same module's next call or record.
+    assert.deepEqual(
+      (await p.run([a, a, split, a], [rec("k", "v1"), rec("k", "w2")])).map(text),
+      ["k=v1A|<null>=AAA", "k=w2A|<null>=AAA"],
+    );
   } finally {
     p.close();
   }

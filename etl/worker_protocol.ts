@@ -29,8 +29,9 @@ export interface WorkerBatchRequest {
   readonly id: number;
   readonly kind: "batch";
   readonly chain: WorkerModuleRef[];
-  /** One v2 record batch, transferred. */
+  /** One v2 record batch in its first `batchBytes` bytes, transferred. */
   readonly batch: ArrayBuffer;
+  readonly batchBytes: number;
   readonly memoryLimitBytes: number;
   /** Whether to re-encode the batch when a record failed (skip, dead-letter). */
   readonly buildOnFailure: boolean;
@@ -40,12 +41,18 @@ export interface WorkerBatchRequest {
 export interface WorkerBatchReply {
   readonly id: number;
   readonly kind: "batch";
-  /** The re-encoded batch, transferred; null when nothing remains or a record failed. */
+  /**
+   * The re-encoded batch, transferred: its first `batchBytes` bytes (the rest, at most 1/16,
+   * is unused room); null when nothing remains or a record failed.
+   */
   readonly batch: ArrayBuffer | null;
+  readonly batchBytes: number;
   readonly recordsIn: number;
   readonly recordsOut: number;
   readonly failures: Record<number, EtlRecordFailure>;
   readonly stats: StageStats[];
+  /** The request's `batch` buffer, handed back for the pool to copy a later batch into. */
+  readonly returned: ArrayBuffer;
 }
 
 export type WorkerReply =

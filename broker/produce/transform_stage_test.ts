@@ -136,6 +136,38 @@ Deno.test("transformBatch skips or lists failing records under skip and dead-let
   }
 });
 
+Deno.test("transformBatch drops what a record emitted before it failed, and writes what buildBatch would", async () => {
+  const pool = newPool();
+  try {
+    // Emits the record, then traps on values starting with 't': the emitted copy must go too.
+    const chain = [
+      await mod(
+        "late-trap",
+        `${EMIT_ALL} (if (i32.eq (i32.load8_u (local.get $vp)) (i32.const 116)) (then unreachable))
+      (i32.const 0)`,
+      ),
+    ];
+    const records = ["a", "tx", "b"].map((v, i) => ({
+      key: enc.encode(`k${i}`),
+      value: enc.encode(v),
+      timestamp: 1000 + i,
+      headers: [{ key: "trace", value: enc.encode(`t${i}`) }],
+    }));
+    const producer = { producerId: 42, producerEpoch: 3 };
+    const batch = await buildBatch(records, { ...producer, baseSequence: 17 });
+    const r = await transformBatch(batch, chain, { pool, onFailure: "skip" });
+    assert.deepEqual([r.recordsOut, r.failed.length, r.failed[0]?.kind], [2, 1, "trap"]);
+    // Uncompressed, the Worker writes the output in place: byte for byte what buildBatch makes.
+    const expected = await buildBatch([records[0]!, records[2]!], {
+      ...producer,
+      baseSequence: 18,
+    });
+    assert.deepEqual(r.batch, expected);
+  } finally {
+    pool.close();
+  }
+});
+
 Deno.test("rebasedSequence ends the stored records on the producer's last sequence, wrapping", () => {
   assert.equal(rebasedSequence(19, 4), 16);
   assert.equal(rebasedSequence(19, 1), 19);

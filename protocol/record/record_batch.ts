@@ -534,25 +534,162 @@ export async function buildBatch(
   const codec = options.compression ?? "none";
   const body = await compress(codec, _encodeRecords(records, baseTs));
   const out = new Uint8Array(BATCH_HEADER_BYTES + body.length);
+  out.set(body, BATCH_HEADER_BYTES);
+  _writeHeader(out, options, records.length, baseTs, maxTs);
+  return out;
+}
+
+/** Fills the 61-byte header of `out` (whose records are in place) and its CRC. */
+function _writeHeader(
+  out: Uint8Array,
+  options: BuildBatchOptions,
+  count: number,
+  baseTs: number,
+  maxTs: number,
+): void {
   const view = _view(out);
   _setInt64(view, 0, options.baseOffset ?? 0);
   view.setInt32(OFF_BATCH_LENGTH, out.length - BATCH_LOG_OVERHEAD);
   view.setInt32(OFF_LEADER_EPOCH, options.partitionLeaderEpoch ?? -1);
   view.setInt8(OFF_MAGIC, MAGIC_V2);
-  const attributes = COMPRESSION_IDS[codec] |
+  const attributes = COMPRESSION_IDS[options.compression ?? "none"] |
     (options.transactional === true ? ATTR_TRANSACTIONAL : 0) |
     (options.control === true ? ATTR_CONTROL : 0);
   view.setInt16(OFF_ATTRIBUTES, attributes);
-  view.setInt32(OFF_LAST_OFFSET_DELTA, records.length - 1);
+  view.setInt32(OFF_LAST_OFFSET_DELTA, count - 1);
   _setInt64(view, OFF_BASE_TIMESTAMP, baseTs);
   _setInt64(view, OFF_MAX_TIMESTAMP, maxTs);
   _setInt64(view, OFF_PRODUCER_ID, options.producerId ?? -1);
   view.setInt16(OFF_PRODUCER_EPOCH, options.producerEpoch ?? -1);
   view.setInt32(OFF_BASE_SEQUENCE, options.baseSequence ?? -1);
-  view.setInt32(OFF_RECORD_COUNT, records.length);
-  out.set(body, BATCH_HEADER_BYTES);
+  view.setInt32(OFF_RECORD_COUNT, count);
   view.setUint32(OFF_CRC, crc32c(out.subarray(OFF_ATTRIBUTES)));
-  return out;
+}
+
+/**
+ * Builds one v2 batch a record at a time, as {@linkcode buildBatch} would from the same records,
+ * but writing each key and value straight into the batch: the ETL Worker hands it views of a
+ * module's memory, so an emitted record is copied once, not into a fresh array first. The
+ * records written since {@linkcode BatchWriter.mark} can be taken back (a record the chain
+ * failed on after it had emitted some). Uncompressed, the records are written after room for
+ * the header, so {@linkcode BatchWriter.finish} fills the header in place and copies nothing.
+ *
+ * @example
+ * ```ts
+ * import { BatchWriter, buildBatch } from "./record_batch.ts";
+ * import assert from "node:assert/strict";
+ * const w = new BatchWriter();
+ * w.add(null, new Uint8Array([1]), 10, []);
+ * w.mark();
+ * w.add(null, new Uint8Array([2]), 11, []);
+ * w.rollback();
+ * w.add(new Uint8Array([3]), null, 12, [{ key: "h", value: null }]);
+ * const expected = await buildBatch([
+ *   { value: new Uint8Array([1]), timestamp: 10 },
+ *   { key: new Uint8Array([3]), value: null, timestamp: 12, headers: [{ key: "h", value: null }] },
+ * ], { producerId: 4 });
+ * assert.deepEqual((await w.finish({ producerId: 4 })).batch, expected);
+ * ```
+ */
+export class BatchWriter {
+  #buf: Uint8Array;
+  #at = BATCH_HEADER_BYTES;
+  #count = 0;
+  #baseTs = 0;
+  #maxTs = 0;
+  #markAt = BATCH_HEADER_BYTES;
+  #markCount = 0;
+  #markMaxTs = 0;
+
+  /** `capacity`: the bytes the batch is expected to take, header included. */
+  constructor(capacity = 4096) {
+    this.#buf = new Uint8Array(Math.max(capacity, BATCH_HEADER_BYTES + 64));
+  }
+
+  /** Records written so far. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /** Remembers this point for {@linkcode BatchWriter.rollback}. */
+  mark(): void {
+    this.#markAt = this.#at;
+    this.#markCount = this.#count;
+    this.#markMaxTs = this.#maxTs;
+  }
+
+  /** Takes back every record written since the last {@linkcode BatchWriter.mark}. */
+  rollback(): void {
+    this.#at = this.#markAt;
+    this.#count = this.#markCount;
+    this.#maxTs = this.#markMaxTs;
+  }
+
+  /** Appends one record; `key` and `value` are copied before this returns. */
+  add(
+    key: Uint8Array | null,
+    value: Uint8Array | null,
+    timestamp: number,
+    headers: readonly RecordHeader[],
+  ): void {
+    if (this.#count >= BATCH_RECORDS_MAX) {
+      throw new RangeError(`Cannot build batch as it has more than ${BATCH_RECORDS_MAX} records`);
+    }
+    if (this.#count === 0) this.#baseTs = this.#maxTs = timestamp;
+    else if (timestamp > this.#maxTs) this.#maxTs = timestamp;
+    const tsDelta = timestamp - this.#baseTs;
+    const delta = this.#count;
+    let body = 1 + varlongSize(tsDelta) + varintSize(delta) + _bytesFieldSize(key) +
+      _bytesFieldSize(value) + varintSize(headers.length);
+    const headerKeys = headers.length === 0 ? [] : headers.map((h) => _encoder.encode(h.key));
+    headers.forEach((h, j) => (body += _bytesFieldSize(headerKeys[j]!) + _bytesFieldSize(h.value)));
+    this.#reserve(varintSize(body) + body);
+    const out = this.#buf;
+    let at = writeVarint(out, this.#at, body);
+    out[at++] = 0; // record attributes: unused
+    at = writeVarlong(out, at, tsDelta);
+    at = writeVarint(out, at, delta);
+    at = _writeBytesField(out, at, key);
+    at = _writeBytesField(out, at, value);
+    at = writeVarint(out, at, headers.length);
+    headers.forEach((h, j) => {
+      at = _writeBytesField(out, at, headerKeys[j]!);
+      at = _writeBytesField(out, at, h.value);
+    });
+    this.#at = at;
+    this.#count++;
+  }
+
+  /**
+   * The batch, with `options`' header fields, compressed with `options.compression`, and the
+   * buffer the records were written into, which nothing else refers to. Uncompressed, `batch`
+   * is a view of its start, so the caller can hand `buffer` on instead of copying when the
+   * slack is small; compressed, `batch` has a buffer of its own and `buffer` is free to reuse.
+   */
+  async finish(
+    options: Omit<BuildBatchOptions, "control"> = {},
+  ): Promise<{ batch: Uint8Array; buffer: ArrayBuffer }> {
+    if (this.#count === 0) throw new RangeError("Cannot build batch as it has 0 records");
+    const codec = options.compression ?? "none";
+    let out: Uint8Array;
+    if (codec === "none") {
+      out = this.#buf.subarray(0, this.#at);
+    } else {
+      const body = await compress(codec, this.#buf.subarray(BATCH_HEADER_BYTES, this.#at));
+      out = new Uint8Array(BATCH_HEADER_BYTES + body.length);
+      out.set(body, BATCH_HEADER_BYTES);
+    }
+    _writeHeader(out, options, this.#count, this.#baseTs, this.#maxTs);
+    return { batch: out, buffer: this.#buf.buffer as ArrayBuffer };
+  }
+
+  #reserve(bytes: number): void {
+    const need = this.#at + bytes;
+    if (need <= this.#buf.length) return;
+    const grown = new Uint8Array(Math.max(need, this.#buf.length * 2));
+    grown.set(this.#buf.subarray(0, this.#at));
+    this.#buf = grown;
+  }
 }
 
 /**
