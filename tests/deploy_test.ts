@@ -199,3 +199,38 @@ Deno.test("k8s/gcs overlay: Workload Identity service account and a broker confi
     assert.equal(cfg.object_storage.credentials_path, "", "no key file: Workload Identity");
   }
 });
+
+Deno.test("compose.yaml: brokers and controllers have health checks, and an admin service runs the CLI", async () => {
+  const compose = parseYaml(await read("compose.yaml"), { merge: true }) as {
+    services: Record<
+      string,
+      { healthcheck?: { test: string[] }; entrypoint?: string[]; command?: string[] }
+    >;
+  };
+  const broker = loadBrokerConfig("cluster-broker.toml", {
+    text: await read("config/cluster-broker.toml"),
+    env: {
+      RUSTMQ_BROKER_ID: "broker-1",
+      RUSTMQ_ADVERTISED_HOST: "localhost",
+      RUSTMQ_S3_ACCESS_KEY: "k",
+      RUSTMQ_S3_SECRET_KEY: "s",
+    },
+  });
+  const httpPort = broker.network.http_listen.split(":").at(-1);
+  for (const [name, svc] of Object.entries(compose.services)) {
+    if (!/^(controller|broker)-/.test(name)) continue;
+    const test = svc.healthcheck?.test.join(" ") ?? "";
+    assert.ok(test.includes(`:${httpPort}`), `${name} checks its health on :${httpPort}: ${test}`);
+  }
+  const admin = compose.services.admin;
+  assert.ok(admin !== undefined, "an admin service");
+  assert.deepEqual(admin.entrypoint?.slice(0, 2), ["/usr/local/bin/rustmq", "admin"]);
+  const usage = new TextDecoder().decode(
+    (await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("main.ts", root).pathname, "admin", "--help"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output()).stdout,
+  );
+  for (const verb of admin.command ?? []) assert.ok(usage.includes(verb), `admin knows ${verb}`);
+});
