@@ -261,15 +261,15 @@ export class CommittedStreamWriter implements RowWriter {
     const ledger = await part.ready;
     const fates: _Fate[] = rows.map(() => null);
     if (ledger === null || part.fenced || part.gone) return fates;
-    const todo: number[] = [];
+    const toSend: number[] = [];
     rows.forEach((r, i) => {
       const { key, offset } = rowKey(r.insertId);
       const fate = ledger.classify(key, offset);
       if (fate === "skip") fates[i] = true; // in the table already, from before the restart
       else if (fate === "gap") fates[i] = "refused before a restart (see its first dead-letter)";
-      else todo.push(i);
+      else toSend.push(i);
     });
-    if (todo.length === 0) return fates;
+    if (toSend.length === 0) return fates;
     const drop = (list: number[], reason: string) => {
       for (const i of list) {
         ledger.dropped(rowKey(rows[i]!.insertId).key);
@@ -279,15 +279,15 @@ export class CommittedStreamWriter implements RowWriter {
     };
     const ready = await this.#prepare(part, ledger, batch);
     if (ready !== null) {
-      drop(todo, ready);
+      drop(toSend, ready);
       return fates;
     }
     // The protobuf encoding would drop a field the table lacks without a word: refuse the row.
-    const unknown = todo.filter((i) =>
-      Object.keys(rows[i]!.json).some((k) => !this.#columns.has(k))
+    const unknown = new Set(
+      toSend.filter((i) => Object.keys(rows[i]!.json).some((k) => !this.#columns.has(k))),
     );
-    drop(unknown, "no such field in the table");
-    let left = todo.filter((i) => !unknown.includes(i));
+    drop([...unknown], "no such field in the table");
+    let left = toSend.filter((i) => !unknown.has(i));
     while (left.length > 0 && !part.gone) {
       if (part.dirty) await this.#checkpointNow(part);
       if (part.gone) break;

@@ -13,61 +13,16 @@ import { startFakeBigQueryServer } from "./support/fake_bigquery_server.ts";
 import { startFakeStorageWriteServer } from "./support/fake_storage_write_server.ts";
 import { startStandalone } from "./support/standalone_process.ts";
 import { tempDir } from "./support/temp_dir.ts";
+import {
+  kcat as _kcat,
+  kcatMissing,
+  startSubscriber as _startSubscriber,
+  type Sub as _Sub,
+  until as _until,
+} from "./support/subscriber_process.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const RECORDS = 2000;
 const TABLE = "projects/proj/datasets/ds/tables/events";
-
-const kcatMissing =
-  new Deno.Command("sh", { args: ["-c", "command -v kcat"] }).outputSync().code !== 0;
-
-async function _kcat(args: string[], stdin?: string): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command("kcat", {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  const out = await child.output();
-  clearTimeout(timer);
-  const dec = new TextDecoder();
-  return { code: out.code, out: dec.decode(out.stdout) + dec.decode(out.stderr) };
-}
-
-interface _Sub {
-  child: Deno.ChildProcess;
-  stderr: () => string;
-}
-
-function _startSubscriber(env: Record<string, string>): _Sub {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--unstable-net", "--allow-all", MAIN, "subscriber", "bigquery"],
-    env,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  (async () => {
-    const dec = new TextDecoder();
-    for await (const chunk of child.stderr) text += dec.decode(chunk, { stream: true });
-  })();
-  return { child, stderr: () => text };
-}
-
-async function _until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000) {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 Deno.test({
   name:
