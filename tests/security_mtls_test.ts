@@ -22,32 +22,7 @@ import {
 import { type CertFiles, makeMtlsCertificates, opensslMissing } from "./support/mtls_certs.ts";
 import { startStandalone } from "./support/standalone_process.ts";
 import { tempDir } from "./support/temp_dir.ts";
-
-async function run(
-  cmd: string,
-  args: string[],
-  stdin?: string,
-): Promise<{ code: number; out: string; err: string }> {
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  const out = await child.output();
-  clearTimeout(timer);
-  const dec = new TextDecoder();
-  return { code: out.code, out: dec.decode(out.stdout), err: dec.decode(out.stderr) };
-}
-
-const kcatMissing =
-  new Deno.Command("sh", { args: ["-c", "command -v kcat"] }).outputSync().code !== 0;
+import { kcatMissing, run } from "./support/kcat.ts";
 
 Deno.test({
   name: "kcat over mutual TLS: the certificate's mapped name is the principal ACLs check",

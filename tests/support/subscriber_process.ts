@@ -5,30 +5,16 @@
  * @module
  */
 
+import { run } from "./kcat.ts";
+
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
-/** True when kcat is not installed (the tests that need it are skipped then). */
-export const kcatMissing =
-  new Deno.Command("sh", { args: ["-c", "command -v kcat"] }).outputSync().code !== 0;
+export { kcatMissing } from "./kcat.ts";
 
-/** Runs kcat, feeding `stdin` when given; SIGKILLed after 30 s. */
+/** Runs kcat, feeding `stdin` when given; its exit code and stdout followed by stderr. */
 export async function kcat(args: string[], stdin?: string): Promise<{ code: number; out: string }> {
-  const child = new Deno.Command("kcat", {
-    args,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-  const out = await child.output();
-  clearTimeout(timer);
-  const dec = new TextDecoder();
-  return { code: out.code, out: dec.decode(out.stdout) + dec.decode(out.stderr) };
+  const r = await run("kcat", args, stdin);
+  return { code: r.code, out: r.out + r.err };
 }
 
 /** A running subscriber process and its stderr so far. */
