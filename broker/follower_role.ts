@@ -7,7 +7,11 @@
  * @module
  */
 
-import { readBatchHeader, validateBatch } from "../protocol/record/record_batch.ts";
+import {
+  type BatchHeader,
+  readBatchHeader,
+  validateBatch,
+} from "../protocol/record/record_batch.ts";
 import type { LogCache } from "./log/log_cache.ts";
 import type { Wal } from "./wal/wal.ts";
 import type { FetchWaiter } from "./fetch/fetch_waiter.ts";
@@ -88,18 +92,7 @@ export class FollowerRole {
         }),
       );
       own.push(batch);
-      // A transaction marker carries no sequence: it only moves the producer's epoch, as on
-      // the leader, so a follower that takes over does not see the next batch as out of order.
-      if (h.producerId >= 0 && h.isControl) {
-        p.producers.fence(h.producerId, h.producerEpoch, markerCoordinatorEpoch(batch));
-      } else if (h.producerId >= 0) {
-        p.producers.record({
-          producerId: h.producerId,
-          producerEpoch: h.producerEpoch,
-          baseSequence: h.baseSequence,
-          lastOffsetDelta: h.lastOffsetDelta,
-        }, h.baseOffset);
-      }
+      learnProducerState(p, batch, h);
     }
     // The next fetch tells the leader this follower has the data: it must be durable by then.
     // Rejected appends are a suffix: each cuts the log back to itself, the first one wins.
@@ -173,4 +166,27 @@ export class FollowerRole {
     await p.epochCheckpoint.save(p.epochs);
     this.#o.logger.info("reset a follower log", { partition: p.key, logStartOffset: offset });
   }
+}
+
+/**
+ * Records a stored batch in its partition's producer state, so that a producer's retry is
+ * recognised on whichever replica serves it next (after a restart or a leader change). A
+ * transaction marker carries no sequence: it only moves the producer's epoch, as on the leader.
+ */
+export function learnProducerState(
+  p: HostedPartition,
+  batch: Uint8Array,
+  h: BatchHeader = readBatchHeader(batch),
+): void {
+  if (h.producerId < 0) return;
+  if (h.isControl) {
+    p.producers.fence(h.producerId, h.producerEpoch, markerCoordinatorEpoch(batch));
+    return;
+  }
+  p.producers.record({
+    producerId: h.producerId,
+    producerEpoch: h.producerEpoch,
+    baseSequence: h.baseSequence,
+    lastOffsetDelta: h.lastOffsetDelta,
+  }, h.baseOffset);
 }

@@ -38,9 +38,8 @@ import type { FollowerSink } from "./replication/replica_fetcher.ts";
 import { applyTruncations } from "./replication/wal_truncation.ts";
 import { fileMetadataPersistence, type MetadataPersistence } from "./metadata/local_metadata.ts";
 import { HostedPartition } from "./hosted_partition.ts";
-import { markerCoordinatorEpoch } from "./txn/txn_marker.ts";
 import { type FetchRead, LeaderRole, type ReplicaRead, type Tiering } from "./leader_role.ts";
-import { FollowerRole } from "./follower_role.ts";
+import { FollowerRole, learnProducerState } from "./follower_role.ts";
 
 export type { FetchRead, ReplicaRead, Tiering };
 
@@ -219,20 +218,7 @@ export class PartitionManager {
     }
     // Producer state learns from every surviving batch, stored ones included, so a producer
     // retrying across a restart is still recognised.
-    for (const batch of batches) {
-      const h = readBatchHeader(batch);
-      if (h.producerId < 0) continue;
-      if (h.isControl) {
-        p.producers.fence(h.producerId, h.producerEpoch, markerCoordinatorEpoch(batch));
-        continue;
-      }
-      p.producers.record({
-        producerId: h.producerId,
-        producerEpoch: h.producerEpoch,
-        baseSequence: h.baseSequence,
-        lastOffsetDelta: h.lastOffsetDelta,
-      }, h.baseOffset);
-    }
+    for (const batch of batches) learnProducerState(p, batch);
     this.#o.logger.info("recovered partition", {
       partition: p.key,
       batches: applied.length,
