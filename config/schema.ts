@@ -262,7 +262,12 @@ export const BROKER_SCHEMA = {
     access_key: _str("", "Access key (optional)"),
     secret_key: _str("", "Secret key (optional)"),
     multipart_threshold: _int(100 * MIB, 5 * MIB, 5 * GIB, "Multipart upload threshold (bytes)"),
-    max_concurrent_uploads: _int(10, 1, 1000, "Concurrent upload limit"),
+    max_concurrent_uploads: _int(
+      10,
+      1,
+      1000,
+      "Objects the uploader writes at once, and PUTs in flight to the store",
+    ),
     local_path: _str("./data/objects", "Directory of the Local backend", undefined, true),
     credentials_path: _str(
       "",

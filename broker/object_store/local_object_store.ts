@@ -39,6 +39,9 @@ import {
   type RequestOptions,
 } from "./object_store.ts";
 import { type Disk, type DiskFile, mkdirDurable, parentDir, systemDisk } from "../../ops/disk.ts";
+import { AlignedBuffer, DIRECT_IO_ALIGNMENT } from "../../ffi/aligned_buffer.ts";
+import { DirectFile } from "../../ffi/direct_file.ts";
+import { type Libc, loadLibc } from "../../ffi/libc.ts";
 
 /** The directory under the root that holds puts in progress; it is not a key space. */
 const TMP_DIR_NAME = ".rustmq-tmp";
@@ -60,6 +63,14 @@ export interface LocalObjectStoreOptions {
   partSizeBytes?: number;
   /** The file system. @default systemDisk */
   disk?: Disk;
+  /**
+   * Write objects with `O_DIRECT` where the file system and FFI allow it (Linux, `--allow-ffi`,
+   * not tmpfs), else buffered. Only with the default `disk`. Buffered writes cost the kernel a
+   * page-cache copy: on this project's 2-core VM about 1 s of system CPU per GB written, a third
+   * of both cores at 300 MiB/s of ingest, while direct writes go to the disk from our buffer.
+   * @default false
+   */
+  directIo?: boolean;
 }
 
 /**
@@ -88,6 +99,11 @@ export class LocalObjectStore implements ObjectStore {
   readonly #tmpDir: string;
   readonly #disk: Disk;
   #tmpDirReady: Promise<void> | undefined;
+  /** libc while direct writes are possible; null once found unsupported (or not asked for). */
+  #libc: Libc | null;
+  #directProbed = false;
+  /** Free aligned staging buffers for direct writes. */
+  readonly #stages: AlignedBuffer[] = [];
 
   /** Validates the options; creates no files until the first put. */
   constructor(options: LocalObjectStoreOptions) {
@@ -97,6 +113,7 @@ export class LocalObjectStore implements ObjectStore {
     this.#rootDir = options.rootDir.replace(/\/+$/, "") || "/";
     this.#tmpDir = `${this.#rootDir}/${TMP_DIR_NAME}`;
     this.#disk = options.disk ?? systemDisk;
+    this.#libc = options.directIo === true && options.disk === undefined ? loadLibc() : null;
     this.location = `local directory '${this.#rootDir}'`;
     this.multipartThresholdBytes = _positiveInteger(
       "multipartThresholdBytes",
@@ -114,7 +131,8 @@ export class LocalObjectStore implements ObjectStore {
     try {
       this.#tmpDirReady ??= _ensureDir(this.#disk, this.#tmpDir, this.#rootDir);
       await this.#tmpDirReady;
-      await this.#writeDurably(tmpPath, bytes, options.signal);
+      if (this.#directUsable()) await this.#writeDirect(tmpPath, bytes, options.signal);
+      else await this.#writeDurably(tmpPath, bytes, options.signal);
       const dir = parentDir(path);
       await _ensureDir(this.#disk, dir, this.#rootDir);
       await this.#disk.rename(tmpPath, path);
@@ -234,7 +252,68 @@ export class LocalObjectStore implements ObjectStore {
 
   /** Nothing to release. */
   close(): Promise<void> {
+    for (const stage of this.#stages.splice(0)) stage[Symbol.dispose]();
     return Promise.resolve();
+  }
+
+  /** Whether puts go through {@linkcode LocalObjectStore.#writeDirect}. */
+  get writesDirect(): boolean {
+    return this.#directUsable();
+  }
+
+  #directUsable(): boolean {
+    if (this.#libc === null) return false;
+    if (!this.#directProbed) {
+      this.#directProbed = true;
+      try {
+        Deno.mkdirSync(this.#tmpDir, { recursive: true });
+        if (!DirectFile.supported(this.#libc, this.#tmpDir)) this.#libc = null;
+      } catch {
+        this.#libc = null;
+      }
+    }
+    return this.#libc !== null;
+  }
+
+  /**
+   * Like {@linkcode LocalObjectStore.#writeDurably}, with `O_DIRECT`: the body is copied into an
+   * aligned buffer a chunk at a time and written from there; the last chunk is padded to the
+   * alignment and the file cut back to the body's size before the sync.
+   */
+  async #writeDirect(path: string, body: ObjectBody, signal?: AbortSignal): Promise<void> {
+    const libc = this.#libc!;
+    const stage = this.#stages.pop() ?? AlignedBuffer.allocate(libc, _DIRECT_STAGE_BYTES);
+    const file = DirectFile.open(libc, path, { create: true, dsync: false });
+    try {
+      const buffer = stage.bytes;
+      let filled = 0;
+      let position = 0;
+      const flush = async () => {
+        signal?.throwIfAborted();
+        const length = Math.ceil(filled / DIRECT_IO_ALIGNMENT) * DIRECT_IO_ALIGNMENT;
+        buffer.fill(0, filled, length);
+        await file.pwrite(stage, length, position);
+        position += filled;
+        filled = 0;
+      };
+      for (const slice of body instanceof Uint8Array ? [body] : body) {
+        let at = 0;
+        while (at < slice.length) {
+          const n = Math.min(buffer.length - filled, slice.length - at);
+          buffer.set(slice.subarray(at, at + n), filled);
+          filled += n;
+          at += n;
+          if (filled === buffer.length) await flush();
+        }
+      }
+      if (filled > 0) await flush();
+      if (position % DIRECT_IO_ALIGNMENT !== 0) await Deno.truncate(path, position);
+      await file.datasync();
+    } finally {
+      file.close();
+      if (this.#stages.length < 2) this.#stages.push(stage);
+      else stage[Symbol.dispose]();
+    }
   }
 
   async #writeDurably(path: string, body: ObjectBody, signal?: AbortSignal): Promise<void> {
@@ -381,6 +460,9 @@ async function _readFully(file: DiskFile, into: Uint8Array, position: number): P
     filled += count;
   }
 }
+
+/** The aligned buffer a direct put writes from, a chunk at a time. */
+const _DIRECT_STAGE_BYTES = 8 << 20;
 
 /** Slices shorter than this are joined with their neighbours rather than written one by one. */
 const _COALESCE_BELOW_BYTES = 64 * 1024;

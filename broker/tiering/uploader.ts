@@ -50,6 +50,11 @@ export interface UploaderOptions {
   readonly underPressure: () => boolean;
   /** Keys of objects written but not yet committed; garbage collection leaves them alone. */
   readonly inFlight: Set<string>;
+  /**
+   * Objects written at once (`object_storage.max_concurrent_uploads`). One PUT at a time holds
+   * ingest to one object per PUT latency. @default 1
+   */
+  readonly maxUploadsInFlight?: number;
   readonly logger: Logger;
 }
 
@@ -68,11 +73,35 @@ export interface UploaderStats {
   failures: number;
 }
 
-/** Decides when to upload, and uploads. */
+/** One upload between collecting its batches and committing them. */
+interface _Upload {
+  readonly parts: readonly (PackInput & { streamId: number })[];
+  readonly bytes: number;
+  /** Settles once this upload committed (true) or gave up (false), in start order. */
+  readonly settled: Promise<boolean>;
+}
+
+/**
+ * Decides when to upload, and uploads. Up to `maxUploadsInFlight` objects are written at once,
+ * each from batches no other upload claimed, and they commit to the manifest in the order they
+ * started, so a partition's uploaded end only ever moves over contiguous data. When one fails,
+ * the uploads started after it commit nothing (their objects are orphans that garbage
+ * collection removes), and no new one starts until all in flight have settled; the next then
+ * collects again from the manifest's uploaded end.
+ */
 export class Uploader {
   readonly #o: UploaderOptions;
+  readonly #maxInFlight: number;
   #lastUploadMs: number;
-  #running: Promise<UploadResult | null> | null = null;
+  /** Uploads between collect and commit, in start order. */
+  readonly #inFlight = new Set<Promise<UploadResult | null>>();
+  /** Per partition, the end of the batches in-flight uploads have claimed. */
+  readonly #claimedEnd = new Map<string, number>();
+  #claimedBytes = 0;
+  /** The settling of the most recently started upload: the next commits after it. */
+  #lastSettled: Promise<boolean> = Promise.resolve(true);
+  /** Set by a failure; no upload starts until the ones in flight have settled. */
+  #recovering = false;
   #draining: Promise<UploadResult | null> | null = null;
   #stopped = false;
   readonly stats: UploaderStats = { uploads: 0, uploadedBytes: 0, failures: 0 };
@@ -83,7 +112,14 @@ export class Uploader {
     if (options.rangeBytesMax <= 0 || options.uploadBytesTarget <= 0) {
       throw new RangeError("Cannot create an uploader with non-positive size limits");
     }
+    const maxInFlight = options.maxUploadsInFlight ?? 1;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
+      throw new RangeError(
+        `Cannot create an uploader with maxUploadsInFlight ${maxInFlight}: it must be a positive integer`,
+      );
+    }
     this.#o = options;
+    this.#maxInFlight = maxInFlight;
     this.#lastUploadMs = options.nowMs();
   }
 
@@ -97,24 +133,30 @@ export class Uploader {
       : { sinceMs: this.#failingSinceMs, error: this.#lastError! };
   }
 
-  /** Whether an upload is due now. */
+  /** Uploads running now (written, or being written, and not yet committed). */
+  get uploadsInFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Whether an upload is due now: pending bytes no upload in flight has claimed. */
   due(): boolean {
-    const pending = this.#o.cache.usedBytes;
-    if (pending === 0) return false;
+    const pending = this.#o.cache.usedBytes - this.#claimedBytes;
+    if (pending <= 0) return false;
     return pending >= this.#o.uploadBytesTarget || this.#o.underPressure() ||
       this.#o.nowMs() - this.#lastUploadMs >= this.#o.uploadIntervalMs;
   }
 
   /**
-   * Uploads if due; at most one upload runs at a time. While each upload fills a whole object
-   * (`uploadBytesTarget`) and more is due, the next starts at once instead of on the next tick:
-   * one object per tick capped ingest at `uploadBytesTarget` per tick interval (16 MiB per
-   * 100 ms, 160 MiB/s), after which the log cache filled and held up produce. Only full objects
-   * continue, so PUTs stay bounded by bytes (one per target's worth), never by time. Failures
-   * are logged and counted. Resolves to the last upload's result.
+   * Uploads if due. While each upload fills a whole object (`uploadBytesTarget`) and more is
+   * due, the next starts at once instead of on the next tick, up to `maxUploadsInFlight` at a
+   * time: one object per tick capped ingest at `uploadBytesTarget` per tick interval (16 MiB
+   * per 100 ms, 160 MiB/s), and one object at a time at one PUT's latency (16 MiB per 80 to
+   * 140 ms on a local disk busy with the WAL). Only full objects continue, so PUTs stay bounded
+   * by bytes (one per target's worth), never by time. Failures are logged and counted.
+   * Resolves, once every upload it started has settled, to the last one's result.
    */
   async tick(): Promise<UploadResult | null> {
-    if (this.#running !== null || this.#draining !== null || this.#stopped || !this.due()) {
+    if (this.#draining !== null || this.#stopped || this.#recovering || !this.due()) {
       return null;
     }
     const draining = this.#drain();
@@ -126,64 +168,102 @@ export class Uploader {
     }
   }
 
-  /** Lets a running {@linkcode Uploader.tick} finish its upload and start no more. */
+  /** Lets the uploads a running {@linkcode Uploader.tick} started finish, and starts no more. */
   async stop(): Promise<void> {
     this.#stopped = true;
     await this.#draining;
   }
 
   async #drain(): Promise<UploadResult | null> {
-    let last: UploadResult | null = null;
+    const started: Promise<UploadResult | null>[] = [];
     do {
-      const result = await this.#tickOnce();
-      if (result === null) break;
-      last = result;
-      if (result.sizeBytes - result.metadataBytes < this.#o.uploadBytesTarget) break;
+      while (this.#inFlight.size >= this.#maxInFlight) await this.#oneSettled();
+      if (this.#stopped || this.#recovering) break;
+      const upload = this.#start();
+      if (upload === null) break;
+      started.push(upload.result.catch((err) => this.#onFailure(err)));
+      if (upload.bytes < this.#o.uploadBytesTarget) break;
     } while (!this.#stopped && this.due());
+    let last: UploadResult | null = null;
+    for (const r of await Promise.all(started)) if (r !== null) last = r;
     return last;
   }
 
-  async #tickOnce(): Promise<UploadResult | null> {
-    try {
-      return await this.uploadNow();
-    } catch (err) {
-      this.stats.failures++;
-      this.#lastError = err instanceof Error ? err : new Error(String(err));
-      if (this.#failingSinceMs === null) {
-        this.#failingSinceMs = this.#o.nowMs();
-        this.#o.logger.warn("object store unreachable: uploads fail and the WAL holds the data", {
-          err: this.#lastError,
-        });
-      }
-      this.#o.logger.warn("upload failed; the WAL keeps the data and the next tick retries", {
-        err: err as Error,
+  /** Resolves when any upload in flight settles, whether it succeeded or not. */
+  #oneSettled(): Promise<unknown> {
+    return Promise.race([...this.#inFlight].map((u) => u.catch(() => null)));
+  }
+
+  #onFailure(err: unknown): null {
+    this.stats.failures++;
+    this.#lastError = err instanceof Error ? err : new Error(String(err));
+    if (this.#failingSinceMs === null) {
+      this.#failingSinceMs = this.#o.nowMs();
+      this.#o.logger.warn("object store unreachable: uploads fail and the WAL holds the data", {
+        err: this.#lastError,
       });
+    }
+    this.#o.logger.warn("upload failed; the WAL keeps the data and the next tick retries", {
+      err: err as Error,
+    });
+    return null;
+  }
+
+  /**
+   * Uploads what is pending now and no upload has claimed (up to one object's worth), whatever
+   * the triggers say, and resolves once it has committed. With nothing unclaimed, it waits for
+   * the uploads in flight instead, so a caller looping until some offset is stored makes
+   * progress rather than spinning. Rejects with the upload's error.
+   */
+  async uploadNow(): Promise<UploadResult | null> {
+    while (this.#recovering && this.#inFlight.size > 0) await this.#oneSettled();
+    const upload = this.#start();
+    if (upload !== null) return await upload.result;
+    let last: UploadResult | null = null;
+    for (const r of await Promise.allSettled([...this.#inFlight])) {
+      if (r.status === "fulfilled" && r.value !== null) last = r.value;
+    }
+    return last;
+  }
+
+  /**
+   * Claims the unclaimed pending batches (up to one object's worth) and starts their upload;
+   * null when there are none.
+   */
+  #start(): { result: Promise<UploadResult | null>; bytes: number } | null {
+    const upload = this.#collectUpload();
+    if (upload === null) {
+      if (this.#inFlight.size === 0) this.#lastUploadMs = this.#o.nowMs();
       return null;
     }
-  }
-
-  /** Uploads everything pending now (up to one object's worth), whatever the triggers say. */
-  uploadNow(): Promise<UploadResult | null> {
-    if (this.#running !== null) return this.#running;
-    this.#running = this.#upload().then((result) => {
-      if (this.#failingSinceMs !== null) {
-        this.#o.logger.info("object store reachable again: uploads resumed", {
-          failedForMs: this.#o.nowMs() - this.#failingSinceMs,
-        });
-        this.#failingSinceMs = null;
-        this.#lastError = null;
+    for (const part of upload.parts) this.#claimedEnd.set(part.key, part.lastOffset + 1);
+    this.#claimedBytes += upload.bytes;
+    const result = this.#upload(upload, upload.previous, upload.settle);
+    const tracked = result.finally(() => {
+      this.#inFlight.delete(tracked);
+      if (this.#inFlight.size === 0) {
+        this.#claimedEnd.clear();
+        this.#claimedBytes = 0;
+        this.#recovering = false;
+        // Nothing is in flight: a failure before now leaves no gap for the next upload.
+        this.#lastSettled = Promise.resolve(true);
       }
-      return result;
-    }).finally(() => (this.#running = null));
-    return this.#running;
+    });
+    tracked.catch(() => {}); // Observed by the caller of #start.
+    this.#inFlight.add(tracked);
+    return { result: tracked, bytes: upload.bytes };
   }
 
-  async #upload(): Promise<UploadResult | null> {
+  #collectUpload():
+    | (_Upload & { previous: Promise<boolean>; settle: (ok: boolean) => void })
+    | null {
+    if (this.#recovering) return null;
     const parts: (PackInput & { streamId: number })[] = [];
     let total = 0;
     for (const p of this.#o.partitions()) {
       if (total >= this.#o.uploadBytesTarget) break;
-      let from = this.#o.manifest.partition(p.key)?.uploadedEndOffset ??
+      let from = this.#claimedEnd.get(p.key) ??
+        this.#o.manifest.partition(p.key)?.uploadedEndOffset ??
         this.#o.cache.firstOffset(p.key);
       while (from !== null && from < p.highWatermark && total < this.#o.uploadBytesTarget) {
         const part = this.#collect(p, from);
@@ -193,35 +273,77 @@ export class Uploader {
         from = part.lastOffset + 1;
       }
     }
-    if (parts.length === 0) {
+    if (parts.length === 0) return null;
+    const previous = this.#lastSettled;
+    let settle!: (ok: boolean) => void;
+    const settled = new Promise<boolean>((resolve) => (settle = resolve));
+    this.#lastSettled = settled;
+    return { parts, bytes: total, settled, previous, settle };
+  }
+
+  async #upload(
+    upload: Pick<_Upload, "parts" | "bytes">,
+    previous: Promise<boolean>,
+    settle: (ok: boolean) => void,
+  ): Promise<UploadResult> {
+    const { parts } = upload;
+    let committed = false;
+    const objectKey = this.#o.objectKey(this.#o.nowMs());
+    try {
+      const createdMs = this.#o.nowMs();
+      const packed = packObjectParts(parts);
+      // Garbage collection leaves an object alone until it is committed or abandoned.
+      this.#o.inFlight.add(objectKey);
+      await this.#o.store.put(objectKey, packed.parts);
+      failpoint("uploader-after-put");
+      // Commits go in start order: an earlier upload's ranges come first in each partition.
+      if (!await previous) {
+        // Nothing refers to it: remove it now rather than leave it to garbage collection.
+        await this.#o.store.delete(objectKey).catch(() => {});
+        throw new Error(
+          `upload of ${objectKey} abandoned: an upload started before it failed, so its ranges would leave a gap`,
+        );
+      }
+      await this.#o.manifest.commitUpload({
+        objectKey,
+        sizeBytes: packed.sizeBytes,
+        createdMs,
+        ranges: packed.ranges,
+      });
+      committed = true;
+      failpoint("uploader-after-commit");
+      for (const part of parts) {
+        this.#o.checkpoint(part.streamId, part.lastOffset + 1);
+        this.#o.cache.release(part.key, part.lastOffset + 1);
+      }
+      // Released and unclaimed in the same step, so `due` never counts these bytes twice.
+      this.#claimedBytes -= upload.bytes;
       this.#lastUploadMs = this.#o.nowMs();
-      return null;
+      this.stats.uploads++;
+      this.stats.uploadedBytes += packed.sizeBytes;
+      if (this.#failingSinceMs !== null) {
+        this.#o.logger.info("object store reachable again: uploads resumed", {
+          failedForMs: this.#o.nowMs() - this.#failingSinceMs,
+        });
+        this.#failingSinceMs = null;
+        this.#lastError = null;
+      }
+      return {
+        objectKey,
+        sizeBytes: packed.sizeBytes,
+        metadataBytes: packed.metadataBytes,
+        ranges: packed.ranges.length,
+      };
+    } catch (error) {
+      if (!committed) {
+        this.#recovering = true;
+        this.#claimedBytes -= upload.bytes;
+      }
+      throw error;
+    } finally {
+      this.#o.inFlight.delete(objectKey);
+      settle(committed);
     }
-    const createdMs = this.#o.nowMs();
-    const packed = packObjectParts(parts);
-    const objectKey = this.#o.objectKey(createdMs);
-    await this.#o.store.put(objectKey, packed.parts);
-    failpoint("uploader-after-put");
-    await this.#o.manifest.commitUpload({
-      objectKey,
-      sizeBytes: packed.sizeBytes,
-      createdMs,
-      ranges: packed.ranges,
-    });
-    failpoint("uploader-after-commit");
-    for (const part of parts) {
-      this.#o.checkpoint(part.streamId, part.lastOffset + 1);
-      this.#o.cache.release(part.key, part.lastOffset + 1);
-    }
-    this.#lastUploadMs = this.#o.nowMs();
-    this.stats.uploads++;
-    this.stats.uploadedBytes += packed.sizeBytes;
-    return {
-      objectKey,
-      sizeBytes: packed.sizeBytes,
-      metadataBytes: packed.metadataBytes,
-      ranges: packed.ranges.length,
-    };
   }
 
   /** Durable cached batches of `p` from `from`, at most one range's worth. */

@@ -154,3 +154,105 @@ Deno.test("Uploader.stop lets the running upload finish and starts no further on
   assert.equal(await s.uploader.tick(), null, "no ticks after stop");
   assert.equal(s.store.puts, 1);
 });
+
+/** A store whose puts wait until the test lets each one finish (or fail). */
+function gatePuts(store: CountingStore) {
+  const waiting: { key: string; finish: (error?: Error) => void }[] = [];
+  const realPut = store.put.bind(store);
+  store.put = (key, bytes) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ key, finish: (error) => (error ? reject(error) : resolve()) });
+    }).then(() => realPut(key, bytes));
+  return waiting;
+}
+
+/** Lets the microtask and timer queues run until `ready()` or 2 s pass. */
+async function until(ready: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !ready(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(ready(), `timed out waiting for the uploader`);
+}
+
+Deno.test("Uploader writes up to maxUploadsInFlight objects at once and commits them in start order", async () => {
+  const s = await setup(1, {
+    uploadBytesTarget: 64 * 1024,
+    rangeBytesMax: 64 * 1024,
+    maxUploadsInFlight: 3,
+  });
+  const p = s.logs.get("t/0")!;
+  // About 2.5 MiB: each object takes a little over two 64 KiB ranges, so there are many.
+  const batches = [];
+  for (let i = 0; i < 160; i++) batches.push(await makeBatch(4, 4000));
+  await appendBatches(s.cache, "t/0", p.log, batches);
+  const puts = gatePuts(s.store);
+  const ticking = s.uploader.tick();
+  await until(() => puts.length === 3);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(puts.length, 3, "three objects are written at once, no more");
+  assert.equal(s.uploader.uploadsInFlight, 3);
+  // The last started finishes first; it must not commit before the two before it.
+  puts[2]!.finish();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(s.manifest.partition("t/0"), undefined, "a later upload waits for the earlier");
+  puts[0]!.finish();
+  await until(() => s.manifest.partition("t/0") !== undefined);
+  assert.equal(s.manifest.objects().length, 1, "only the first has committed");
+  puts[1]!.finish();
+  await until(() => s.manifest.objects().length === 3);
+  // The rest, in whatever order their puts finish.
+  let settled = false;
+  void ticking.then(() => (settled = true));
+  for (let next = 3; !settled; next++) {
+    await until(() => puts.length > next || settled);
+    if (puts.length > next) puts[next]!.finish();
+  }
+  assert.ok(s.store.puts > 5, `${s.store.puts} PUTs`);
+  // Every range follows the one before it: no gap and no overlap.
+  const ranges = s.manifest.ranges("t/0").map((r) => r.range);
+  assert.equal(ranges[0]!.baseOffset, 0);
+  for (let i = 1; i < ranges.length; i++) {
+    assert.equal(ranges[i]!.baseOffset, ranges[i - 1]!.lastOffset + 1);
+  }
+  assert.ok(s.cache.usedBytes < 64 * 1024, `${s.cache.usedBytes} bytes left behind`);
+  assert.equal(s.cache.firstOffset("t/0") ?? 160 * 4, ranges.at(-1)!.lastOffset + 1);
+});
+
+Deno.test("Uploader: when an upload fails, those started after it commit nothing, and the next tick closes the gap", async () => {
+  const s = await setup(1, {
+    uploadBytesTarget: 64 * 1024,
+    rangeBytesMax: 64 * 1024,
+    maxUploadsInFlight: 3,
+  });
+  const p = s.logs.get("t/0")!;
+  const batches = [];
+  for (let i = 0; i < 60; i++) batches.push(await makeBatch(4, 4000));
+  await appendBatches(s.cache, "t/0", p.log, batches);
+  const puts = gatePuts(s.store);
+  const ticking = s.uploader.tick();
+  await until(() => puts.length === 3);
+  puts[2]!.finish();
+  puts[1]!.finish(new Error("503 from the store"));
+  puts[0]!.finish();
+  const last = await ticking;
+  assert.equal(puts.length, 3, "no upload starts while the failed one's successors settle");
+  assert.equal(last?.objectKey, puts[0]!.key, "the tick resolves to the one that committed");
+  assert.equal(s.uploader.stats.uploads, 1, "only the first committed");
+  assert.equal(s.uploader.stats.failures, 2, "the failed one and the one after it");
+  const firstEnd = s.manifest.partition("t/0")!.uploadedEndOffset;
+  // One checkpoint per range of the committed object, the last at its end and none beyond.
+  assert.deepEqual(s.checkpoints.at(-1), [1, firstEnd]);
+  assert.ok(s.checkpoints.every(([, o]) => o <= firstEnd), "checkpoints stop at committed data");
+  assert.equal(s.cache.firstOffset("t/0"), firstEnd, "the cache keeps everything not committed");
+  assert.equal(await s.store.head(puts[2]!.key), null, "the abandoned object was deleted");
+  // Puts succeed again: the next ticks upload from the first upload's end, contiguously.
+  s.store.put = CountingStore.prototype.put.bind(s.store);
+  for (let i = 0; i < 20 && s.cache.usedBytes > 0; i++) {
+    s.advance(1000);
+    assert.notEqual(await s.uploader.tick(), null);
+  }
+  assert.equal(s.cache.usedBytes, 0);
+  const ranges = s.manifest.ranges("t/0").map((r) => r.range);
+  for (let i = 1; i < ranges.length; i++) {
+    assert.equal(ranges[i]!.baseOffset, ranges[i - 1]!.lastOffset + 1);
+  }
+  assert.equal(s.manifest.partition("t/0")!.uploadedEndOffset, 60 * 4);
+});

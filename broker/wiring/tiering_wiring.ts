@@ -109,6 +109,7 @@ export function startTierService(
     underPressure: () =>
       wal.stats.usedBytes > walCapacity / 2 || cache.usedBytes > cache.capacityBytes / 2,
     inFlight: t.inFlight,
+    maxUploadsInFlight: cfg.object_storage.max_concurrent_uploads,
     logger: deps.log.child("uploader"),
   });
   t.uploader = uploader;
