@@ -97,7 +97,7 @@ type S3Options = ConstructorParameters<typeof S3ObjectStore>[0];
 
 function openStore(spec: ReadSpec["store"]): ObjectStore {
   return spec.kind === "local"
-    ? new LocalObjectStore({ rootDir: spec.rootDir })
+    ? new LocalObjectStore({ rootDir: spec.rootDir, directIo: true })
     : new S3ObjectStore(spec.options);
 }
 
