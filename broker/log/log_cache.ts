@@ -65,6 +65,13 @@ interface _Entry {
   bytes: Uint8Array;
 }
 
+/**
+ * What a released slot holds until the prefix is compacted away, so the released batch itself
+ * can be collected at once. Slots used to keep their batches until compaction (after 1,024
+ * entries), which with 1 MB batches on 6 partitions held 6 GB the cache no longer counted.
+ */
+const _RELEASED: _Entry = { baseOffset: -1, lastOffset: -1, bytes: new Uint8Array(0) };
+
 interface _Partition {
   entries: _Entry[];
   /** Index of the first live entry; released entries before it are compacted lazily. */
@@ -277,7 +284,7 @@ export class LogCache {
     let freed = 0;
     while (p.head < p.entries.length && p.entries[p.head]!.lastOffset < uptoOffset) {
       freed += p.entries[p.head]!.bytes.length;
-      p.head++;
+      p.entries[p.head++] = _RELEASED;
     }
     this.#free(key, p, freed);
     return freed;

@@ -98,6 +98,8 @@ export class Uploader {
   /** Per partition, the end of the batches in-flight uploads have claimed. */
   readonly #claimedEnd = new Map<string, number>();
   #claimedBytes = 0;
+  /** Where the next upload starts collecting, as an index into `partitions()`. */
+  #cursor = 0;
   /** The settling of the most recently started upload: the next commits after it. */
   #lastSettled: Promise<boolean> = Promise.resolve(true);
   /** Set by a failure; no upload starts until the ones in flight have settled. */
@@ -260,8 +262,15 @@ export class Uploader {
     if (this.#recovering) return null;
     const parts: (PackInput & { streamId: number })[] = [];
     let total = 0;
-    for (const p of this.#o.partitions()) {
-      if (total >= this.#o.uploadBytesTarget) break;
+    // Each upload starts where the last one stopped, so every partition's data ages out of
+    // the cache in turn. Always starting from the first partition left the later ones waiting
+    // while the first had a target's worth pending, and one of their batches keeps alive the
+    // whole produce request it arrived in: RSS grew to 6 GB with 6 partitions and 1 GiB of cache.
+    const all = [...this.#o.partitions()];
+    const start = all.length === 0 ? 0 : this.#cursor % all.length;
+    let visited = 0;
+    for (; visited < all.length && total < this.#o.uploadBytesTarget; visited++) {
+      const p = all[(start + visited) % all.length]!;
       let from = this.#claimedEnd.get(p.key) ??
         this.#o.manifest.partition(p.key)?.uploadedEndOffset ??
         this.#o.cache.firstOffset(p.key);
@@ -273,6 +282,7 @@ export class Uploader {
         from = part.lastOffset + 1;
       }
     }
+    this.#cursor = start + visited;
     if (parts.length === 0) return null;
     const previous = this.#lastSettled;
     let settle!: (ok: boolean) => void;
