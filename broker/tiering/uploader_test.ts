@@ -256,3 +256,22 @@ Deno.test("Uploader: when an upload fails, those started after it commit nothing
   }
   assert.equal(s.manifest.partition("t/0")!.uploadedEndOffset, 60 * 4);
 });
+
+Deno.test("Uploader starts each upload at the partition after the one the last stopped in", async () => {
+  const s = await setup(3, { uploadBytesTarget: 64 * 1024, rangeBytesMax: 64 * 1024 });
+  // Each partition has several objects' worth pending.
+  for (const key of ["t/0", "t/1", "t/2"]) {
+    const batches = [];
+    for (let i = 0; i < 12; i++) batches.push(await makeBatch(4, 4000));
+    await appendBatches(s.cache, key, s.logs.get(key)!.log, batches);
+  }
+  const firsts: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const before = new Set(s.manifest.objects().map((o) => o.objectKey));
+    assert.notEqual(await s.uploader.uploadNow(), null);
+    const added = s.manifest.objects().find((o) => !before.has(o.objectKey))!;
+    firsts.push(added.ranges[0]!.key);
+  }
+  // Starting from t/0 every time would have uploaded t/0 three times while t/2 waited.
+  assert.deepEqual(firsts, ["t/0", "t/1", "t/2"]);
+});
