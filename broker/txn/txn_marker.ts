@@ -9,7 +9,20 @@ import { buildBatch, readBatchHeader } from "../../protocol/record/record_batch.
 import { readVarint, readVarlong } from "../../protocol/record/varint.ts";
 import { ErrorCode } from "../../protocol/kafka/errors.ts";
 import { kafkaErrorCode } from "../broker_errors.ts";
-import type { PartitionManager } from "../partition_manager.ts";
+
+/**
+ * What writing a marker needs of the partition manager: its produce, taken structurally so this
+ * file does not import `partition_manager.ts`, which imports the produce stages that import it.
+ */
+export interface MarkerWriter {
+  produce(
+    topic: string,
+    partition: number,
+    records: Uint8Array,
+    acks: number,
+    options: { readonly marker?: boolean },
+  ): Promise<unknown>;
+}
 
 /** One transaction's outcome, to be written to some partitions. */
 export interface TxnMarker {
@@ -90,7 +103,7 @@ export function markerCoordinatorEpoch(batch: Uint8Array): number {
  * code: NONE once the marker is replicated, NOT_LEADER_OR_FOLLOWER when another broker leads.
  */
 export async function writeMarkerHere(
-  partitions: PartitionManager,
+  partitions: MarkerWriter,
   topic: string,
   partition: number,
   m: TxnMarker,
