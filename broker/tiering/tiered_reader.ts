@@ -86,13 +86,12 @@ export class TieredReader {
    */
   #readAhead(ranges: readonly LocatedRange[], i: number): void {
     // At most a quarter of the block cache goes to read-ahead, so it never evicts what it loads.
-    const ahead = Math.min(
-      READ_AHEAD_RANGES,
-      Math.floor(this.#cache.capacityBytes / 4 / READ_AHEAD_RANGE_BYTES),
-    );
-    for (let j = i + 1; j <= i + ahead && j < ranges.length; j++) {
+    let budget = this.#cache.capacityBytes / 4;
+    for (let j = i + 1; j <= i + READ_AHEAD_RANGES && j < ranges.length; j++) {
       const r = ranges[j]!;
-      if (this.#cache.has(`${r.objectKey}@${r.range.position}`)) continue;
+      budget -= r.range.length;
+      if (budget < 0) return;
+      if (this.#cache.has(_blockId(r))) continue;
       this.#load(r).catch(() => {});
     }
   }
@@ -100,15 +99,17 @@ export class TieredReader {
   #load(r: LocatedRange): Promise<Uint8Array> {
     // A range that key compaction emptied shares its position with the next one.
     if (r.range.length === 0) return Promise.resolve(new Uint8Array(0));
-    const id = `${r.objectKey}@${r.range.position}`;
-    return this.#cache.get(id, () => readRange(this.#store, r.objectKey, r.range));
+    return this.#cache.get(_blockId(r), () => readRange(this.#store, r.objectKey, r.range));
   }
+}
+
+/** The block cache's id for a range: its object and position. */
+function _blockId(r: LocatedRange): string {
+  return `${r.objectKey}@${r.range.position}`;
 }
 
 /** Ranges a sequential reader is kept ahead by: 2 gave 429 MiB/s, 4 gave 516 (1 KiB records). */
 const READ_AHEAD_RANGES = 4;
-/** The largest range the uploader writes (see tiering_wiring.ts), for the read-ahead budget. */
-const READ_AHEAD_RANGE_BYTES = 8 * 1024 * 1024;
 
 /** Index of the range holding `offset`, or -1. Ranges are sorted and do not overlap. */
 function _find(ranges: readonly LocatedRange[], offset: number): number {

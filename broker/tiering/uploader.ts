@@ -77,8 +77,10 @@ export interface UploaderStats {
 interface _Upload {
   readonly parts: readonly (PackInput & { streamId: number })[];
   readonly bytes: number;
-  /** Settles once this upload committed (true) or gave up (false), in start order. */
-  readonly settled: Promise<boolean>;
+  /** The settling of the upload started before this one, which commits first. */
+  readonly previous: Promise<boolean>;
+  /** Settles this upload: committed (true) or gave up (false). */
+  readonly settle: (ok: boolean) => void;
 }
 
 /**
@@ -240,7 +242,7 @@ export class Uploader {
     }
     for (const part of upload.parts) this.#claimedEnd.set(part.key, part.lastOffset + 1);
     this.#claimedBytes += upload.bytes;
-    const result = this.#upload(upload, upload.previous, upload.settle);
+    const result = this.#upload(upload);
     const tracked = result.finally(() => {
       this.#inFlight.delete(tracked);
       if (this.#inFlight.size === 0) {
@@ -256,16 +258,13 @@ export class Uploader {
     return { result: tracked, bytes: upload.bytes };
   }
 
-  #collectUpload():
-    | (_Upload & { previous: Promise<boolean>; settle: (ok: boolean) => void })
-    | null {
+  #collectUpload(): _Upload | null {
     if (this.#recovering) return null;
     const parts: (PackInput & { streamId: number })[] = [];
     let total = 0;
     // Each upload starts where the last one stopped, so every partition's data ages out of
     // the cache in turn. Always starting from the first partition left the later ones waiting
-    // while the first had a target's worth pending, and one of their batches keeps alive the
-    // whole produce request it arrived in: RSS grew to 6 GB with 6 partitions and 1 GiB of cache.
+    // (holding their cache and WAL space) for as long as the first had a target's worth pending.
     const all = [...this.#o.partitions()];
     const start = all.length === 0 ? 0 : this.#cursor % all.length;
     let visited = 0;
@@ -286,17 +285,12 @@ export class Uploader {
     if (parts.length === 0) return null;
     const previous = this.#lastSettled;
     let settle!: (ok: boolean) => void;
-    const settled = new Promise<boolean>((resolve) => (settle = resolve));
-    this.#lastSettled = settled;
-    return { parts, bytes: total, settled, previous, settle };
+    this.#lastSettled = new Promise<boolean>((resolve) => (settle = resolve));
+    return { parts, bytes: total, previous, settle };
   }
 
-  async #upload(
-    upload: Pick<_Upload, "parts" | "bytes">,
-    previous: Promise<boolean>,
-    settle: (ok: boolean) => void,
-  ): Promise<UploadResult> {
-    const { parts } = upload;
+  async #upload(upload: _Upload): Promise<UploadResult> {
+    const { parts, previous, settle } = upload;
     let committed = false;
     const objectKey = this.#o.objectKey(this.#o.nowMs());
     try {

@@ -20,6 +20,13 @@ function memoryPersistence(): MetadataPersistence {
   return { load: () => Promise.resolve(text), save: (t) => Promise.resolve(void (text = t)) };
 }
 
+/** `count` batches of 4 records of 4,000 bytes (a little over 16 KB each). */
+async function batchesOf(count: number): Promise<Uint8Array[]> {
+  const batches = [];
+  for (let i = 0; i < count; i++) batches.push(await makeBatch(4, 4000));
+  return batches;
+}
+
 async function setup(partitions: number, overrides: Partial<UploaderOptions> = {}) {
   const cache = testCache();
   const store = new CountingStore();
@@ -124,9 +131,7 @@ Deno.test("Uploader.tick uploads full objects back to back while more is due, th
   const s = await setup(1, { uploadBytesTarget: 64 * 1024, rangeBytesMax: 64 * 1024 });
   const p = s.logs.get("t/0")!;
   // Several objects' worth at once: each object takes at least the target's worth.
-  const batches = [];
-  for (let i = 0; i < 18; i++) batches.push(await makeBatch(4, 4000));
-  await appendBatches(s.cache, "t/0", p.log, batches);
+  await appendBatches(s.cache, "t/0", p.log, await batchesOf(18));
   const last = await s.uploader.tick();
   assert.ok(last !== null);
   // One object per tick would have left over 3 targets' worth in the cache.
@@ -144,9 +149,7 @@ Deno.test("Uploader.tick uploads full objects back to back while more is due, th
 Deno.test("Uploader.stop lets the running upload finish and starts no further one", async () => {
   const s = await setup(1, { uploadBytesTarget: 64 * 1024, rangeBytesMax: 64 * 1024 });
   const p = s.logs.get("t/0")!;
-  const batches = [];
-  for (let i = 0; i < 18; i++) batches.push(await makeBatch(4, 4000));
-  await appendBatches(s.cache, "t/0", p.log, batches);
+  await appendBatches(s.cache, "t/0", p.log, await batchesOf(18));
   const ticking = s.uploader.tick();
   await s.uploader.stop();
   assert.notEqual(await ticking, null);
@@ -180,9 +183,7 @@ Deno.test("Uploader writes up to maxUploadsInFlight objects at once and commits 
   });
   const p = s.logs.get("t/0")!;
   // About 2.5 MiB: each object takes a little over two 64 KiB ranges, so there are many.
-  const batches = [];
-  for (let i = 0; i < 160; i++) batches.push(await makeBatch(4, 4000));
-  await appendBatches(s.cache, "t/0", p.log, batches);
+  await appendBatches(s.cache, "t/0", p.log, await batchesOf(160));
   const puts = gatePuts(s.store);
   const ticking = s.uploader.tick();
   await until(() => puts.length === 3);
@@ -223,9 +224,7 @@ Deno.test("Uploader: when an upload fails, those started after it commit nothing
     maxUploadsInFlight: 3,
   });
   const p = s.logs.get("t/0")!;
-  const batches = [];
-  for (let i = 0; i < 60; i++) batches.push(await makeBatch(4, 4000));
-  await appendBatches(s.cache, "t/0", p.log, batches);
+  await appendBatches(s.cache, "t/0", p.log, await batchesOf(60));
   const puts = gatePuts(s.store);
   const ticking = s.uploader.tick();
   await until(() => puts.length === 3);
@@ -261,9 +260,7 @@ Deno.test("Uploader starts each upload at the partition after the one the last s
   const s = await setup(3, { uploadBytesTarget: 64 * 1024, rangeBytesMax: 64 * 1024 });
   // Each partition has several objects' worth pending.
   for (const key of ["t/0", "t/1", "t/2"]) {
-    const batches = [];
-    for (let i = 0; i < 12; i++) batches.push(await makeBatch(4, 4000));
-    await appendBatches(s.cache, key, s.logs.get(key)!.log, batches);
+    await appendBatches(s.cache, key, s.logs.get(key)!.log, await batchesOf(12));
   }
   const firsts: string[] = [];
   for (let i = 0; i < 3; i++) {
