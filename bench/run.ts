@@ -21,6 +21,11 @@ const BENCHES: readonly { name: string; cmd: string[] }[] = [
     cmd: ["bash", "bench/ingest.sh"],
   },
   {
+    // The SDK producer at 100 B against kafkajs on the same broker, in the same run.
+    name: "producer",
+    cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/producer_peer.ts"],
+  },
+  {
     // Fetch of 1 KiB records to kcat: MiB/s and the broker's CPU seconds per GiB served.
     name: "fetch",
     cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/fetch_bench.ts"],

@@ -54,6 +54,11 @@ export class LatencyRecorder {
     return this.#count;
   }
 
+  /** Mean and largest sample so far, without sorting (for a progress line). */
+  get running(): { avg: number; max: number } {
+    return { avg: this.#count === 0 ? 0 : this.#sum / this.#count, max: this.#max };
+  }
+
   /** Adds one latency in milliseconds. */
   record(latencyMs: number): void {
     this.#sum += latencyMs;

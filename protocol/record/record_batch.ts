@@ -460,47 +460,82 @@ function _writeBytesField(out: Uint8Array, at: number, b: Uint8Array | null): nu
   return at + b.length;
 }
 
-interface _Sized {
-  body: number;
-  headerKeys: Uint8Array[];
+/** UTF-8 length of `s` without encoding it (a lone surrogate counts as U+FFFD, 3 bytes). */
+function _utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d < 0xe000) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
 }
 
-function _recordBodySize(r: RecordInput, delta: number, baseTs: number): _Sized {
-  const headers = r.headers ?? [];
-  const headerKeys = headers.map((h) => _encoder.encode(h.key));
+function _recordBodySize(r: RecordInput, delta: number, baseTs: number): number {
+  const headers = r.headers;
   let body = 1 + varlongSize(r.timestamp - baseTs) + varintSize(delta) +
-    _bytesFieldSize(r.key ?? null) + _bytesFieldSize(r.value) + varintSize(headers.length);
-  headers.forEach((h, j) => (body += _bytesFieldSize(headerKeys[j]!) + _bytesFieldSize(h.value)));
-  return { body, headerKeys };
+    _bytesFieldSize(r.key ?? null) + _bytesFieldSize(r.value) +
+    varintSize(headers?.length ?? 0);
+  if (headers !== undefined) {
+    for (const h of headers) {
+      const k = _utf8Length(h.key);
+      body += varintSize(k) + k + _bytesFieldSize(h.value);
+    }
+  }
+  return body;
 }
 
-/** Encodes the records section (uncompressed); offset deltas are 0..n-1 unless given. */
+/** Record body sizes of the batch being encoded, kept between calls (encoding is synchronous). */
+let _bodySizes = new Int32Array(1024);
+
+/**
+ * Encodes the records section (uncompressed) at `headRoom` bytes into a new array; offset
+ * deltas are 0..n-1 unless given. It sizes every record first and then writes each field
+ * straight into place, so a record's bytes are copied once and nothing is allocated per
+ * record (a producer at 10^6 records/s spent a third of its time in GC with a size object and
+ * an encoded-key array per record).
+ */
 function _encodeRecords(
   records: readonly RecordInput[],
   baseTs: number,
   deltas?: readonly number[],
+  headRoom = 0,
 ): Uint8Array {
-  const delta = (i: number) => deltas?.[i] ?? i;
-  const sized = records.map((r, i) => _recordBodySize(r, delta(i), baseTs));
-  let total = 0;
-  for (const s of sized) total += varintSize(s.body) + s.body;
+  if (_bodySizes.length < records.length) _bodySizes = new Int32Array(records.length * 2);
+  const sizes = _bodySizes;
+  let total = headRoom;
+  for (let i = 0; i < records.length; i++) {
+    const body = _recordBodySize(records[i]!, deltas?.[i] ?? i, baseTs);
+    sizes[i] = body;
+    total += varintSize(body) + body;
+  }
   const out = new Uint8Array(total);
-  let at = 0;
-  records.forEach((r, i) => {
-    const s = sized[i]!;
-    at = writeVarint(out, at, s.body);
+  let at = headRoom;
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
+    at = writeVarint(out, at, sizes[i]!);
     out[at++] = 0; // record attributes: unused
     at = writeVarlong(out, at, r.timestamp - baseTs);
-    at = writeVarint(out, at, delta(i));
+    at = writeVarint(out, at, deltas?.[i] ?? i);
     at = _writeBytesField(out, at, r.key ?? null);
     at = _writeBytesField(out, at, r.value);
-    const headers = r.headers ?? [];
-    at = writeVarint(out, at, headers.length);
-    headers.forEach((h, j) => {
-      at = _writeBytesField(out, at, s.headerKeys[j]!);
-      at = _writeBytesField(out, at, h.value);
-    });
-  });
+    const headers = r.headers;
+    at = writeVarint(out, at, headers?.length ?? 0);
+    if (headers === undefined) continue;
+    for (const h of headers) {
+      const k = _utf8Length(h.key);
+      at = writeVarint(out, at, k);
+      _encoder.encodeInto(h.key, out.subarray(at, at + k));
+      at = _writeBytesField(out, at + k, h.value);
+    }
+  }
   return out;
 }
 
@@ -532,9 +567,15 @@ export async function buildBatch(
   let maxTs = baseTs;
   for (const r of records) if (r.timestamp > maxTs) maxTs = r.timestamp;
   const codec = options.compression ?? "none";
-  const body = await compress(codec, _encodeRecords(records, baseTs));
-  const out = new Uint8Array(BATCH_HEADER_BYTES + body.length);
-  out.set(body, BATCH_HEADER_BYTES);
+  let out: Uint8Array;
+  if (codec === "none") {
+    // Records are written after room for the header, which is filled in place: no copy.
+    out = _encodeRecords(records, baseTs, undefined, BATCH_HEADER_BYTES);
+  } else {
+    const body = await compress(codec, _encodeRecords(records, baseTs));
+    out = new Uint8Array(BATCH_HEADER_BYTES + body.length);
+    out.set(body, BATCH_HEADER_BYTES);
+  }
   _writeHeader(out, options, records.length, baseTs, maxTs);
   return out;
 }
@@ -639,10 +680,7 @@ export class BatchWriter {
     else if (timestamp > this.#maxTs) this.#maxTs = timestamp;
     const tsDelta = timestamp - this.#baseTs;
     const delta = this.#count;
-    let body = 1 + varlongSize(tsDelta) + varintSize(delta) + _bytesFieldSize(key) +
-      _bytesFieldSize(value) + varintSize(headers.length);
-    const headerKeys = headers.length === 0 ? [] : headers.map((h) => _encoder.encode(h.key));
-    headers.forEach((h, j) => (body += _bytesFieldSize(headerKeys[j]!) + _bytesFieldSize(h.value)));
+    const body = _recordBodySize({ key, value, timestamp, headers }, delta, this.#baseTs);
     this.#reserve(varintSize(body) + body);
     const out = this.#buf;
     let at = writeVarint(out, this.#at, body);
@@ -652,10 +690,12 @@ export class BatchWriter {
     at = _writeBytesField(out, at, key);
     at = _writeBytesField(out, at, value);
     at = writeVarint(out, at, headers.length);
-    headers.forEach((h, j) => {
-      at = _writeBytesField(out, at, headerKeys[j]!);
-      at = _writeBytesField(out, at, h.value);
-    });
+    for (const h of headers) {
+      const k = _utf8Length(h.key);
+      at = writeVarint(out, at, k);
+      _encoder.encodeInto(h.key, out.subarray(at, at + k));
+      at = _writeBytesField(out, at + k, h.value);
+    }
     this.#at = at;
     this.#count++;
   }
