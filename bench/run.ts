@@ -26,6 +26,11 @@ const BENCHES: readonly { name: string; cmd: string[] }[] = [
     cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/producer_peer.ts"],
   },
   {
+    // acks=all on RF=3 against acks=1 on RF=1, on three local brokers, in the same run.
+    name: "replication",
+    cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/replication_bench.ts"],
+  },
+  {
     // Fetch of 1 KiB records to kcat: MiB/s and the broker's CPU seconds per GiB served.
     name: "fetch",
     cmd: [Deno.execPath(), "run", "--allow-all", "--unstable-net", "bench/fetch_bench.ts"],
