@@ -129,16 +129,16 @@ disk_probe() { deno run -A bench/disk_latency.ts --dir "$WORK" --writes 10000 --
 # latency percentiles move with it, so every latency phase reports its own.
 steal_since() {
   awk -v a="$1" -v b="$(grep '^cpu ' /proc/stat)" 'BEGIN {
-    n = split(a, x, " "); split(b, y, " "); t = 0
+    split(a, x, " "); split(b, y, " "); t = 0
     for (i = 2; i <= 9; i++) t += y[i] - x[i]
     printf "%.1f", (t > 0 ? 100 * (y[9] - x[9]) / t : 0) }'
 }
+# A row with one figure, in the RustMQ tcp column: the disk and the host, not a transport.
+fact() { printf '%s\t%s\t%s\t-\t-\n' "$1" "$2" "$3" >>"$ROWS"; }
 echo "running: disk probe (4 KiB O_DIRECT|O_DSYNC writes, 0.2 ms apart)" >&2
 D=$(disk_probe)
-printf '%s\t%s\t%s\t%s\t%s\n' "disk 4 KiB durable write" "p50 ms" "$(jq -r .latency_ms.p50 <<<"$D")" \
-  "-" "-" >>"$ROWS"
-printf '%s\t%s\t%s\t%s\t%s\n' "disk 4 KiB durable write" "p99 ms" "$(jq -r .latency_ms.p99 <<<"$D")" \
-  "-" "-" >>"$ROWS"
+fact "disk 4 KiB durable write" "p50 ms" "$(jq -r .latency_ms.p50 <<<"$D")"
+fact "disk 4 KiB durable write" "p99 ms" "$(jq -r .latency_ms.p99 <<<"$D")"
 
 STAT=$(grep '^cpu ' /proc/stat)
 for size in 100 1024; do
@@ -153,8 +153,7 @@ for size in 100 1024; do
   row "produce $size B, 1 outstanding" "p99 ms" .latency_ms.p99 "$T" "$Q" "$N"
 done
 
-printf '%s\t%s\t%s\t%s\t%s\n' "host CPU steal, 1 outstanding" "% of CPU" "$(steal_since "$STAT")" \
-  "-" "-" >>"$ROWS"
+fact "host CPU steal, 1 outstanding" "% of CPU" "$(steal_since "$STAT")"
 
 echo "running: consume everything back" >&2
 T=$(rustmq tcp consume p100-tcp --records $((RECORDS_SMALL + 1)))
@@ -176,10 +175,8 @@ Q=$(median_p99 rustmq quic e2e e2e-quic --records "$RECORDS_E2E" --record-size 1
 N=$(median_p99 nats e2e e2e --records "$RECORDS_E2E" --record-size 100 --throughput "$E2E_RATE")
 row "e2e 100 B at $E2E_RATE/s" "p50 ms" .latency_ms.p50 "$T" "$Q" "$N"
 row "e2e 100 B at $E2E_RATE/s" "p99 ms" .latency_ms.p99 "$T" "$Q" "$N"
-printf '%s\t%s\t%s\t%s\t%s\n' "host CPU steal, e2e" "% of CPU" "$(steal_since "$STAT")" "-" "-" >>"$ROWS"
-D=$(disk_probe)
-printf '%s\t%s\t%s\t%s\t%s\n' "disk 4 KiB write, after e2e" "p99 ms" "$(jq -r .latency_ms.p99 <<<"$D")" \
-  "-" "-" >>"$ROWS"
+fact "host CPU steal, e2e" "% of CPU" "$(steal_since "$STAT")"
+fact "disk 4 KiB write, after e2e" "p99 ms" "$(jq -r .latency_ms.p99 <<<"$(disk_probe)")"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
 printf '\n%-28s %-10s %12s %12s %12s %10s %10s\n' workload metric "RustMQ tcp" "RustMQ quic" "NATS JS" \
