@@ -277,43 +277,58 @@ export class LocalObjectStore implements ObjectStore {
 
   /**
    * Like {@linkcode LocalObjectStore.#writeDurably}, with `O_DIRECT`: the body is copied into an
-   * aligned buffer a chunk at a time and written from there; the last chunk is padded to the
-   * alignment and the file cut back to the body's size before the sync.
+   * aligned stage a segment at a time and written from there, up to
+   * {@linkcode _DIRECT_WRITES_IN_FLIGHT} segments at once; the last is padded to the alignment
+   * and the file cut back to the body's size before the sync.
+   *
+   * Segments are small so that the copy between two awaits is short: this runs on the broker's
+   * only thread, and copying a whole 8 MiB stage (plus faulting it in on first use) held the
+   * event loop for 7.5 ms, which every produce waiting behind it saw as latency.
    */
   async #writeDirect(path: string, body: ObjectBody, signal?: AbortSignal): Promise<void> {
     const libc = this.#libc!;
-    const stage = this.#stages.pop() ?? AlignedBuffer.allocate(libc, _DIRECT_STAGE_BYTES);
+    const stage = this.#stages.pop() ??
+      AlignedBuffer.allocate(libc, _DIRECT_SEGMENT_BYTES * _DIRECT_WRITES_IN_FLIGHT);
     const file = DirectFile.open(libc, path, { create: true, dsync: false });
+    const writes: Promise<void>[] = [];
     try {
       const buffer = stage.bytes;
+      let segment = 0;
       let filled = 0;
       let position = 0;
       const flush = async () => {
         signal?.throwIfAborted();
+        const offset = segment * _DIRECT_SEGMENT_BYTES;
         const length = Math.ceil(filled / DIRECT_IO_ALIGNMENT) * DIRECT_IO_ALIGNMENT;
-        buffer.fill(0, filled, length);
-        await file.pwrite(stage, length, position);
+        buffer.fill(0, offset + filled, offset + length);
+        writes[segment] = file.pwrite(stage, length, position, offset);
         position += filled;
         filled = 0;
+        segment = (segment + 1) % _DIRECT_WRITES_IN_FLIGHT;
+        // The segment about to be filled is free once its last write has completed.
+        await writes[segment];
       };
       for (const slice of body instanceof Uint8Array ? [body] : body) {
         let at = 0;
         while (at < slice.length) {
-          const n = Math.min(buffer.length - filled, slice.length - at);
-          buffer.set(slice.subarray(at, at + n), filled);
+          const n = Math.min(_DIRECT_SEGMENT_BYTES - filled, slice.length - at);
+          buffer.set(slice.subarray(at, at + n), segment * _DIRECT_SEGMENT_BYTES + filled);
           filled += n;
           at += n;
-          if (filled === buffer.length) await flush();
+          if (filled === _DIRECT_SEGMENT_BYTES) await flush();
         }
       }
       if (filled > 0) await flush();
+      await Promise.all(writes);
       if (position % DIRECT_IO_ALIGNMENT !== 0) await Deno.truncate(path, position);
       await file.datasync();
     } finally {
+      // No write may still be reading the stage (or the descriptor) when either is reused.
+      await Promise.allSettled(writes);
       file.close();
       // Kept, never freed while the store is open: there are at most as many as puts run at
-      // once. Freeing and allocating 8 MiB aligned buffers per put grew RSS by gigabytes under
-      // glibc (freed blocks were not reused for the next aligned allocations).
+      // once. Freeing and allocating aligned buffers per put grew RSS by gigabytes under glibc
+      // (freed blocks were not reused for the next aligned allocations).
       this.#stages.push(stage);
     }
   }
@@ -463,8 +478,14 @@ async function _readFully(file: DiskFile, into: Uint8Array, position: number): P
   }
 }
 
-/** The aligned buffer a direct put writes from, a chunk at a time. */
-const _DIRECT_STAGE_BYTES = 8 << 20;
+/**
+ * One direct write of a put. 1 MiB writes two at a time keep the device as busy as the 8 MiB
+ * single writes they replaced (the disk's `dd` rate is measured at 1 MiB), while the copy into
+ * a segment holds the event loop for a fraction of a millisecond.
+ */
+const _DIRECT_SEGMENT_BYTES = 1 << 20;
+/** Direct writes of one put in flight at once; its stage holds this many segments. */
+const _DIRECT_WRITES_IN_FLIGHT = 2;
 
 /** Slices shorter than this are joined with their neighbours rather than written one by one. */
 const _COALESCE_BELOW_BYTES = 64 * 1024;

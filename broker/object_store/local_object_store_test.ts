@@ -43,7 +43,7 @@ Deno.test({
     const store = new LocalObjectStore({ rootDir, directIo: true });
     try {
       assert.ok(store.writesDirect);
-      // Larger than the 8 MiB staging buffer, not a multiple of 4096, in slices that straddle it.
+      // Many stage segments long, not a multiple of 4096, in slices that straddle segments.
       const whole = patternBytes(8 * 1024 * 1024 * 2 + 4093, 7);
       const cuts = [0, 1, 4096, 3 * 1024 * 1024 + 5, 8 * 1024 * 1024 + 1, whole.length];
       const slices = cuts.slice(1).map((end, i) => whole.subarray(cuts[i]!, end));
