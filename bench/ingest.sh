@@ -44,7 +44,7 @@ trap cleanup EXIT
 gcc -O2 -Wall -o "$WORK/ingest" bench/ingest.c -lrdkafka
 
 # The disk's rate for durable 1 MiB writes, in the directory the WAL uses. Measured again just
-# before every run: on a shared cloud volume it moved from 526 to 1,040 MiB/s within an hour, so
+# before every run: on a shared cloud volume it moved from about 530 to 1,060 MiB/s within an hour, so
 # a ratio against one figure from the start of the script said more about the disk than RustMQ.
 mkdir -p "$WORK/rustmq"
 dd_mibs() {
