@@ -301,7 +301,11 @@ export class LocalObjectStore implements ObjectStore {
         const offset = segment * _DIRECT_SEGMENT_BYTES;
         const length = Math.ceil(filled / DIRECT_IO_ALIGNMENT) * DIRECT_IO_ALIGNMENT;
         buffer.fill(0, offset + filled, offset + length);
-        writes[segment] = file.pwrite(stage, length, position, offset);
+        const write = file.pwrite(stage, length, position, offset);
+        // Awaited later (here or below); until then a failure must not count as unhandled,
+        // which would end the process.
+        write.catch(() => {});
+        writes[segment] = write;
         position += filled;
         filled = 0;
         segment = (segment + 1) % _DIRECT_WRITES_IN_FLIGHT;
