@@ -2,8 +2,8 @@
  * Ingest load generator on librdkafka, for bench/ingest.sh.
  *
  * Produces records of a fixed size to a topic for a fixed duration (or count), at acks 0, 1 or
- * all, to its partitions in turn (runs of records, see produce()); then consumes everything back from the start and
- * checks that every acknowledged record arrived. Prints one JSON object on stdout.
+ * all, to its partitions in turn (in runs, see produce()); then consumes everything back from
+ * the start and checks that every acknowledged record arrived. Prints one JSON object on stdout.
  *
  * Written in C so the client is never the bottleneck: librdkafka batches and compresses on its
  * own threads, which is what Kafka's own perf tools and most production producers do.

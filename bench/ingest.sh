@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sustained ingest against a standalone RustMQ (WAL fsync on), from a C producer on librdkafka,
-# with every figure also given as a ratio of the disk's own rate measured just before that run: dd
-# writing 1 MiB blocks with O_DIRECT|O_DSYNC into the same directory the WAL uses.
+# with every figure also given as a ratio of the disk's own rate measured just before that run:
+# dd writing 1 MiB blocks with O_DIRECT|O_DSYNC into the same directory the WAL uses.
 #
 # Usage: bench/ingest.sh              (from the repository root, or `deno task bench ingest`)
 # Env:   SECONDS_PER_RUN (60), SIZES ("100 1024"), PARTITIONS ("1 6"), ACKS (1),
@@ -44,8 +44,8 @@ trap cleanup EXIT
 gcc -O2 -Wall -o "$WORK/ingest" bench/ingest.c -lrdkafka
 
 # The disk's rate for durable 1 MiB writes, in the directory the WAL uses. Measured again just
-# before every run: on a shared cloud volume it moved from about 530 to 1,060 MiB/s within an hour, so
-# a ratio against one figure from the start of the script said more about the disk than RustMQ.
+# before every run: on a shared cloud volume it moved from about 530 to 1,060 MiB/s within an
+# hour, so a ratio against one figure from the start said more about the disk than RustMQ.
 mkdir -p "$WORK/rustmq"
 dd_mibs() {
   local out bytes seconds
@@ -101,6 +101,7 @@ for size in $SIZES; do
   done
 done
 echo
-echo "dd: 1 MiB O_DIRECT|O_DSYNC writes just before each run; broker caches as configured: see 'rustmq standalone --check'" >&2
+echo "dd: 1 MiB O_DIRECT|O_DSYNC writes just before each run" >&2
+echo "broker caches as configured: see 'rustmq standalone --check'" >&2
 [ "$STATUS" = 0 ] || echo "some run lost or failed records: see the JSON above" >&2
 exit "$STATUS"

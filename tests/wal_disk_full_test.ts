@@ -13,7 +13,7 @@
 
 import assert from "node:assert/strict";
 import { startStandalone } from "./support/standalone_process.ts";
-import { tempDir } from "./support/temp_dir.ts";
+import { tmpfsUnavailable, withTmpfs } from "./support/tmpfs.ts";
 import { WalDiskWatch } from "../broker/wal_disk_watch.ts";
 import { createLogger } from "../ops/logger.ts";
 
@@ -42,39 +42,14 @@ function run(cmd: string, args: string[], stdin?: string) {
 
 /** Why the test cannot run here, or null. */
 function cannotRun(): string | null {
-  if (Deno.build.os !== "linux") return "tmpfs mounts need Linux";
   if (new Deno.Command("sh", { args: ["-c", "command -v kcat"] }).outputSync().code !== 0) {
     return "kcat is not installed";
   }
-  const probe = Deno.makeTempDirSync({ prefix: "rustmq-mount-probe-" });
-  try {
-    const m = new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe] })
-      .outputSync();
-    if (m.code !== 0) return `cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`;
-    new Deno.Command("umount", { args: [probe] }).outputSync();
-    return null;
-  } catch (err) {
-    return `cannot mount a tmpfs: ${(err as Error).message}`;
-  } finally {
-    Deno.removeSync(probe, { recursive: true });
-  }
+  return tmpfsUnavailable();
 }
 
 const skipReason = cannotRun();
 if (skipReason !== null) console.warn(`wal_disk_full_test skipped: ${skipReason}`);
-
-async function withTmpfs<T>(sizeBytes: number, fn: (path: string) => Promise<T>): Promise<T> {
-  await using dir = await tempDir("rustmq-tmpfs-");
-  const m = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", `size=${sizeBytes}`, "tmpfs", dir.path],
-  }).output();
-  assert.equal(m.code, 0, new TextDecoder().decode(m.stderr));
-  try {
-    return await fn(dir.path);
-  } finally {
-    await new Deno.Command("umount", { args: ["-l", dir.path] }).output();
-  }
-}
 
 /** Writes zeros into `path` until the filesystem is full. */
 async function fillDisk(path: string): Promise<void> {

@@ -4,9 +4,10 @@ import { registerObjectStoreConformanceTests } from "./object_store_conformance.
 import { objectBodyBytes, ObjectStoreError } from "./object_store.ts";
 import { loadLibc } from "../../ffi/libc.ts";
 import { DirectFile } from "../../ffi/direct_file.ts";
+import { tmpfsUnavailable, withTmpfs } from "../../tests/support/tmpfs.ts";
 import { patternBytes } from "./object_store_conformance.ts";
 
-// Direct I/O needs a real disk (tmpfs refuses O_DIRECT), hence /var/tmp.
+// Direct I/O needs a real disk (tmpfs refuses O_DIRECT before Linux 6.6), hence /var/tmp.
 const DIRECT_UNAVAILABLE = loadLibc() === null;
 
 registerObjectStoreConformanceTests("LocalObjectStore", async () => {
@@ -115,28 +116,13 @@ Deno.test("LocalObjectStore reports a file/directory key clash as ObjectStoreErr
   }
 });
 
-/** A tmpfs that takes O_DIRECT (Linux 6.6+, as root), or why there is none. */
-function directTmpfsUnavailable(): string | null {
+// A real full disk: a tmpfs, which takes O_DIRECT from Linux 6.6 on (mounted as root).
+const NO_DIRECT_TMPFS = tmpfsUnavailable((probe) => {
   const libc = loadLibc();
-  if (libc === null || Deno.build.os !== "linux") return "direct I/O needs Linux";
-  const probe = Deno.makeTempDirSync({ dir: "/var/tmp", prefix: "rustmq-direct-tmpfs-probe-" });
-  try {
-    const m = new Deno.Command("mount", { args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe] })
-      .outputSync();
-    if (m.code !== 0) return `cannot mount a tmpfs: ${new TextDecoder().decode(m.stderr).trim()}`;
-    try {
-      return DirectFile.supported(libc, probe) ? null : "this kernel's tmpfs refuses O_DIRECT";
-    } finally {
-      new Deno.Command("umount", { args: [probe] }).outputSync();
-    }
-  } catch (error) {
-    return `cannot mount a tmpfs: ${(error as Error).message}`;
-  } finally {
-    Deno.removeSync(probe, { recursive: true });
-  }
-}
-
-const NO_DIRECT_TMPFS = directTmpfsUnavailable();
+  return libc !== null && DirectFile.supported(libc, probe)
+    ? null
+    : "this kernel's tmpfs refuses O_DIRECT";
+});
 if (NO_DIRECT_TMPFS !== null) {
   console.warn(`local_object_store_test: the full-disk test is skipped: ${NO_DIRECT_TMPFS}`);
 }
@@ -146,33 +132,28 @@ Deno.test({
     "LocalObjectStore direct put onto a full disk fails as unavailable, and works once there is room",
   ignore: NO_DIRECT_TMPFS !== null,
   async fn() {
-    const rootDir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "rustmq-local-full-" });
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=4m", "tmpfs", rootDir],
-    }).output();
-    assert.equal(mount.code, 0, new TextDecoder().decode(mount.stderr));
-    const store = new LocalObjectStore({ rootDir, directIo: true });
-    try {
-      assert.ok(store.writesDirect, "the probe found O_DIRECT on this tmpfs");
-      // Several segments long, so writes fail while others are in flight.
-      const big = patternBytes(12 * 1024 * 1024 + 5, 3);
-      await assert.rejects(store.put("a/big", big), (error: unknown) => {
-        assert.ok(error instanceof ObjectStoreError, String(error));
-        assert.equal(error.code, "OBJECT_STORE_UNAVAILABLE");
-        assert.match(error.message, /a\/big/);
-        return true;
-      });
-      assert.equal(await store.head("a/big"), null, "nothing was stored under the key");
-      assert.deepEqual([...Deno.readDirSync(`${rootDir}/.rustmq-tmp`)], [], "no temp file");
-      // The failed put's space is free again, so a put that fits succeeds.
-      const small = patternBytes(1024 * 1024 + 7, 9);
-      await store.put("a/small", small);
-      const back = await store.get("a/small");
-      assert.ok(back.length === small.length && back.every((b, i) => b === small[i]));
-    } finally {
-      await store.close();
-      await new Deno.Command("umount", { args: ["-l", rootDir] }).output();
-      await Deno.remove(rootDir, { recursive: true });
-    }
+    await withTmpfs(4 * 1024 * 1024, async (rootDir) => {
+      const store = new LocalObjectStore({ rootDir, directIo: true });
+      try {
+        assert.ok(store.writesDirect, "the probe found O_DIRECT on this tmpfs");
+        // Several segments long, so writes fail while others are in flight.
+        const big = patternBytes(12 * 1024 * 1024 + 5, 3);
+        await assert.rejects(store.put("a/big", big), (error: unknown) => {
+          assert.ok(error instanceof ObjectStoreError, String(error));
+          assert.equal(error.code, "OBJECT_STORE_UNAVAILABLE");
+          assert.match(error.message, /a\/big/);
+          return true;
+        });
+        assert.equal(await store.head("a/big"), null, "nothing was stored under the key");
+        assert.deepEqual([...Deno.readDirSync(`${rootDir}/.rustmq-tmp`)], [], "no temp file");
+        // The failed put's space is free again, so a put that fits succeeds.
+        const small = patternBytes(1024 * 1024 + 7, 9);
+        await store.put("a/small", small);
+        const back = await store.get("a/small");
+        assert.ok(back.length === small.length && back.every((b, i) => b === small[i]));
+      } finally {
+        await store.close();
+      }
+    });
   },
 });
