@@ -235,6 +235,32 @@ export function _defineTransportConformance(kind: _Kind): void {
     }
   });
 
+  test("listener echoes large and small requests interleaved, byte for byte", async () => {
+    // Each side reads a stream into one reused buffer: a frame that spans many reads, followed
+    // by tiny ones, shows whether bytes are copied out before the buffer is read into again.
+    const sizes = [3 << 20, 10, (700 << 10) + 3, 1, (2 << 20) + 1, 0, 65_537];
+    const pattern = (i: number, j: number) => (j * 31 + i * 7 + (j >> 16)) & 0xff;
+    const server = _startServer(kind);
+    const client = await _client(server);
+    try {
+      const responses = await Promise.all(sizes.map((size, i) => {
+        const payload = new Uint8Array(size);
+        for (let j = 0; j < size; j++) payload[j] = pattern(i, j);
+        return client.request(_request(i, _Op.ECHO, 0, payload), _REQ);
+      }));
+      responses.forEach((response, i) => {
+        assert.equal(_correlationOf(response), i);
+        const body = response!.subarray(4);
+        assert.equal(body.length, sizes[i]);
+        const bad = body.findIndex((b, j) => b !== pattern(i, j));
+        assert.equal(bad, -1, `request ${i} came back with a wrong byte at ${bad}`);
+      });
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
   test("listener answers concurrent slow and fast requests correctly", async () => {
     const server = _startServer(kind, { maxInFlightRequests: 5 });
     const client = await _client(server);

@@ -243,21 +243,31 @@ const _FETCH = 1;
 /** Requests the broker may hold for a whole rebalance get a stream each: JoinGroup, SyncGroup. */
 const _OWN_STREAM_API_KEYS = new Set([11, 14]);
 
-/** One QUIC stream as the byte connection the lane's framing runs on. */
+/** Bytes one read of a lane may take: a Fetch response arrives in a few reads, not dozens. */
+const _READ_BYTES = 256 * 1024;
+
+/**
+ * One QUIC stream as the byte connection the lane's framing runs on. Reads are BYOB into one
+ * buffer that every read hands back: Deno's default reader allocates a fresh, zeroed 64 KiB
+ * buffer for each read, however few bytes the read returns.
+ */
 class _StreamConn implements ByteConn {
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #reader: ReadableStreamBYOBReader;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #buffer = new ArrayBuffer(_READ_BYTES);
   #pending: Uint8Array | null = null;
 
   constructor(stream: Deno.QuicBidirectionalStream) {
-    this.#reader = stream.readable.getReader();
+    this.#reader = stream.readable.getReader({ mode: "byob" });
     this.#writer = stream.writable.getWriter();
   }
 
   async read(p: Uint8Array): Promise<number | null> {
     if (this.#pending === null) {
-      const { value, done } = await this.#reader.read();
-      if (done) return null;
+      const { value, done } = await this.#reader.read(new Uint8Array(this.#buffer));
+      if (done || value === undefined) return null;
+      // The read transferred the buffer into `value`; it is ours again once `value` is copied out.
+      this.#buffer = value.buffer as ArrayBuffer;
       this.#pending = value;
     }
     const n = Math.min(p.length, this.#pending.length);
