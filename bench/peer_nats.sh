@@ -175,6 +175,9 @@ Q=$(median_p99 rustmq quic e2e e2e-quic --records "$RECORDS_E2E" --record-size 1
 N=$(median_p99 nats e2e e2e --records "$RECORDS_E2E" --record-size 100 --throughput "$E2E_RATE")
 row "e2e 100 B at $E2E_RATE/s" "p50 ms" .latency_ms.p50 "$T" "$Q" "$N"
 row "e2e 100 B at $E2E_RATE/s" "p99 ms" .latency_ms.p99 "$T" "$Q" "$N"
+# The same runs' send-to-ack p99: where e2e's tail is (nats_peer.ts does not split it).
+printf '%s\t%s\t%s\t%s\t-\n' "e2e publish (send to ack)" "p99 ms" \
+  "$(jq -r .publish_latency_ms.p99 <<<"$T")" "$(jq -r .publish_latency_ms.p99 <<<"$Q")" >>"$ROWS"
 fact "host CPU steal, e2e" "% of CPU" "$(steal_since "$STAT")"
 fact "disk 4 KiB write, after e2e" "p99 ms" "$(jq -r .latency_ms.p99 <<<"$(disk_probe)")"
 

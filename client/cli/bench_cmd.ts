@@ -17,6 +17,7 @@ import {
 import { COMPRESSION_CODECS, type CompressionCodec } from "../../protocol/record/compression.ts";
 import { parseAckLevel } from "../ack_level.ts";
 import { CA_CERT_OPTION, connectFromOptions, SASL_OPTIONS } from "./_cli_client.ts";
+import type { LatencySummary } from "./latency_recorder.ts";
 import {
   type BenchProgress,
   type BenchResult,
@@ -39,10 +40,10 @@ export const benchCommand: Command = {
     "  at most --inflight records in flight each; latency is send to acknowledgement.\n" +
     "consume: read --records records from the start of every partition.\n" +
     "e2e: produce at --throughput records/s (5000 when -1) while a consumer reads;\n" +
-    "  latency is send to poll.\n" +
+    "  latency is send to poll, and publish latency send to acknowledgement.\n" +
     "A progress line goes to stderr every second; --json prints one object\n" +
     '  {"records", "records_per_sec", "mib_per_sec", "latency_ms": {"p50", "p99", "p999", "max"}}\n' +
-    "  (latencies are 0 for consume).",
+    '  (latencies are 0 for consume); e2e adds "publish_latency_ms" with the same fields.',
   options: {
     bootstrap: {
       type: "string",
@@ -163,22 +164,31 @@ function _summary(mode: string, r: BenchResult): string {
   const latency = mode === "consume" ? "" : `, ${l.avg.toFixed(2)} ms avg latency, ` +
     `${l.p50.toFixed(2)} ms 50th, ${l.p99.toFixed(2)} ms 99th, ${l.p999.toFixed(2)} ms 99.9th, ` +
     `${l.max.toFixed(2)} ms max`;
+  const p = r.publishLatency;
+  const publish = p === undefined ? "" : `; publish (send to ack) ${p.p50.toFixed(2)} ms 50th, ` +
+    `${p.p99.toFixed(2)} ms 99th, ${p.p999.toFixed(2)} ms 99.9th, ${p.max.toFixed(2)} ms max`;
   return `${mode}: ${r.records} records in ${(r.elapsedMs / 1000).toFixed(2)} s, ` +
-    `${recordsPerSec.toFixed(1)} records/sec (${mibPerSec.toFixed(2)} MiB/sec)${latency}\n`;
+    `${recordsPerSec.toFixed(1)} records/sec (${
+      mibPerSec.toFixed(2)
+    } MiB/sec)${latency}${publish}\n`;
 }
 
 function _json(r: BenchResult) {
   const { recordsPerSec, mibPerSec } = _rates(r);
   const round = (n: number) => Math.round(n * 1000) / 1000;
+  const percentiles = (l: LatencySummary) => ({
+    p50: round(l.p50),
+    p99: round(l.p99),
+    p999: round(l.p999),
+    max: round(l.max),
+  });
   return {
     records: r.records,
     records_per_sec: round(recordsPerSec),
     mib_per_sec: round(mibPerSec),
-    latency_ms: {
-      p50: round(r.latency.p50),
-      p99: round(r.latency.p99),
-      p999: round(r.latency.p999),
-      max: round(r.latency.max),
-    },
+    latency_ms: percentiles(r.latency),
+    ...(r.publishLatency === undefined
+      ? {}
+      : { publish_latency_ms: percentiles(r.publishLatency) }),
   };
 }

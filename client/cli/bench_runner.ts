@@ -46,6 +46,11 @@ export interface BenchResult {
   elapsedMs: number;
   /** Latency summary (produce: send to ack; e2e: send to poll; consume: zeros). */
   latency: LatencySummary;
+  /**
+   * e2e only: send to acknowledgement of the same records, so a run shows whether its tail is
+   * in the produce path or between the acknowledgement and the poll.
+   */
+  publishLatency?: LatencySummary;
   /** Records that failed. */
   failed: number;
 }
@@ -257,21 +262,29 @@ export async function runEndToEnd(
   const start = performance.now();
   let failed = 0;
   const rate = s.throughput < 0 ? 5000 : s.throughput;
+  const publish = new LatencyRecorder(Math.min(s.records, _SAMPLES_MAX));
   for (let i = 0; i < s.records; i++) {
     await _pace(start + (i * 1000) / rate);
     const value = new Uint8Array(Math.max(8, s.recordSize));
-    new DataView(value.buffer).setFloat64(0, nowMs());
-    producer.send({ topic: s.topic, value }).catch(() => failed += 1);
+    const sentAt = nowMs();
+    new DataView(value.buffer).setFloat64(0, sentAt);
+    producer.send({ topic: s.topic, value }).then(
+      () => publish.record(nowMs() - sentAt),
+      () => failed += 1,
+    );
   }
   await producer.close();
   done = true;
   await reading;
   await Promise.all([producerClient.close(), consumerClient.close()]);
-  return _result(
-    progress,
-    performance.now() - start,
-    failed + Math.max(0, s.records - progress.records),
-  );
+  return {
+    ..._result(
+      progress,
+      performance.now() - start,
+      failed + Math.max(0, s.records - progress.records),
+    ),
+    publishLatency: publish.summary(),
+  };
 }
 
 function _result(progress: BenchProgress, elapsedMs: number, failed: number): BenchResult {
