@@ -29,7 +29,7 @@ import {
 } from "../../protocol/transport/frame_decoder.ts";
 import { FrameTooLargeError } from "../../protocol/transport/errors.ts";
 import { FrameDecoder } from "../../protocol/transport/frame_decoder.ts";
-import { StreamFramingError } from "../../protocol/transport/quic_stream.ts";
+import { QuicStreamReader, StreamFramingError } from "../../protocol/transport/quic_stream.ts";
 import {
   ANONYMOUS_PRINCIPAL,
   type ConnectionContext,
@@ -272,32 +272,6 @@ export class QuicListener {
 const _READ_BYTES = 64 * 1024;
 
 /**
- * BYOB reads of a request stream into one buffer that every read hands back. Deno's default
- * reader allocates a fresh, zeroed 64 KiB buffer for every read however small, which at
- * 5,000 requests/s was a steady stream of garbage on the broker's one JavaScript thread.
- */
-class _StreamReader {
-  readonly #reader: ReadableStreamBYOBReader;
-  #buffer = new ArrayBuffer(_READ_BYTES);
-
-  constructor(readable: ReadableStream<Uint8Array>) {
-    this.#reader = readable.getReader({ mode: "byob" });
-  }
-
-  /** The next bytes, valid until the next call; null at the end of the stream. */
-  async read(): Promise<Uint8Array | null> {
-    const { value, done } = await this.#reader.read(new Uint8Array(this.#buffer));
-    if (done || value === undefined) return null;
-    this.#buffer = value.buffer as ArrayBuffer;
-    return value;
-  }
-
-  cancel(): Promise<void> {
-    return this.#reader.cancel();
-  }
-}
-
-/**
  * Deno 2.9 consumes a QuicIncoming when its remoteAddr is read (a later
  * accept() or refuse() fails with BadResource), so the address is only read
  * for connections that are being refused anyway.
@@ -416,7 +390,7 @@ class _QuicConnection {
     const earlier = this.#dispatched;
     let started!: () => void;
     this.#dispatched = new Promise<void>((resolve) => started = resolve);
-    const reader = new _StreamReader(stream.readable);
+    const reader = new QuicStreamReader(stream.readable, _READ_BYTES);
     const writer = stream.writable.getWriter();
     const decoder = new FrameDecoder({ maxFrameBytes: this.#options.maxRequestBytes });
     // Responses not yet written, oldest first; at most _STREAM_PIPELINE_MAX per stream.
@@ -540,7 +514,7 @@ class _QuicConnection {
    * shorter than a request header).
    */
   async #nextFrame(
-    reader: _StreamReader,
+    reader: QuicStreamReader,
     decoder: FrameDecoder,
     first: boolean,
   ): Promise<Uint8Array | null> {

@@ -167,10 +167,9 @@ function _summary(mode: string, r: BenchResult): string {
   const p = r.publishLatency;
   const publish = p === undefined ? "" : `; publish (send to ack) ${p.p50.toFixed(2)} ms 50th, ` +
     `${p.p99.toFixed(2)} ms 99th, ${p.p999.toFixed(2)} ms 99.9th, ${p.max.toFixed(2)} ms max`;
+  const rates = `${recordsPerSec.toFixed(1)} records/sec (${mibPerSec.toFixed(2)} MiB/sec)`;
   return `${mode}: ${r.records} records in ${(r.elapsedMs / 1000).toFixed(2)} s, ` +
-    `${recordsPerSec.toFixed(1)} records/sec (${
-      mibPerSec.toFixed(2)
-    } MiB/sec)${latency}${publish}\n`;
+    `${rates}${latency}${publish}\n`;
 }
 
 function _json(r: BenchResult) {

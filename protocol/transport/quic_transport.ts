@@ -15,7 +15,7 @@ import {
   responseCorrelationId,
 } from "./frame_decoder.ts";
 import { ConnectionError, type TransportError } from "./errors.ts";
-import { readOptionalFrame } from "./quic_stream.ts";
+import { QuicStreamReader, readOptionalFrame } from "./quic_stream.ts";
 import type { RequestOptions, Transport, TransportLimits } from "./transport.ts";
 import { type ByteConn, TcpTransport } from "./tcp_transport.ts";
 import {
@@ -246,30 +246,21 @@ const _OWN_STREAM_API_KEYS = new Set([11, 14]);
 /** Bytes one read of a lane may take: a Fetch response arrives in a few reads, not dozens. */
 const _READ_BYTES = 256 * 1024;
 
-/**
- * One QUIC stream as the byte connection the lane's framing runs on. Reads are BYOB into one
- * buffer that every read hands back: Deno's default reader allocates a fresh, zeroed 64 KiB
- * buffer for each read, however few bytes the read returns.
- */
+/** One QUIC stream as the byte connection the lane's framing runs on. */
 class _StreamConn implements ByteConn {
-  readonly #reader: ReadableStreamBYOBReader;
+  readonly #reader: QuicStreamReader;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  #buffer = new ArrayBuffer(_READ_BYTES);
   #pending: Uint8Array | null = null;
 
   constructor(stream: Deno.QuicBidirectionalStream) {
-    this.#reader = stream.readable.getReader({ mode: "byob" });
+    this.#reader = new QuicStreamReader(stream.readable, _READ_BYTES);
     this.#writer = stream.writable.getWriter();
   }
 
   async read(p: Uint8Array): Promise<number | null> {
-    if (this.#pending === null) {
-      const { value, done } = await this.#reader.read(new Uint8Array(this.#buffer));
-      if (done || value === undefined) return null;
-      // The read transferred the buffer into `value`; it is ours again once `value` is copied out.
-      this.#buffer = value.buffer as ArrayBuffer;
-      this.#pending = value;
-    }
+    // The reader reuses its buffer, so a read is copied out in full before the next one.
+    this.#pending ??= await this.#reader.read();
+    if (this.#pending === null) return null;
     const n = Math.min(p.length, this.#pending.length);
     p.set(this.#pending.subarray(0, n));
     this.#pending = n < this.#pending.length ? this.#pending.subarray(n) : null;
