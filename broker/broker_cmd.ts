@@ -16,9 +16,8 @@ import { loadBrokerConfig } from "../config/load.ts";
 import { createLogger, type Logger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
 import { WalCapacityError } from "./wal_capacity.ts";
 import { reloadOnSighup } from "./config_reload.ts";
-import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
-import { connectToControllers, type ControllerConnection } from "../controller/session/connect.ts";
-import { quicCertificate } from "./net/dev_certs.ts";
+import type { Broker, BrokerSelf, ClusterBinding } from "./broker.ts";
+import type { ControllerConnection } from "../controller/session/connect.ts";
 import type { BrokerConfig } from "../config/schema.ts";
 import { ClusterSecretError, loadClusterSecret } from "../ops/cluster_secret.ts";
 import { loadInternalTls } from "../ops/internal_tls.ts";
@@ -32,6 +31,7 @@ export async function remoteClusterBinding(
   logger: Logger,
   onConnect?: (conn: ControllerConnection) => void,
 ): Promise<ClusterBinding> {
+  const { connectToControllers } = await import("../controller/session/connect.ts");
   const conn = await connectToControllers({
     endpoints: cfg.controller.endpoints,
     // Broker.start read and checked the file already; this reads the same file.
@@ -110,6 +110,9 @@ export const brokerCommand: Command = {
     const walPath = cfg.wal.path.replace(/\/+$/, "");
     const dataDir = stringOpt(values, "data-dir") ??
       `${walPath.slice(0, Math.max(0, walPath.lastIndexOf("/"))) || "."}/broker`;
+    // Imported when run, so the client commands start without loading the broker.
+    const { quicCertificate } = await import("./net/dev_certs.ts");
+    const { Broker } = await import("./broker.ts");
     const quicTls = await quicCertificate(cfg.network, `${dataDir}/tls`, logger);
     let broker: Broker;
     let conn: ControllerConnection | null = null;

@@ -10,13 +10,9 @@ import { type Command, EXIT_FAILURE, EXIT_OK, stringOpt } from "../config/cli.ts
 import { loadOrReport } from "../config/check_cmd.ts";
 import { loadBrokerConfig } from "../config/load.ts";
 import { createLogger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
-import { quicCertificate } from "./net/dev_certs.ts";
 import { WalCapacityError } from "./wal_capacity.ts";
 import { reloadOnSighup } from "./config_reload.ts";
-import { Broker, type BrokerSelf, type ClusterBinding } from "./broker.ts";
-import { fileMetadataPersistence } from "./metadata/local_metadata.ts";
-import { EmbeddedController } from "../controller/embedded_controller.ts";
-import { mountAdminApi } from "../controller/admin_api.ts";
+import type { Broker, BrokerSelf, ClusterBinding } from "./broker.ts";
 import type { Logger } from "../ops/logger.ts";
 
 /**
@@ -29,6 +25,10 @@ export async function embeddedClusterBinding(
   dataDir: string,
   logger: Logger,
 ): Promise<ClusterBinding> {
+  // Imported here, not at the top, so the client commands start without loading the controller.
+  const { fileMetadataPersistence } = await import("./metadata/local_metadata.ts");
+  const { EmbeddedController } = await import("../controller/embedded_controller.ts");
+  const { mountAdminApi } = await import("../controller/admin_api.ts");
   // Through the same persistence as their writer, so the checksum header is checked and removed.
   const read = (name: string) => fileMetadataPersistence(`${dataDir}/${name}`).load();
   const controller = await EmbeddedController.start({
@@ -97,6 +97,10 @@ export const standaloneCommand: Command = {
     const logLevel = { level: cfg.broker.log_level as LogLevel };
     const logger = createLogger("standalone", { levelRef: logLevel });
     using _logSummaries = logSummaryTimer(logger);
+    // Imported when run, so `rustmq produce`, `consume` and the other client commands start
+    // without loading the broker and the X.509 library (about 0.3 s of the CLI's startup).
+    const { quicCertificate } = await import("./net/dev_certs.ts");
+    const { Broker } = await import("./broker.ts");
     const quicTls = await quicCertificate(cfg.network, `${dataDir}/tls`, logger);
     let broker: Broker;
     try {

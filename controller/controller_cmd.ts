@@ -8,7 +8,7 @@ import { type Command, EXIT_FAILURE, EXIT_OK, stringOpt, UsageError } from "../c
 import { loadOrReport } from "../config/check_cmd.ts";
 import { loadControllerConfig } from "../config/load.ts";
 import { createLogger, type LogLevel, logSummaryTimer } from "../ops/logger.ts";
-import { Controller } from "./controller.ts";
+import type { Controller } from "./controller.ts";
 
 /** The `controller` subcommand. */
 export const controllerCommand: Command = {
@@ -27,6 +27,8 @@ export const controllerCommand: Command = {
     if ("exit" in cfg) return cfg.exit;
     const logger = createLogger("controller", { level: cfg.controller.log_level as LogLevel });
     using _logSummaries = logSummaryTimer(logger);
+    // Imported when run, so the client commands start without loading the controller.
+    const { Controller } = await import("./controller.ts");
     let controller: Controller;
     try {
       controller = await Controller.start(cfg, { logger });

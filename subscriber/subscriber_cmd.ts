@@ -7,7 +7,6 @@
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, stringOpt } from "../config/cli.ts";
 import { ConfigError, formatProblem } from "../config/load.ts";
 import { loadSubscriberConfig, type SubscriberConfig } from "./subscriber_config.ts";
-import { runSubscriber } from "./subscriber_run.ts";
 
 /** The `subscriber` subcommand. */
 export const subscriberCommand: Command = {
@@ -53,6 +52,8 @@ export const subscriberCommand: Command = {
       return EXIT_OK;
     }
     try {
+      // Imported when run (after --check), so no other command loads the Google Cloud clients.
+      const { runSubscriber } = await import("./subscriber_run.ts");
       await runSubscriber(cfg, io.stopSignal);
       return EXIT_OK;
     } catch (err) {
