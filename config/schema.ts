@@ -172,7 +172,12 @@ export const BROKER_SCHEMA = {
       true,
     ),
     max_connections: _int(10000, 1, 1_000_000, "Maximum concurrent client connections"),
-    connection_timeout_ms: _int(30000, 100, INT32_MAX, "Idle connection timeout"),
+    connection_timeout_ms: _int(
+      600000,
+      100,
+      INT32_MAX,
+      "Close a connection idle this long. 10 minutes, Kafka's connections.max.idle.ms: librdkafka logs each idle close, so a short value fills idle clients' logs",
+    ),
     max_request_bytes: _int(100 * MIB, 1 * KIB, 1 * GIB, "Largest accepted request frame", true),
     max_in_flight_requests: _int(5, 1, 1024, "Requests processed at once per connection", true),
     tls_cert_path: _str(
