@@ -49,11 +49,13 @@ Deno.test({
     const first = await state(cluster);
     const oldLeader = cluster.brokers.find((b) => b.id === first.leader)!;
     const followers = cluster.brokers.filter((b) => b.id !== first.leader);
-    // The controller can name the leader a moment before that broker has heard of it, so
-    // NOT_LEADER_OR_FOLLOWER (6, nothing appended) is retried; any other error fails the test.
+    // The controller can name the leader (and a full ISR, as Kafka does at creation) a moment
+    // before that broker has heard of the partition, which answers UNKNOWN_TOPIC_OR_PARTITION (3)
+    // or NOT_LEADER_OR_FOLLOWER (6), nothing appended, and both are retried as Kafka's producer
+    // retries them; any other error fails the test.
     const firstWrite = await waitFor("the leader to take the first write", 20_000, async () => {
       const code = await produceTo(cluster, oldLeader.id, "committed-1");
-      return code === 6 ? undefined : code;
+      return code === 3 || code === 6 ? undefined : code;
     });
     assert.equal(firstWrite, 0);
 
