@@ -18,7 +18,7 @@ import { Kafka, logLevel } from "kafkajs";
 const ROOT = new URL("..", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -103,8 +103,8 @@ if (import.meta.main) {
   const size = Number(values.size);
   const repeats = Number(values.repeats);
   const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "rustmq-producer-peer-" });
-  const port = await freePort();
-  const http = await freePort();
+  const port = freePort();
+  const http = freePort();
   await Deno.writeTextFile(
     `${dir}/rustmq.toml`,
     `[network]\nkafka_listen = "127.0.0.1:${port}"\nquic_listen = "127.0.0.1:${port}"\n` +
