@@ -17,6 +17,7 @@ import { imageOf, type MetadataImage, type WatchEvent } from "./metadata/image.t
 import { randomTopicId } from "../model/cluster_metadata.ts";
 import { bindServer, BROKER_SERVICE, GRPC_MESSAGE_BYTES_MAX } from "./transport/grpc_codec.ts";
 import type { Logger } from "../ops/logger.ts";
+import type { CloseOptions } from "./transport/raft_transport.ts";
 import type { ClusterSecret } from "../ops/cluster_secret.ts";
 import type { InternalTls } from "../ops/internal_tls.ts";
 import { serverInterceptors } from "./transport/cluster_auth.ts";
@@ -125,10 +126,14 @@ export class BrokerServiceServer {
     return this.#port;
   }
 
-  /** Ends every watch stream and stops serving. */
-  async close(): Promise<void> {
+  /**
+   * Ends every watch stream and stops serving. With `processExit` the server is left for the
+   * exit to drop, without the GOAWAY its shutdown sends ({@linkcode CloseOptions}).
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
     for (const call of this.#watches) call.end();
     this.#watches.clear();
+    if (options.processExit === true) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.#server.forceShutdown();

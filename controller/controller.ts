@@ -22,6 +22,7 @@ import { systemClock } from "../ops/clock.ts";
 import { partitionHealth } from "./metadata/state_machine.ts";
 import { FileStorage, SeededRandom } from "./raft/mod.ts";
 import { GrpcRaftTransport } from "./transport/grpc_raft_transport.ts";
+import type { CloseOptions } from "./transport/raft_transport.ts";
 import { loadClusterSecret } from "../ops/cluster_secret.ts";
 import { loadAdminTls, loadInternalTls } from "../ops/internal_tls.ts";
 import { parseHostPort } from "./transport/grpc_codec.ts";
@@ -119,12 +120,12 @@ export function registerControllerMetrics(registry: Registry, node: ControllerNo
 export class Controller implements AsyncDisposable {
   readonly node: ControllerNode;
   readonly addrs: ControllerAddrs;
-  readonly #closers: (() => Promise<void>)[];
+  readonly #closers: ((options: CloseOptions) => Promise<void>)[];
 
   private constructor(
     node: ControllerNode,
     addrs: ControllerAddrs,
-    closers: (() => Promise<void>)[],
+    closers: ((options: CloseOptions) => Promise<void>)[],
   ) {
     this.node = node;
     this.addrs = addrs;
@@ -236,15 +237,18 @@ export class Controller implements AsyncDisposable {
       () => Promise.resolve(scaling.stop()),
       () => Promise.resolve(balancer.stop()),
       () => ops.close(),
-      () => rpc.close(),
-      () => node.close(),
+      (options) => rpc.close(options),
+      (options) => node.close(options),
       () => Promise.resolve(lock.release()),
     ]);
   }
 
-  /** Stops every listener; durable state stays in `data_dir`. */
-  async close(): Promise<void> {
-    for (const close of this.#closers.splice(0)) await close();
+  /**
+   * Stops every listener; durable state stays in `data_dir`. `rustmq controller` passes
+   * `processExit` ({@linkcode CloseOptions}): its gRPC connections are left to the exit.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    for (const close of this.#closers.splice(0)) await close(options);
   }
 
   [Symbol.asyncDispose](): Promise<void> {

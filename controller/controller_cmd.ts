@@ -45,7 +45,8 @@ export const controllerCommand: Command = {
       io.stopSignal.then(() => null),
       controller.node.failed(),
     ]);
-    await controller.close();
+    // Exit drops the gRPC connections: a shutdown's GOAWAY can abort a peer (CloseOptions).
+    await controller.close({ processExit: true });
     if (fatal !== null) {
       io.err(`rustmq controller: stopped on an unrecoverable error: ${fatal.message}\n`);
       return EXIT_FAILURE;

@@ -37,6 +37,7 @@ import {
   type MetadataStateMachineOptions,
 } from "./metadata/state_machine.ts";
 import type {
+  CloseOptions,
   ForwardReply,
   ForwardRequest,
   PeerStatus,
@@ -290,7 +291,8 @@ export class ControllerNode {
   }
 
   /** Stops ticking and fails waiting requests. Storage is left as it is. */
-  async close(): Promise<void> {
+  /** Stops the node; `options` are the transport's ({@linkcode CloseOptions}). */
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#tickTimer !== null) clearInterval(this.#tickTimer);
@@ -299,7 +301,7 @@ export class ControllerNode {
     );
     // A Ready being persisted finishes first, so the directory is quiet once close resolves.
     await this.#pumpDone;
-    await this.#transport.close();
+    await this.#transport.close(options);
   }
 
   // ---------------------------------------------------------------- routing

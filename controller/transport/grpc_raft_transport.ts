@@ -23,6 +23,7 @@ import {
   unaryCall,
 } from "./grpc_codec.ts";
 import type {
+  CloseOptions,
   ForwardReply,
   ForwardRequest,
   PeerStatus,
@@ -174,9 +175,11 @@ export class GrpcRaftTransport implements RaftTransport {
     }));
   }
 
-  async close(): Promise<void> {
+  async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // No GOAWAY to the peers: the exit drops the connections (CloseOptions).
+    if (options.processExit === true) return;
     for (const p of this.#peers.values()) p.client.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

@@ -35,6 +35,19 @@ export interface PeerStatus {
   lastHeardAgoMs: number | null;
 }
 
+/** How a closing gRPC endpoint (Raft transport, broker service) treats its connections. */
+export interface CloseOptions {
+  /**
+   * The process exits right after: leave the connections for the exit to drop instead of
+   * shutting the gRPC server and channels down. A shutdown sends HTTP/2 GOAWAY, and Deno 2.9.6
+   * aborts a process that receives one on a session with no open stream (denoland/deno#36788:
+   * the `find_stream_on_goaway_func` assertion, or a silent SIGSEGV). A peer's Raft channel is
+   * between two calls most of the time, so a graceful stop killed a peer controller in most
+   * tries; a dropped connection is what a SIGKILL leaves, which peers reconnect after.
+   */
+  readonly processExit?: boolean;
+}
+
 /** The controller-to-controller network. */
 export interface RaftTransport {
   /** Installs the receiving side; called once before traffic flows. */
@@ -45,7 +58,8 @@ export interface RaftTransport {
   forward(to: NodeId, request: ForwardRequest, timeoutMs: number): Promise<ForwardReply>;
   /** Reachability of each peer. */
   peers(): PeerStatus[];
-  close(): Promise<void>;
+  /** Stops sending and serving. */
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /** The transport of a controller that is the only voter: nothing to send, no one to forward to. */

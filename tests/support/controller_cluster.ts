@@ -132,6 +132,18 @@ export class ControllerProcess {
     return this.#stderr;
   }
 
+  /** SIGTERM (a graceful stop) and wait for the exit; resolves with the exit code. */
+  async terminate(): Promise<number> {
+    try {
+      this.#child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    const { code } = await this.#child.status;
+    await this.#done;
+    return code;
+  }
+
   /** SIGKILL and wait for the exit. */
   async kill(): Promise<void> {
     try {
