@@ -3,8 +3,8 @@
  * Deno 2.9.6's HTTP/2 aborts a process that receives a GOAWAY on a session with no open stream
  * (denoland/deno#36788: `find_stream_on_goaway_func` assertion, or a silent SIGSEGV), and a
  * gRPC server's shutdown sends one to every peer whose Raft channel sits between two calls. So
- * each stop here checks that both peers still answer, that a leader remains, and that the
- * stopped controller came back and rejoined before the next one is stopped.
+ * each stop here checks that both peers and the broker still answer, that a leader remains, and
+ * that the stopped controller answers again before the next one is stopped.
  */
 
 import assert from "node:assert/strict";
@@ -21,11 +21,12 @@ async function answers(c: ControllerProcess): Promise<boolean> {
 }
 
 Deno.test({
-  name: "stopping each controller gracefully in turn leaves its peers running and a leader",
+  name: "stopping each controller gracefully in turn leaves its peers, the broker and a leader",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
-    await using cluster = await Cluster.start({ brokers: 0 });
+    await using cluster = await Cluster.start({ brokers: 1 });
+    const broker = cluster.brokers[0]!;
     for (let i = 0; i < cluster.controllers.length; i++) {
       const victim = cluster.controllers[i]!;
       const peers = cluster.controllers.filter((c) => c !== victim);
@@ -39,6 +40,14 @@ Deno.test({
             p.stderr().split("\n").slice(-3).join("\n"),
         );
       }
+      assert.ok(
+        await getJson(`http://127.0.0.1:${broker.httpPort}/health`, 2000).then(
+          () => true,
+          () => false,
+        ),
+        `the broker died when ${victim.spec.id} stopped:\n` +
+          broker.stderr().split("\n").slice(-3).join("\n"),
+      );
       await cluster.waitForControllerLeader(20_000);
       const restarted = ControllerProcess.spawn(victim.spec);
       cluster.controllers[i] = restarted;
