@@ -290,8 +290,10 @@ export class ControllerNode {
     );
   }
 
-  /** Stops ticking and fails waiting requests. Storage is left as it is. */
-  /** Stops the node; `options` are the transport's ({@linkcode CloseOptions}). */
+  /**
+   * Stops ticking and fails waiting requests; `options` go to the transport
+   * ({@linkcode CloseOptions}). Storage is left as it is.
+   */
   async close(options: CloseOptions = {}): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;

@@ -51,13 +51,13 @@ function reachable(
   follow: (d: InfoDependency) => boolean,
 ): Set<string> {
   const seen = new Set([from]);
-  const todo = [from];
-  while (todo.length > 0) {
-    for (const d of graph.get(todo.pop()!) ?? []) {
+  const frontier = [from];
+  while (frontier.length > 0) {
+    for (const d of graph.get(frontier.pop()!) ?? []) {
       const next = d.code?.specifier;
       if (next === undefined || !follow(d) || seen.has(next)) continue;
       seen.add(next);
-      todo.push(next);
+      frontier.push(next);
     }
   }
   return seen;
